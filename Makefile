@@ -1,0 +1,64 @@
+# The single entry point for people and CI.  `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help deps venv cluster cluster-down cluster-status lint fmt unit integration test demo bench clean
+
+help:
+	@echo "make demo          start the local control plane and git server, and run the demo"
+	@echo "make test          install everything, start services, lint, type-check, run all tests"
+	@echo "make cluster       start the local control plane (kubeconfig: .dev/kubeconfig)"
+	@echo "make cluster-down  stop everything 'make cluster' started and delete its data"
+	@echo "make lint          ruff + mypy --strict"
+	@echo "make unit          unit tests only (no services)"
+	@echo "make bench         run the benchmarks under bench/"
+
+deps:
+	@bash devcluster/install-deps.sh
+	@$(MAKE) --no-print-directory venv
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (found %s)" % sys.version.split()[0])'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check 'uv==0.13.9'
+	@$(VENV)/bin/uv pip install -q --python $(PY) --require-hashes -r requirements.lock
+	@$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e .
+	@touch $(STAMP)
+
+cluster: deps
+	@$(PY) -m devcluster.cluster up
+
+cluster-down:
+	@if [ -x $(PY) ]; then $(PY) -m devcluster.cluster down; else echo "no cluster (no .venv)"; fi
+
+cluster-status: venv
+	@$(PY) -m devcluster.cluster status
+
+lint: venv
+	$(VENV)/bin/ruff check src tests devcluster bench
+	$(VENV)/bin/ruff format --check src tests devcluster bench
+	$(VENV)/bin/mypy
+
+fmt: venv
+	$(VENV)/bin/ruff format src tests devcluster bench
+	$(VENV)/bin/ruff check --fix src tests devcluster bench
+
+unit: venv
+	$(VENV)/bin/pytest -m unit -q
+
+test: deps
+	@bash devcluster/run-tests.sh
+
+demo: deps
+	@$(PY) -m devcluster.demo
+
+bench: cluster
+	$(PY) bench/sync.py
+
+clean: cluster-down
+	rm -rf $(VENV) .dev .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,530 @@
+"""The local control plane: etcd + kube-apiserver + kube-controller-manager + node simulator.
+
+A developer and CI tool, not part of the tether package. Everything it starts is recorded
+by PID in the state directory and stopped by those PIDs only.
+
+    python -m devcluster.cluster up      # idempotent; writes .dev/kubeconfig
+    python -m devcluster.cluster down    # stops what `up` started, deletes its data
+    python -m devcluster.cluster status
+
+Environment:
+    TETHER_DEV_DIR            state directory (default: <repo>/.dev)
+    TETHER_DEVCLUSTER_CACHE   where built Kubernetes binaries are cached (see build-k8s.sh)
+    TETHER_APISERVER_PORT     fixed kube-apiserver port (default: a free one)
+    TETHER_SIM_NODES          number of simulated nodes (default 2)
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+K8S_VERSION = "1.20.2"
+PATCH_ID = "reflect2-1.0.2"
+
+
+class ClusterError(Exception):
+    """A component failed; the message names it and its log."""
+
+
+def dev_dir() -> Path:
+    return Path(os.environ.get("TETHER_DEV_DIR", str(REPO / ".dev"))).resolve()
+
+
+def cache_dir() -> Path:
+    default = Path.home() / ".cache" / "tether-devcluster"
+    return Path(os.environ.get("TETHER_DEVCLUSTER_CACHE", str(default)))
+
+
+def bin_dir() -> Path:
+    return cache_dir() / f"k8s-{K8S_VERSION}-{PATCH_ID}" / "bin"
+
+
+def log(msg: str) -> None:
+    print(f"[devcluster] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours still "exists"; treat it as dead.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@dataclass
+class Paths:
+    root: Path
+
+    @property
+    def data(self) -> Path:
+        return self.root / "cluster"
+
+    @property
+    def pki(self) -> Path:
+        return self.data / "pki"
+
+    @property
+    def logs(self) -> Path:
+        return self.data / "logs"
+
+    @property
+    def state(self) -> Path:
+        return self.data / "state.json"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    def log_of(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+
+def _run(cmd: list[str], what: str) -> None:
+    r = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        raise ClusterError(f"{what} failed: {' '.join(cmd[:3])}...: {r.stderr.strip()[-500:]}")
+
+
+def make_pki(p: Paths) -> dict[str, str]:
+    if shutil.which("openssl") is None:
+        raise ClusterError("openssl not found: apt-get install openssl")
+    pki = p.pki
+    pki.mkdir(parents=True, exist_ok=True)
+    _run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "3650",
+            "-keyout",
+            str(pki / "ca.key"),
+            "-out",
+            str(pki / "ca.crt"),
+            "-subj",
+            "/CN=tether-devcluster-ca",
+        ],
+        "creating the cluster CA",
+    )
+    ext = pki / "apiserver.ext"
+    ext.write_text(
+        "subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,"
+        "DNS:kubernetes.default,DNS:kubernetes.default.svc,"
+        "DNS:kubernetes.default.svc.cluster.local\n"
+        "extendedKeyUsage=serverAuth\n"
+    )
+    _run(
+        [
+            "openssl",
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(pki / "apiserver.key"),
+            "-out",
+            str(pki / "apiserver.csr"),
+            "-subj",
+            "/CN=kube-apiserver",
+        ],
+        "creating the apiserver key",
+    )
+    _run(
+        [
+            "openssl",
+            "x509",
+            "-req",
+            "-in",
+            str(pki / "apiserver.csr"),
+            "-CA",
+            str(pki / "ca.crt"),
+            "-CAkey",
+            str(pki / "ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "3650",
+            "-out",
+            str(pki / "apiserver.crt"),
+            "-extfile",
+            str(ext),
+        ],
+        "signing the apiserver certificate",
+    )
+    _run(["openssl", "genrsa", "-out", str(pki / "sa.key"), "2048"], "creating the SA key")
+    _run(
+        ["openssl", "rsa", "-in", str(pki / "sa.key"), "-pubout", "-out", str(pki / "sa.pub")],
+        "extracting the SA public key",
+    )
+    token = secrets.token_hex(24)
+    (pki / "tokens.csv").write_text(f"{token},admin,admin,system:masters\n")
+    for f in pki.iterdir():
+        f.chmod(0o600)
+    return {"token": token}
+
+
+def write_kubeconfig(path: Path, server: str, ca_file: Path, token: str) -> None:
+    ca = base64.b64encode(ca_file.read_bytes()).decode()
+    cfg = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "tether-dev", "cluster": {"server": server, "certificate-authority-data": ca}}
+        ],
+        "users": [{"name": "admin", "user": {"token": token}}],
+        "contexts": [{"name": "tether-dev", "context": {"cluster": "tether-dev", "user": "admin"}}],
+        "current-context": "tether-dev",
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(cfg, indent=2))  # JSON is valid YAML; kubectl reads it
+    tmp.chmod(0o600)
+    tmp.replace(path)
+
+
+class Cluster:
+    def __init__(self, root: Path | None = None) -> None:
+        self.p = Paths(root or dev_dir())
+        self.state: dict[str, object] = {}
+        if self.p.state.exists():
+            self.state = json.loads(self.p.state.read_text())
+
+    # ---- state ---------------------------------------------------------------------------
+    def _save(self) -> None:
+        self.p.data.mkdir(parents=True, exist_ok=True)
+        self.p.state.write_text(json.dumps(self.state, indent=2))
+
+    def _pids(self) -> dict[str, int]:
+        pids = self.state.get("pids", {})
+        assert isinstance(pids, dict)
+        return {str(k): int(v) for k, v in pids.items()}
+
+    def running(self) -> bool:
+        pids = self._pids()
+        needed = {"etcd", "kube-apiserver", "kube-controller-manager", "nodesim"}
+        if not needed <= set(pids) or not all(pid_alive(pids[n]) for n in needed):
+            return False
+        try:
+            return self._readyz(timeout=3)
+        except Exception:
+            return False
+
+    # ---- http against the apiserver ----------------------------------------------------
+    def _ssl(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.p.pki / "ca.crt"))
+
+    def _get(self, path: str, timeout: float = 5) -> tuple[int, bytes]:
+        url = f"https://127.0.0.1:{self.state['apiserver_port']}{path}"
+        req = urllib.request.Request(
+            url, headers={"Authorization": f"Bearer {self.state['token']}"}
+        )
+        try:
+            with urllib.request.urlopen(req, context=self._ssl(), timeout=timeout) as r:
+                return int(r.status), r.read()
+        except urllib.error.HTTPError as e:
+            return int(e.code), e.read()
+
+    def _readyz(self, timeout: float = 5) -> bool:
+        code, _ = self._get("/readyz", timeout=timeout)
+        return code == 200
+
+    # ---- processes -----------------------------------------------------------------------
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> int:
+        self.p.logs.mkdir(parents=True, exist_ok=True)
+        logf = open(self.p.log_of(name), "ab")  # noqa: SIM115 - handed to the child
+        proc = subprocess.Popen(
+            cmd,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+            cwd=str(self.p.data),
+        )
+        logf.close()
+        pids = self._pids()
+        pids[name] = proc.pid
+        self.state["pids"] = pids
+        self._save()
+        return proc.pid
+
+    def _fail(self, name: str, why: str) -> ClusterError:
+        logp = self.p.log_of(name)
+        tail = ""
+        if logp.exists():
+            lines = logp.read_text(errors="replace").splitlines()[-15:]
+            tail = "\n    ".join(lines)
+            if any("address already in use" in ln for ln in lines):
+                why += " (a port it needs is already in use by another process)"
+        return ClusterError(f"{name} {why}; log: {logp}\n  last lines:\n    {tail}")
+
+    def _wait(self, name: str, check: object, timeout: float) -> None:
+        assert callable(check)
+        pid = self._pids()[name]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not pid_alive(pid):
+                raise self._fail(name, "exited during start-up")
+            try:
+                if check():
+                    return
+            except Exception:
+                pass
+            time.sleep(0.2)
+        raise self._fail(name, f"did not become ready within {timeout:.0f}s")
+
+    # ---- up / down -----------------------------------------------------------------------
+    def up(self) -> None:
+        if self.state and self.running():
+            log(f"already running (kubeconfig: {self.p.kubeconfig})")
+            return
+        if self.state:
+            log("found a stale or partial cluster; cleaning it up first")
+            self.down(quiet=True)
+            self.state = {}
+        self._check_tools()
+        build = REPO / "devcluster" / "build-k8s.sh"
+        r = subprocess.run(["bash", str(build)], check=False)
+        if r.returncode != 0:
+            raise ClusterError(
+                f"building Kubernetes failed (see messages above; log: {cache_dir() / 'build.log'})"
+            )
+        t0 = time.monotonic()
+        self.p.data.mkdir(parents=True, exist_ok=True)
+        self.state = make_pki(self.p)
+        etcd_port, peer_port = free_port(), free_port()
+        api_port = int(os.environ.get("TETHER_APISERVER_PORT") or free_port())
+        if port_in_use(api_port):
+            raise ClusterError(
+                f"port {api_port} for kube-apiserver is already in use "
+                "(unset TETHER_APISERVER_PORT or choose another)"
+            )
+        self.state.update(etcd_port=etcd_port, apiserver_port=api_port)
+        self._save()
+
+        log(f"starting etcd on 127.0.0.1:{etcd_port}")
+        self._spawn(
+            "etcd",
+            [
+                shutil.which("etcd") or "etcd",
+                "--name",
+                "default",
+                "--data-dir",
+                str(self.p.data / "etcd"),
+                "--listen-client-urls",
+                f"http://127.0.0.1:{etcd_port}",
+                "--advertise-client-urls",
+                f"http://127.0.0.1:{etcd_port}",
+                "--listen-peer-urls",
+                f"http://127.0.0.1:{peer_port}",
+                "--initial-advertise-peer-urls",
+                f"http://127.0.0.1:{peer_port}",
+                "--initial-cluster",
+                f"default=http://127.0.0.1:{peer_port}",
+                "--unsafe-no-fsync",
+                "--quota-backend-bytes",
+                str(4 * 1024**3),
+            ],
+            env={"ETCD_UNSUPPORTED_ARCH": "arm64"} if os.uname().machine == "aarch64" else None,
+        )
+        self._wait("etcd", lambda: _http_ok(f"http://127.0.0.1:{etcd_port}/health"), 30)
+
+        log(f"starting kube-apiserver v{K8S_VERSION} on 127.0.0.1:{api_port}")
+        pki = self.p.pki
+        self._spawn(
+            "kube-apiserver",
+            [
+                str(bin_dir() / "kube-apiserver"),
+                f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={api_port}",
+                "--insecure-port=0",
+                "--advertise-address=127.0.0.1",
+                f"--cert-dir={pki}",
+                f"--tls-cert-file={pki / 'apiserver.crt'}",
+                f"--tls-private-key-file={pki / 'apiserver.key'}",
+                f"--client-ca-file={pki / 'ca.crt'}",
+                f"--token-auth-file={pki / 'tokens.csv'}",
+                f"--service-account-key-file={pki / 'sa.pub'}",
+                f"--service-account-signing-key-file={pki / 'sa.key'}",
+                "--service-account-issuer=https://kubernetes.default.svc",
+                "--authorization-mode=Node,RBAC",
+                "--service-cluster-ip-range=10.96.0.0/16",
+                "--enable-priority-and-fairness=false",
+                "--max-requests-inflight=2000",
+                "--max-mutating-requests-inflight=1000",
+                "--event-ttl=1h",
+                "--allow-privileged=true",
+            ],
+        )
+        self._wait("kube-apiserver", self._readyz, 90)
+        write_kubeconfig(
+            self.p.kubeconfig,
+            f"https://127.0.0.1:{api_port}",
+            pki / "ca.crt",
+            str(self.state["token"]),
+        )
+
+        log("starting kube-controller-manager")
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(bin_dir() / "kube-controller-manager"),
+                f"--kubeconfig={self.p.kubeconfig}",
+                "--leader-elect=false",
+                f"--service-account-private-key-file={pki / 'sa.key'}",
+                f"--root-ca-file={pki / 'ca.crt'}",
+                "--use-service-account-credentials=false",
+                "--controllers=*,-nodeipam,-nodelifecycle,-ttl,-bootstrapsigner,-tokencleaner",
+                "--bind-address=127.0.0.1",
+                "--secure-port=0",
+                "--port=0",
+                "--concurrent-deployment-syncs=10",
+                "--concurrent-replicaset-syncs=10",
+                "--kube-api-qps=200",
+                "--kube-api-burst=400",
+            ],
+        )
+        self._wait("kube-controller-manager", self._default_sa_exists, 60)
+
+        nodes = os.environ.get("TETHER_SIM_NODES", "2")
+        log(f"starting the node simulator ({nodes} nodes)")
+        self._spawn(
+            "nodesim",
+            [
+                sys.executable,
+                "-m",
+                "devcluster.nodesim",
+                "--kubeconfig",
+                str(self.p.kubeconfig),
+                "--nodes",
+                nodes,
+            ],
+            env={"PYTHONPATH": str(REPO)},
+        )
+        self._wait("nodesim", self._nodes_ready, 30)
+        log(f"ready in {time.monotonic() - t0:.1f}s; kubeconfig: {self.p.kubeconfig}")
+
+    def _default_sa_exists(self) -> bool:
+        code, _ = self._get("/api/v1/namespaces/default/serviceaccounts/default")
+        return code == 200
+
+    def _nodes_ready(self) -> bool:
+        code, body = self._get("/api/v1/nodes")
+        return code == 200 and len(json.loads(body).get("items", [])) > 0
+
+    def _check_tools(self) -> None:
+        if shutil.which("etcd") is None:
+            raise ClusterError("etcd not found: run 'make deps' or apt-get install etcd-server")
+
+    def down(self, quiet: bool = False) -> None:
+        pids = self._pids()
+        order = ["nodesim", "kube-controller-manager", "kube-apiserver", "etcd"]
+        for name in order + [n for n in pids if n not in order]:
+            pid = pids.get(name)
+            if pid is None or not pid_alive(pid):
+                continue
+            if not quiet:
+                log(f"stopping {name} (pid {pid})")
+            _stop_pid(pid)
+        if self.p.data.exists():
+            shutil.rmtree(self.p.data, ignore_errors=True)
+        self.p.kubeconfig.unlink(missing_ok=True)
+        self.state = {}
+        if not quiet:
+            log("stopped; data deleted")
+
+    def status(self) -> dict[str, object]:
+        pids = self._pids()
+        return {
+            "running": bool(self.state) and self.running(),
+            "kubeconfig": str(self.p.kubeconfig),
+            "components": {
+                n: {"pid": pid, "alive": pid_alive(pid), "log": str(self.p.log_of(n))}
+                for n, pid in pids.items()
+            },
+        }
+
+
+def _stop_pid(pid: int, timeout: float = 10) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and pid_alive(pid):
+        time.sleep(0.1)
+    if pid_alive(pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        while pid_alive(pid):
+            time.sleep(0.05)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return int(r.status) == 200
+    except Exception:
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argv if argv is not None else sys.argv[1:]
+    cmd = args[0] if args else "status"
+    c = Cluster()
+    try:
+        if cmd == "up":
+            c.up()
+        elif cmd == "down":
+            c.down()
+        elif cmd == "status":
+            print(json.dumps(c.status(), indent=2))
+        else:
+            print("usage: python -m devcluster.cluster up|down|status", file=sys.stderr)
+            return 2
+    except ClusterError as e:
+        log(f"ERROR: {e}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

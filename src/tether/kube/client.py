@@ -1,0 +1,443 @@
+"""One adapter over the Kubernetes API: discovery, server-side apply, dry-run, delete, watch.
+
+Configuration (kubeconfig, in-cluster service account, exec plugins, token refresh and TLS)
+comes from ``kubernetes_asyncio``; requests go out as raw JSON over its aiohttp session, so
+objects stay plain dicts and no time is spent building model classes we would throw away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import urllib.parse
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from kubernetes_asyncio import config as kconfig
+from kubernetes_asyncio.client import ApiClient, Configuration
+
+from tether.errors import KubeError
+from tether.model import Obj
+
+FIELD_MANAGER = "tether"
+DEFAULT_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class ApiResource:
+    """One served resource type, as discovery describes it."""
+
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool
+    verbs: frozenset[str]
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str = "", name: str = "", subresource: str = "") -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{name}"
+        if subresource:
+            base += f"/{subresource}"
+        return base
+
+
+@dataclass
+class WatchEvent:
+    type: str  # ADDED, MODIFIED, DELETED, BOOKMARK
+    object: Obj
+
+
+class Gone(KubeError):
+    """The watch's resourceVersion is too old (410): list again."""
+
+
+def split_api_version(api_version: str) -> tuple[str, str]:
+    if "/" in api_version:
+        g, v = api_version.split("/", 1)
+        return g, v
+    return "", api_version
+
+
+class KubeClient:
+    """An async client for one cluster. Use ``await KubeClient.connect(...)``."""
+
+    def __init__(self, api: ApiClient, cfg: Configuration) -> None:
+        self._api = api
+        self._cfg = cfg
+        self._host = str(cfg.host or "").rstrip("/")
+        self._resources: dict[tuple[str, str], ApiResource] = {}
+        self._by_gv: dict[str, list[ApiResource]] = {}
+        self._discovered_groups = False
+        self._discovery_lock = asyncio.Lock()
+        self.requests: Counter[tuple[str, int]] = Counter()
+        """Requests made, by (verb, status code): what benchmarks and metrics read."""
+
+    # ---- construction -------------------------------------------------------------------
+    @classmethod
+    async def connect(
+        cls, kubeconfig: str | None = None, context: str | None = None, *, pool_size: int = 64
+    ) -> KubeClient:
+        cfg = Configuration()
+        in_cluster = (
+            kubeconfig is None
+            and "KUBERNETES_SERVICE_HOST" in os.environ
+            and not (os.environ.get("KUBECONFIG"))
+        )
+        try:
+            if in_cluster:
+                kconfig.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+            else:
+                path = (
+                    kubeconfig
+                    or os.environ.get("KUBECONFIG")
+                    or str(Path.home() / ".kube" / "config")
+                )
+                path = path.split(os.pathsep)[0]
+                if not Path(path).exists():
+                    raise KubeError(
+                        f"kubeconfig {path} does not exist",
+                        hint="pass --kubeconfig or set KUBECONFIG",
+                    )
+                await kconfig.load_kube_config(
+                    config_file=path, context=context, client_configuration=cfg
+                )
+        except KubeError:
+            raise
+        except Exception as e:
+            raise KubeError(f"cannot load Kubernetes configuration: {e}") from e
+        cfg.connection_pool_maxsize = pool_size
+        return cls(ApiClient(cfg), cfg)
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def server(self) -> str:
+        return self._host
+
+    # ---- raw requests -------------------------------------------------------------------
+    async def _headers(self, content_type: str | None) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        for auth in (await self._cfg.auth_settings()).values():
+            headers[auth["key"]] = auth["value"]
+        return headers
+
+    def _session(self) -> aiohttp.ClientSession:
+        session: aiohttp.ClientSession = self._api.rest_client.pool_manager
+        return session
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: float = DEFAULT_TIMEOUT,
+        ok_missing: bool = False,
+    ) -> Any:
+        """One API call; returns the decoded JSON body. Raises KubeError on failure."""
+        url = self._host + path
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        data = json.dumps(body) if body is not None else None
+        headers = await self._headers(content_type if data is not None else None)
+        try:
+            async with self._session().request(
+                method,
+                url,
+                data=data,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except (aiohttp.ClientError, OSError) as e:
+            self.requests[(method, 0)] += 1
+            raise KubeError(
+                f"cannot reach the Kubernetes API at {self._host}: {e}",
+                hint="check that the cluster is running and the kubeconfig points at it",
+            ) from e
+        except TimeoutError as e:
+            self.requests[(method, 0)] += 1
+            raise KubeError(f"{method} {path} timed out after {timeout:.0f}s") from e
+        self.requests[(method, status)] += 1
+        if status == 404 and ok_missing:
+            return None
+        if status >= 300:
+            raise _api_error(method, path, status, raw)
+        return json.loads(raw) if raw else None
+
+    @property
+    def write_requests(self) -> int:
+        return sum(n for (verb, _), n in self.requests.items() if verb != "GET")
+
+    # ---- discovery ----------------------------------------------------------------------
+    async def _discover_group_version(self, gv: str) -> list[ApiResource]:
+        group, version = split_api_version(gv)
+        path = f"/apis/{gv}" if group else f"/api/{version}"
+        body = await self.request("GET", path, ok_missing=True)
+        found: list[ApiResource] = []
+        if body:
+            for r in body.get("resources", []):
+                if "/" in r["name"]:
+                    continue  # subresources
+                found.append(
+                    ApiResource(
+                        group,
+                        version,
+                        r["kind"],
+                        r["name"],
+                        bool(r["namespaced"]),
+                        frozenset(r.get("verbs", [])),
+                    )
+                )
+        self._by_gv[gv] = found
+        for res in found:
+            self._resources[(gv, res.kind)] = res
+        return found
+
+    async def resource_for(self, api_version: str, kind: str) -> ApiResource:
+        """Discovery, cached; a miss refreshes that group-version (a new CRD becomes usable)."""
+        res = self._resources.get((api_version, kind))
+        if res is not None:
+            return res
+        async with self._discovery_lock:
+            res = self._resources.get((api_version, kind))
+            if res is None:
+                await self._discover_group_version(api_version)
+                res = self._resources.get((api_version, kind))
+        if res is None:
+            raise KubeError(
+                f"the cluster does not serve kind {kind} in apiVersion {api_version}",
+                status=404,
+                hint="check the apiVersion, or install the CRD that defines it",
+            )
+        return res
+
+    async def wait_for_resource(self, api_version: str, kind: str, timeout: float = 30) -> None:
+        """After creating a CRD: wait until discovery serves its kind."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                await self.resource_for(api_version, kind)
+                return
+            except KubeError:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+
+    async def preferred_resources(self) -> list[ApiResource]:
+        """Every listable resource type at each group's preferred version."""
+        core = await self._discover_group_version("v1")
+        out = list(core)
+        groups = await self.request("GET", "/apis")
+        for g in groups.get("groups", []):
+            gv = g["preferredVersion"]["groupVersion"]
+            out.extend(await self._discover_group_version(gv))
+        return [r for r in out if "list" in r.verbs]
+
+    # ---- verbs --------------------------------------------------------------------------
+    async def _res_of(self, obj: Obj) -> ApiResource:
+        return await self.resource_for(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
+
+    async def get(self, api_version: str, kind: str, name: str, namespace: str = "") -> Obj | None:
+        res = await self.resource_for(api_version, kind)
+        out: Obj | None = await self.request("GET", res.path(namespace, name), ok_missing=True)
+        return out
+
+    async def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str = "",
+        label_selector: str = "",
+    ) -> tuple[list[Obj], str]:
+        """Returns (items with apiVersion/kind filled in, list resourceVersion)."""
+        res = await self.resource_for(api_version, kind)
+        query = {"labelSelector": label_selector} if label_selector else None
+        body = await self.request("GET", res.path(namespace), query=query, timeout=120)
+        items: list[Obj] = body.get("items", [])
+        for it in items:
+            it.setdefault("apiVersion", res.api_version)
+            it.setdefault("kind", res.kind)
+        return items, str(body.get("metadata", {}).get("resourceVersion", ""))
+
+    async def apply(
+        self,
+        obj: Obj,
+        *,
+        field_manager: str = FIELD_MANAGER,
+        force: bool = True,
+        dry_run: bool = False,
+    ) -> Obj:
+        """Server-side apply. ``dry_run`` returns what the server would store."""
+        res = await self._res_of(obj)
+        meta = obj.get("metadata") or {}
+        ns = str(meta.get("namespace") or "") if res.namespaced else ""
+        if res.namespaced and not ns:
+            raise KubeError(f"{obj.get('kind')} {meta.get('name')} needs a namespace")
+        query = {"fieldManager": field_manager}
+        if force:
+            query["force"] = "true"
+        if dry_run:
+            query["dryRun"] = "All"
+        out: Obj = await self.request(
+            "PATCH",
+            res.path(ns, str(meta.get("name", ""))),
+            query=query,
+            body=obj,
+            content_type="application/apply-patch+yaml",
+        )
+        return out
+
+    async def patch_status(self, obj: Obj, status: dict[str, Any]) -> Obj:
+        res = await self._res_of(obj)
+        meta = obj["metadata"]
+        out: Obj = await self.request(
+            "PATCH",
+            res.path(meta.get("namespace", ""), meta["name"], "status"),
+            body={"status": status},
+            content_type="application/merge-patch+json",
+        )
+        return out
+
+    async def merge_patch(self, obj: Obj, patch: dict[str, Any]) -> Obj:
+        res = await self._res_of(obj)
+        meta = obj["metadata"]
+        out: Obj = await self.request(
+            "PATCH",
+            res.path(meta.get("namespace", ""), meta["name"]),
+            body=patch,
+            content_type="application/merge-patch+json",
+        )
+        return out
+
+    async def create(self, obj: Obj) -> Obj:
+        res = await self._res_of(obj)
+        ns = str((obj.get("metadata") or {}).get("namespace") or "")
+        out: Obj = await self.request("POST", res.path(ns), body=obj)
+        return out
+
+    async def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str = "",
+        *,
+        propagation: str = "Foreground",
+        dry_run: bool = False,
+        preconditions_uid: str = "",
+    ) -> bool:
+        """Deletes one object; False if it was already gone."""
+        res = await self.resource_for(api_version, kind)
+        body: dict[str, Any] = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": propagation,
+        }
+        if preconditions_uid:
+            body["preconditions"] = {"uid": preconditions_uid}
+        query = {"dryRun": "All"} if dry_run else None
+        out = await self.request(
+            "DELETE",
+            res.path(namespace if res.namespaced else "", name),
+            query=query,
+            body=body,
+            ok_missing=True,
+        )
+        return out is not None
+
+    async def watch(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        namespace: str = "",
+        label_selector: str = "",
+        resource_version: str = "",
+        timeout_seconds: int = 300,
+    ) -> AsyncIterator[WatchEvent]:
+        """Yields events until the server ends the watch; raises Gone on 410."""
+        res = await self.resource_for(api_version, kind)
+        query = {
+            "watch": "1",
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(timeout_seconds),
+        }
+        if resource_version:
+            query["resourceVersion"] = resource_version
+        if label_selector:
+            query["labelSelector"] = label_selector
+        url = self._host + res.path(namespace) + "?" + urllib.parse.urlencode(query)
+        headers = await self._headers(None)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=timeout_seconds + 30)
+        try:
+            async with self._session().get(url, headers=headers, timeout=timeout) as resp:
+                self.requests[("WATCH", resp.status)] += 1
+                if resp.status == 410:
+                    raise Gone("watch expired", status=410)
+                if resp.status >= 300:
+                    raise _api_error("WATCH", res.path(namespace), resp.status, await resp.read())
+                async for line in resp.content:
+                    if not line.strip():
+                        continue
+                    ev = json.loads(line)
+                    if ev.get("type") == "ERROR":
+                        code = int((ev.get("object") or {}).get("code", 0))
+                        if code == 410:
+                            raise Gone("watch expired", status=410)
+                        raise KubeError(f"watch of {kind} failed: {ev.get('object')}", status=code)
+                    obj = ev["object"]
+                    obj.setdefault("apiVersion", res.api_version)
+                    obj.setdefault("kind", res.kind)
+                    yield WatchEvent(ev["type"], obj)
+        except (aiohttp.ClientError, OSError) as e:
+            raise KubeError(f"watch of {kind} interrupted: {e}") from e
+
+
+def _api_error(method: str, path: str, status: int, raw: bytes) -> KubeError:
+    message = raw.decode(errors="replace")[:500]
+    reason = ""
+    try:
+        body = json.loads(raw)
+        message = str(body.get("message", message))
+        reason = str(body.get("reason", ""))
+    except (ValueError, AttributeError):
+        pass
+    hints = {
+        401: "the credentials in the kubeconfig were rejected",
+        403: "the identity lacks RBAC permission for this",
+        409: "the object changed or another field manager owns the field",
+        422: "the object is invalid: fix the manifest in Git",
+    }
+    err = KubeError(
+        f"{method} {path}: {status} {reason}: {message}".replace(":  :", ":"),
+        status=status,
+        hint=hints.get(status, ""),
+    )
+    return err
