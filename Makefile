@@ -34,7 +34,10 @@ cluster: deps
 	@$(PY) -m devcluster.cluster up
 
 cluster-down:
-	@if [ -x $(PY) ]; then $(PY) -m devcluster.cluster down; else echo "no cluster (no .venv)"; fi
+	@if [ -x $(PY) ]; then \
+	  $(PY) -m devcluster.gitserver down --root .dev/git >/dev/null; \
+	  $(PY) -m devcluster.cluster down; \
+	else echo "no cluster (no .venv)"; fi
 
 cluster-status: venv
 	@$(PY) -m devcluster.cluster status

@@ -8,7 +8,7 @@
 set -euo pipefail
 
 K8S_VERSION=1.20.2
-PATCH_ID=reflect2-1.0.2
+PATCH_ID=reflect2-1.0.2-zerovalue  # keep in sync with devcluster/cluster.py
 CACHE_ROOT="${TETHER_DEVCLUSTER_CACHE:-$HOME/.cache/tether-devcluster}"
 BIN_DIR="$CACHE_ROOT/k8s-$K8S_VERSION-$PATCH_ID/bin"
 WORK="$CACHE_ROOT/build"
@@ -109,6 +109,17 @@ R2="$TREE/vendor/github.com/modern-go/reflect2"
 rm -rf "$R2" && mkdir -p "$R2"
 cp -r "$REFLECT2_SRC"/. "$R2"/
 rm -rf "$R2"/*_test.go "$R2"/test* 2>/dev/null || true
+
+# With Go >= 1.16, reflect.Zero returns shared zero values, so go-openapi's type validator
+# takes "" (and 0, false) for null and rejects custom resources holding them ("Invalid
+# value: null: must be of type string"; kubernetes#99804). Upstream dropped the check in
+# kube-openapi#230 for 1.21; drop it here the same way.
+for f in "$TREE/vendor/github.com/go-openapi/validate/type.go" \
+         "$TREE/vendor/k8s.io/kube-openapi/pkg/validation/validate/type.go"; do
+  [[ -f "$f" ]] || continue
+  sed -i 's/if data == nil || reflect.DeepEqual(reflect.Zero(reflect.TypeOf(data)), reflect.ValueOf(data)) {/if data == nil {/' "$f"
+  grep -q 'reflect.DeepEqual(reflect.Zero' "$f" && die "could not patch the zero-value check in $f"
+done
 
 mkdir -p "$TREE/.go/src/k8s.io" "$WORK/home"
 ln -sfn ../../.. "$TREE/.go/src/k8s.io/kubernetes"

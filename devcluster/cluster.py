@@ -34,7 +34,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 K8S_VERSION = "1.20.2"
-PATCH_ID = "reflect2-1.0.2"
+PATCH_ID = "reflect2-1.0.2-zerovalue"  # keep in sync with build-k8s.sh
 
 
 class ClusterError(Exception):

@@ -16,6 +16,14 @@ class TetherError(Exception):
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
+    @property
+    def condition_type(self) -> str:
+        """The status condition type: the error's family (SourceError, RenderError, ...)."""
+        for cls in type(self).__mro__:
+            if TetherError in cls.__bases__:
+                return cls.__name__
+        return "Error"
+
 
 class SourceError(TetherError):
     """Git could not give us the tree: unreachable repo, bad credentials, unknown revision."""

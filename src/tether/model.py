@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 Obj = dict[str, Any]
@@ -12,7 +12,8 @@ Obj = dict[str, Any]
 
 @dataclass(frozen=True, order=True)
 class ResourceKey:
-    """Identity of an object: API group (``""`` for core), kind, namespace (``""`` if cluster-scoped), name."""
+    """Identity of an object: group (``""`` for core), kind, namespace (``""`` if cluster-scoped),
+    name."""
 
     group: str
     kind: str
@@ -61,7 +62,7 @@ class Manifest:
         return ResourceKey.of(self.obj)
 
 
-class HealthStatus(str, Enum):
+class HealthStatus(StrEnum):
     HEALTHY = "Healthy"
     PROGRESSING = "Progressing"
     DEGRADED = "Degraded"
@@ -91,13 +92,13 @@ class Health:
     message: str = ""
 
 
-class SyncStatus(str, Enum):
+class SyncStatus(StrEnum):
     SYNCED = "Synced"
     OUT_OF_SYNC = "OutOfSync"
     UNKNOWN = "Unknown"
 
 
-class ResourceDiffStatus(str, Enum):
+class ResourceDiffStatus(StrEnum):
     SYNCED = "Synced"
     OUT_OF_SYNC = "OutOfSync"
     MISSING = "Missing"

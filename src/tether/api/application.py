@@ -1,0 +1,218 @@
+"""The Application resource: typed view of its spec, validation, and the CRD that serves it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from tether.errors import InvalidSpec
+from tether.model import Obj
+
+GROUP = "tether.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "Application"
+DEFAULT_NAMESPACE = "tether-system"
+IN_CLUSTER_SERVERS = ("", "https://kubernetes.default.svc", "in-cluster")
+
+TRACKING_ANNOTATION = "tether.dev/tracking-id"
+APP_LABEL = "tether.dev/app"
+SYNC_OPTIONS_ANNOTATION = "tether.dev/sync-options"
+SYNC_WAVE_ANNOTATION = "tether.dev/sync-wave"
+MANIFEST_HASH_ANNOTATION = "tether.dev/manifest-hash"
+REFRESH_ANNOTATION = "tether.dev/refresh"
+REPO_SECRET_LABEL = "tether.dev/secret-type"
+
+_DURATION = re.compile(r"^(\d+)(ms|s|m|h)$")
+
+
+def parse_duration(text: str) -> float:
+    """'5s' → 5.0; '3m' → 180.0; '250ms' → 0.25."""
+    m = _DURATION.match(text.strip())
+    if not m:
+        raise InvalidSpec(f"invalid duration {text!r}", hint="use a number and ms, s, m or h")
+    n, unit = int(m.group(1)), m.group(2)
+    return n * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[unit]
+
+
+@dataclass
+class DirectorySource:
+    recurse: bool = False
+    include: str = ""
+    exclude: str = ""
+
+
+@dataclass
+class Source:
+    repo_url: str
+    target_revision: str = "HEAD"
+    path: str = "."
+    directory: DirectorySource = field(default_factory=DirectorySource)
+
+
+@dataclass
+class Destination:
+    namespace: str = ""
+    server: str = ""
+
+
+@dataclass
+class Retry:
+    limit: int = 5
+    duration: float = 5.0
+    factor: int = 2
+    max_duration: float = 180.0
+
+    def delay(self, attempt: int) -> float:
+        """Backoff before retry number ``attempt`` (1-based)."""
+        return float(min(self.duration * (self.factor ** max(attempt - 1, 0)), self.max_duration))
+
+
+@dataclass
+class SyncPolicy:
+    automated: bool = False
+    prune: bool = False
+    self_heal: bool = False
+    allow_empty: bool = False
+    sync_options: dict[str, str] = field(default_factory=dict)
+    retry: Retry = field(default_factory=Retry)
+
+    def option(self, name: str) -> str:
+        return self.sync_options.get(name, "")
+
+
+@dataclass
+class Application:
+    name: str
+    namespace: str
+    source: Source
+    destination: Destination
+    sync_policy: SyncPolicy
+    ignore_differences: list[dict[str, Any]]
+    obj: Obj
+    """The whole object as read from the cluster (status included)."""
+
+    @property
+    def status(self) -> dict[str, Any]:
+        st: dict[str, Any] = self.obj.get("status") or {}
+        return st
+
+    @property
+    def generation(self) -> int:
+        return int((self.obj.get("metadata") or {}).get("generation") or 0)
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        ann: dict[str, str] = (self.obj.get("metadata") or {}).get("annotations") or {}
+        return ann
+
+    @property
+    def label_value(self) -> str:
+        """Value of the ``tether.dev/app`` label on every object this app applies."""
+        return self.name[:63]
+
+    @classmethod
+    def from_obj(cls, obj: Obj) -> Application:
+        meta = obj.get("metadata") or {}
+        name = str(meta.get("name") or "")
+        where = f"Application {meta.get('namespace', '')}/{name}"
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            raise InvalidSpec(f"{where}: spec is missing")
+        src = spec.get("source")
+        if not isinstance(src, dict) or not src.get("repoURL"):
+            raise InvalidSpec(f"{where}: spec.source.repoURL is required")
+        dest = spec.get("destination") or {}
+        server = str(dest.get("server") or "")
+        if server not in IN_CLUSTER_SERVERS:
+            raise InvalidSpec(
+                f"{where}: destination.server {server!r} is not supported",
+                hint="only the cluster tether runs in is supported: leave server empty",
+            )
+        d = src.get("directory") or {}
+        pol = spec.get("syncPolicy") or {}
+        auto = pol.get("automated")
+        options: dict[str, str] = {}
+        for opt in pol.get("syncOptions") or []:
+            k, sep, v = str(opt).partition("=")
+            if not sep:
+                raise InvalidSpec(f"{where}: sync option {opt!r} must be Name=value")
+            options[k] = v
+        r = pol.get("retry") or {}
+        b = r.get("backoff") or {}
+        retry = Retry(
+            limit=int(r.get("limit", 5)),
+            duration=parse_duration(str(b.get("duration", "5s"))),
+            factor=int(b.get("factor", 2)),
+            max_duration=parse_duration(str(b.get("maxDuration", "3m"))),
+        )
+        return cls(
+            name=name,
+            namespace=str(meta.get("namespace") or DEFAULT_NAMESPACE),
+            source=Source(
+                repo_url=str(src["repoURL"]),
+                target_revision=str(src.get("targetRevision") or "HEAD"),
+                path=str(src.get("path") or "."),
+                directory=DirectorySource(
+                    recurse=bool(d.get("recurse", False)),
+                    include=str(d.get("include") or ""),
+                    exclude=str(d.get("exclude") or ""),
+                ),
+            ),
+            destination=Destination(namespace=str(dest.get("namespace") or ""), server=server),
+            sync_policy=SyncPolicy(
+                automated=isinstance(auto, dict),
+                prune=bool((auto or {}).get("prune", False)),
+                self_heal=bool((auto or {}).get("selfHeal", False)),
+                allow_empty=bool((auto or {}).get("allowEmpty", False)),
+                sync_options=options,
+                retry=retry,
+            ),
+            ignore_differences=list(spec.get("ignoreDifferences") or []),
+            obj=obj,
+        )
+
+
+def new_application(
+    name: str,
+    namespace: str,
+    *,
+    repo_url: str,
+    path: str,
+    revision: str = "HEAD",
+    dest_namespace: str = "",
+    auto_sync: bool = False,
+    prune: bool = False,
+    self_heal: bool = False,
+    sync_options: list[str] | None = None,
+) -> Obj:
+    """The manifest `tether app create` writes."""
+    spec: dict[str, Any] = {
+        "source": {"repoURL": repo_url, "targetRevision": revision, "path": path},
+        "destination": {"namespace": dest_namespace} if dest_namespace else {},
+    }
+    policy: dict[str, Any] = {}
+    if auto_sync or self_heal:
+        policy["automated"] = {"prune": prune, "selfHeal": self_heal}
+    if sync_options:
+        policy["syncOptions"] = list(sync_options)
+    if policy:
+        spec["syncPolicy"] = policy
+    obj: Obj = {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+    Application.from_obj(obj)  # validate before it reaches the server
+    return obj
+
+
+def crd_manifests() -> list[Obj]:
+    """The CRDs tether serves, as shipped in the package (and under deploy/)."""
+    text = resources.files("tether.manifests").joinpath("crd-application.yaml").read_text()
+    return [d for d in yaml.safe_load_all(text) if d]

@@ -1,0 +1,619 @@
+"""The ``tether`` command: install the CRDs, manage Applications, diff, sync, render."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from tether import __version__
+from tether.api.application import (
+    API_VERSION,
+    DEFAULT_NAMESPACE,
+    Application,
+    crd_manifests,
+    new_application,
+)
+from tether.diff import render_diffs
+from tether.engine import Comparison, Engine, SyncResult
+from tether.errors import KubeError, TetherError
+from tether.kube import KubeClient
+from tether.model import HealthStatus, Obj, ResourceDiffStatus
+from tether.render import DirectoryOptions, Tree, render_directory
+from tether.source import GitCache
+
+T = TypeVar("T")
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+EXIT_OK, EXIT_DIFF, EXIT_ERROR = 0, 1, 2
+
+
+class Ctx:
+    def __init__(
+        self, kubeconfig: str | None, context: str | None, namespace: str, output: str
+    ) -> None:
+        self.kubeconfig = kubeconfig
+        self.context = context
+        self.namespace = namespace
+        self.output = output
+
+
+def common(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Adds the global options to a command (they may be given before or after it)."""
+    opts = [
+        click.option(
+            "--kubeconfig",
+            envvar="KUBECONFIG",
+            default=None,
+            help="Path to the kubeconfig (default: $KUBECONFIG, ~/.kube/config, "
+            "or the in-cluster service account).",
+        ),
+        click.option("--context", default=None, help="kubeconfig context to use."),
+        click.option(
+            "-n",
+            "--namespace",
+            default=None,
+            help=f"Namespace where Applications live (default {DEFAULT_NAMESPACE}).",
+        ),
+        click.option(
+            "-o",
+            "--output",
+            type=click.Choice(["table", "json", "yaml", "wide"]),
+            default=None,
+            help="Output format.",
+        ),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+
+    @functools.wraps(fn)
+    def wrapper(
+        *args: Any,
+        kubeconfig: str | None,
+        context: str | None,
+        namespace: str | None,
+        output: str | None,
+        **kw: Any,
+    ) -> Any:
+        parent = click.get_current_context().find_object(Ctx)
+        ctx = Ctx(
+            kubeconfig or (parent.kubeconfig if parent else None),
+            context or (parent.context if parent else None),
+            namespace or (parent.namespace if parent else DEFAULT_NAMESPACE),
+            output or (parent.output if parent else "table"),
+        )
+        return fn(ctx, *args, **kw)
+
+    return wrapper
+
+
+def run(coro: Coroutine[Any, Any, int]) -> None:
+    """Runs a command's coroutine; turns errors into a message and exit code 2."""
+    try:
+        code = asyncio.run(coro)
+    except TetherError as e:
+        err.print(f"[red]error:[/red] {e.message}")
+        if e.hint:
+            err.print(f"  [dim]hint:[/dim] {e.hint}")
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(code)
+
+
+async def with_engine(ctx: Ctx, fn: Callable[[Engine], Awaitable[int]]) -> int:
+    kube = await KubeClient.connect(ctx.kubeconfig, ctx.context)
+    try:
+        return await fn(Engine(kube))
+    finally:
+        await kube.close()
+
+
+# ---- root --------------------------------------------------------------------------------
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tether")
+@click.option("--kubeconfig", envvar="KUBECONFIG", default=None, help="Path to the kubeconfig.")
+@click.option("--context", default=None, help="kubeconfig context to use.")
+@click.option(
+    "-n",
+    "--namespace",
+    default=None,
+    help=f"Namespace where Applications live (default {DEFAULT_NAMESPACE}).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["table", "json", "yaml", "wide"]),
+    default=None,
+    help="Output format.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log what the engine does.")
+@click.pass_context
+def cli(
+    click_ctx: click.Context,
+    kubeconfig: str | None,
+    context: str | None,
+    namespace: str | None,
+    output: str | None,
+    verbose: bool,
+) -> None:
+    """tether: GitOps continuous delivery for Kubernetes.
+
+    Git is the source of truth; tether renders what a commit describes, applies it with
+    server-side apply, prunes what left Git, and reports drift.
+    """
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    click_ctx.obj = Ctx(kubeconfig, context, namespace or DEFAULT_NAMESPACE, output or "table")
+
+
+@cli.command("install-crds")
+@common
+def install_crds(ctx: Ctx) -> None:
+    """Install the Application CRD and create the tether-system namespace."""
+
+    async def go(engine: Engine) -> int:
+        for crd in crd_manifests():
+            await engine.kube.apply(crd)
+            out.print(f"customresourcedefinition/{crd['metadata']['name']} applied")
+        await engine.kube.wait_for_resource(API_VERSION, "Application")
+        ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ctx.namespace}}
+        await engine.kube.apply(ns)
+        out.print(f"namespace/{ctx.namespace} applied")
+        return EXIT_OK
+
+    run(with_engine(ctx, go))
+
+
+# ---- app ---------------------------------------------------------------------------------
+
+
+@cli.group()
+def app() -> None:
+    """Create, inspect, diff, sync and delete Applications."""
+
+
+@app.command("create")
+@click.argument("name")
+@click.option("--repo", required=True, help="Git repository URL.")
+@click.option("--path", "path", default=".", show_default=True, help="Path inside the repo.")
+@click.option("--revision", default="HEAD", show_default=True, help="Branch, tag or commit.")
+@click.option("--dest-namespace", default="", help="Namespace for namespaced objects.")
+@click.option("--auto-sync", is_flag=True, help="Sync automatically when Git changes.")
+@click.option("--prune", is_flag=True, help="With --auto-sync: delete what left Git.")
+@click.option("--self-heal", is_flag=True, help="With --auto-sync: undo live edits.")
+@click.option(
+    "--sync-option",
+    "sync_options",
+    multiple=True,
+    metavar="K=V",
+    help="A sync option such as CreateNamespace=true (repeatable).",
+)
+@click.option("--upsert", is_flag=True, help="Update the Application if it exists.")
+@common
+def app_create(
+    ctx: Ctx,
+    name: str,
+    repo: str,
+    path: str,
+    revision: str,
+    dest_namespace: str,
+    auto_sync: bool,
+    prune: bool,
+    self_heal: bool,
+    sync_options: tuple[str, ...],
+    upsert: bool,
+) -> None:
+    """Create an Application NAME from a repo and path."""
+    obj = new_application(
+        name,
+        ctx.namespace,
+        repo_url=repo,
+        path=path,
+        revision=revision,
+        dest_namespace=dest_namespace,
+        auto_sync=auto_sync,
+        prune=prune,
+        self_heal=self_heal,
+        sync_options=list(sync_options),
+    )
+
+    async def go(engine: Engine) -> int:
+        existing = await engine.kube.get(API_VERSION, "Application", name, ctx.namespace)
+        if existing is not None and not upsert:
+            raise TetherError(
+                f"Application {ctx.namespace}/{name} already exists",
+                hint="use --upsert to update it, or 'tether app apply -f'",
+            )
+        await engine.kube.apply(obj, force=False)
+        out.print(f"application/{name} {'configured' if existing else 'created'}")
+        return EXIT_OK
+
+    run(with_engine(ctx, go))
+
+
+@app.command("apply")
+@click.option(
+    "-f",
+    "--filename",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="YAML file with one or more Applications.",
+)
+@common
+def app_apply(ctx: Ctx, filename: str) -> None:
+    """Create or update Applications from a YAML file."""
+    try:
+        docs = [d for d in yaml.safe_load_all(Path(filename).read_text()) if d]
+    except yaml.YAMLError as e:
+        raise click.ClickException(f"{filename}: invalid YAML: {e}") from e
+
+    async def go(engine: Engine) -> int:
+        for doc in docs:
+            if doc.get("kind") != "Application" or not str(doc.get("apiVersion", "")).startswith(
+                "tether.dev/"
+            ):
+                raise TetherError(
+                    f"{filename}: {doc.get('kind')} {doc.get('apiVersion')} is not a "
+                    "tether.dev Application",
+                    hint=f"an Argo CD Application ports by changing apiVersion to {API_VERSION}",
+                )
+            doc.setdefault("metadata", {}).setdefault("namespace", ctx.namespace)
+            Application.from_obj(doc)
+            await engine.kube.apply(doc, force=False)
+            out.print(f"application/{doc['metadata']['name']} applied")
+        return EXIT_OK
+
+    run(with_engine(ctx, go))
+
+
+@app.command("list")
+@common
+def app_list(ctx: Ctx) -> None:
+    """List Applications with their sync and health."""
+
+    async def go(engine: Engine) -> int:
+        items, _ = await engine.kube.list(API_VERSION, "Application", ctx.namespace)
+        if ctx.output in ("json", "yaml"):
+            print_obj({"apiVersion": "v1", "kind": "List", "items": items}, ctx.output)
+            return EXIT_OK
+        t = Table(box=None, pad_edge=False)
+        for col in ("NAME", "SYNC", "HEALTH", "REVISION", "REPO", "PATH"):
+            t.add_column(col)
+        for it in sorted(items, key=lambda o: o["metadata"]["name"]):
+            st = it.get("status") or {}
+            src = (it.get("spec") or {}).get("source") or {}
+            t.add_row(
+                it["metadata"]["name"],
+                (st.get("sync") or {}).get("status", "Unknown"),
+                health_text((st.get("health") or {}).get("status", "Unknown")),
+                ((st.get("sync") or {}).get("revision") or "")[:10],
+                src.get("repoURL", ""),
+                src.get("path", ""),
+            )
+        out.print(t)
+        return EXIT_OK
+
+    run(with_engine(ctx, go))
+
+
+@app.command("get")
+@click.argument("name")
+@common
+def app_get(ctx: Ctx, name: str) -> None:
+    """Show an Application: sync, health, revision and its resources."""
+
+    async def go(engine: Engine) -> int:
+        a = await engine.get_app(name, ctx.namespace)
+        if ctx.output in ("json", "yaml"):
+            print_obj(a.obj, ctx.output)
+            return EXIT_OK
+        print_app(a.obj)
+        return EXIT_OK
+
+    run(with_engine(ctx, go))
+
+
+@app.command("diff")
+@click.argument("name")
+@click.option("--revision", default=None, help="Compare against this revision instead.")
+@click.option("--color/--no-color", default=None, help="Colour the diff (default: on a tty).")
+@common
+def app_diff(ctx: Ctx, name: str, revision: str | None, color: bool | None) -> None:
+    """Show how the cluster differs from Git. Exit 0 in sync, 1 with a diff, 2 on error."""
+
+    async def go(engine: Engine) -> int:
+        a = await engine.get_app(name, ctx.namespace)
+        cmp = await engine.compare(a, revision)
+        if cmp.error is not None:
+            raise cmp.error
+        diffs = [d for d in cmp.diffs() if d.status != ResourceDiffStatus.SYNCED]
+        if ctx.output in ("json", "yaml"):
+            print_obj(
+                {
+                    "revision": cmp.revision,
+                    "sync": cmp.sync_status.value,
+                    "resources": [
+                        {
+                            **d.key.to_dict(),
+                            "status": d.status.value,
+                            "changedPaths": d.changed_paths,
+                            "diff": d.diff_text,
+                        }
+                        for d in diffs
+                    ],
+                },
+                ctx.output,
+            )
+        elif diffs:
+            use_color = sys.stdout.isatty() if color is None else color
+            sys.stdout.write(render_diffs(diffs, color=use_color))
+            sys.stdout.flush()
+        return EXIT_DIFF if diffs else EXIT_OK
+
+    run(with_engine(ctx, go))
+
+
+@app.command("sync")
+@click.argument("name")
+@click.option("--revision", default=None, help="Sync to this revision instead of the target.")
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@click.option("--prune", is_flag=True, default=None, help="Delete objects that left Git.")
+@click.option(
+    "--allow-mass-prune",
+    is_flag=True,
+    help="Allow pruning more than half of the app, a Namespace or a CRD.",
+)
+@click.option(
+    "--timeout",
+    default=120.0,
+    show_default=True,
+    help="Seconds to wait for health after applying (0: don't wait).",
+)
+@common
+def app_sync(
+    ctx: Ctx,
+    name: str,
+    revision: str | None,
+    dry_run: bool,
+    prune: bool | None,
+    allow_mass_prune: bool,
+    timeout: float,
+) -> None:
+    """Render, apply, prune (if asked) and wait for health; updates the status."""
+
+    async def go(engine: Engine) -> int:
+        a = await engine.get_app(name, ctx.namespace)
+        res = await engine.sync(
+            a,
+            revision=revision,
+            prune=bool(prune),
+            dry_run=dry_run,
+            allow_mass_prune=allow_mass_prune,
+        )
+        cmp = res.comparison
+        if res.ok and not dry_run and timeout > 0 and cmp is not None:
+            with err.status(f"waiting up to {timeout:.0f}s for {name} to become healthy"):
+                a = await engine.get_app(name, ctx.namespace)
+                cmp = await engine.wait_healthy(a, timeout)
+                await engine.write_status(a, cmp)
+        if ctx.output in ("json", "yaml"):
+            print_obj(sync_summary(res, cmp), ctx.output)
+        else:
+            print_sync(res, cmp)
+        if not res.ok:
+            return EXIT_DIFF
+        if (
+            cmp is not None
+            and not dry_run
+            and timeout > 0
+            and cmp.health.status not in (HealthStatus.HEALTHY, HealthStatus.SUSPENDED)
+        ):
+            return EXIT_DIFF
+        return EXIT_OK
+
+    run(with_engine(ctx, go))
+
+
+@app.command("delete")
+@click.argument("name")
+@click.option(
+    "--cascade/--orphan",
+    default=True,
+    show_default=True,
+    help="Also delete the objects the app owns (cascade) or leave them (orphan).",
+)
+@common
+def app_delete(ctx: Ctx, name: str, cascade: bool) -> None:
+    """Delete an Application (and, with --cascade, everything it owns)."""
+
+    async def go(engine: Engine) -> int:
+        a = await engine.get_app(name, ctx.namespace)
+        if cascade:
+            deleted = await engine.delete_owned(a)
+            for key in deleted:
+                out.print(f"{key} deleted")
+        await engine.kube.delete(
+            API_VERSION, "Application", name, ctx.namespace, propagation="Background"
+        )
+        out.print(f"application/{name} deleted")
+        return EXIT_OK
+
+    run(with_engine(ctx, go))
+
+
+# ---- render ------------------------------------------------------------------------------
+
+
+@cli.command("render")
+@click.option("--repo", required=True, help="Git URL or a local directory.")
+@click.option("--path", "path", default=".", show_default=True, help="Path inside the repo.")
+@click.option("--revision", default="HEAD", show_default=True, help="Branch, tag or commit.")
+@click.option("--recurse", is_flag=True, help="Include subdirectories.")
+@click.option("--include", default="", help="Glob of files to include.")
+@click.option("--exclude", default="", help="Glob of files to exclude.")
+@click.option("-o", "--output", type=click.Choice(["yaml", "json"]), default="yaml")
+def render_cmd(
+    repo: str, path: str, revision: str, recurse: bool, include: str, exclude: str, output: str
+) -> None:
+    """Print the manifests a repo path renders to (nothing is applied)."""
+    opts = DirectoryOptions(recurse=recurse, include=include, exclude=exclude)
+
+    async def go() -> int:
+        local = Path(repo)
+        if local.is_dir():
+            tree = Tree.from_directory(local)
+        else:
+            from tether.engine import default_cache_dir
+
+            git = GitCache(default_cache_dir())
+            commit = await git.resolve(repo, revision, None)
+            await git.fetch(repo, None, commit)
+            content = git.read_tree(repo, commit, path)
+            tree = Tree(files=content.files, symlinks=content.symlinks)
+        manifests = render_directory(tree, path, opts)
+        objs = [m.obj for m in manifests]
+        if output == "json":
+            print(json.dumps({"apiVersion": "v1", "kind": "List", "items": objs}, indent=2))
+        else:
+            sys.stdout.write(yaml.safe_dump_all(objs, sort_keys=False))
+        return EXIT_OK
+
+    run(go())
+
+
+# ---- printing ----------------------------------------------------------------------------
+
+
+def print_obj(obj: Any, fmt: str) -> None:
+    if fmt == "json":
+        print(json.dumps(obj, indent=2, sort_keys=False, default=str))
+    else:
+        sys.stdout.write(yaml.safe_dump(obj, sort_keys=False))
+
+
+def health_text(status: str) -> str:
+    colour = {
+        "Healthy": "green",
+        "Progressing": "cyan",
+        "Degraded": "red",
+        "Missing": "yellow",
+        "Suspended": "magenta",
+    }.get(status, "white")
+    return f"[{colour}]{status}[/{colour}]"
+
+
+def print_app(obj: Obj) -> None:
+    st = obj.get("status") or {}
+    spec = obj.get("spec") or {}
+    src = spec.get("source") or {}
+    sync = st.get("sync") or {}
+    health = st.get("health") or {}
+    op = st.get("operationState") or {}
+    out.print(f"[bold]Name:[/bold]        {obj['metadata']['namespace']}/{obj['metadata']['name']}")
+    out.print(f"[bold]Repo:[/bold]        {src.get('repoURL', '')}")
+    out.print(f"[bold]Path:[/bold]        {src.get('path', '.')}")
+    out.print(f"[bold]Target:[/bold]      {src.get('targetRevision', 'HEAD')}")
+    dest = (spec.get("destination") or {}).get("namespace", "")
+    out.print(f"[bold]Destination:[/bold] {dest or '(objects set their own namespace)'}")
+    out.print(
+        f"[bold]Sync:[/bold]        {sync.get('status', 'Unknown')} "
+        f"to {(sync.get('revision') or '')[:10]}"
+    )
+    out.print(
+        f"[bold]Health:[/bold]      {health_text(health.get('status', 'Unknown'))}"
+        + (f" — {health['message']}" if health.get("message") else "")
+    )
+    if op:
+        out.print(
+            f"[bold]Last sync:[/bold]   {op.get('phase')} at {op.get('finishedAt', '')}: "
+            f"{op.get('message', '')}"
+        )
+    for c in st.get("conditions") or []:
+        out.print(f"[bold red]Condition:[/bold red]   {c.get('type')}: {c.get('message')}")
+    rows = st.get("resources") or []
+    if rows:
+        t = Table(box=None, pad_edge=False)
+        for col in ("GROUP", "KIND", "NAMESPACE", "NAME", "STATUS", "HEALTH", "MESSAGE"):
+            t.add_column(col)
+        for r in rows:
+            h = r.get("health") or {}
+            t.add_row(
+                r.get("group", ""),
+                r.get("kind", ""),
+                r.get("namespace", ""),
+                r.get("name", ""),
+                r.get("status", ""),
+                health_text(h["status"]) if h else "",
+                h.get("message") or r.get("message", ""),
+            )
+        out.print()
+        out.print(t)
+
+
+def sync_summary(res: SyncResult, cmp: Comparison | None) -> dict[str, Any]:
+    return {
+        "phase": res.phase,
+        "message": res.message,
+        "revision": res.revision,
+        "dryRun": res.dry_run,
+        "resources": [r.to_dict() for r in res.results],
+        "sync": cmp.sync_status.value if cmp else "Unknown",
+        "health": cmp.health.status.value if cmp else "Unknown",
+    }
+
+
+def print_sync(res: SyncResult, cmp: Comparison | None) -> None:
+    changed = [r for r in res.results if r.action != "unchanged"]
+    if changed:
+        t = Table(box=None, pad_edge=False)
+        for col in ("KIND", "NAMESPACE", "NAME", "RESULT", "MESSAGE"):
+            t.add_column(col)
+        for r in changed:
+            colour = {
+                "failed": "red",
+                "pruned": "yellow",
+                "created": "green",
+                "configured": "green",
+            }.get(r.action, "white")
+            t.add_row(
+                r.key.kind,
+                r.key.namespace,
+                r.key.name,
+                f"[{colour}]{r.action}[/{colour}]",
+                r.message,
+            )
+        out.print(t)
+    colour = "green" if res.ok else "red"
+    out.print(
+        f"[{colour}]{res.phase}[/{colour}]: {res.message} "
+        f"(revision {res.revision[:10] or 'unknown'})"
+    )
+    if cmp is not None and not res.dry_run:
+        out.print(
+            f"Sync: {cmp.sync_status.value}   Health: {health_text(cmp.health.status.value)}"
+            + (f" — {cmp.health.message}" if cmp.health.message else "")
+        )
+
+
+def main() -> None:
+    try:
+        cli(prog_name="tether")
+    except KubeError as e:  # raised outside run(), e.g. while connecting
+        err.print(f"[red]error:[/red] {e}")
+        sys.exit(EXIT_ERROR)

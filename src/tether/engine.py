@@ -1,0 +1,760 @@
+"""The one path: Application → source → render → diff → sync → health → status.
+
+The one-shot CLI and the controller both call ``Engine.compare`` and ``Engine.sync``; the
+controller only decides *when*.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tether.api.application import (
+    API_VERSION,
+    APP_LABEL,
+    MANIFEST_HASH_ANNOTATION,
+    REPO_SECRET_LABEL,
+    Application,
+)
+from tether.diff import IgnoreRule, diff_object, restrict_to
+from tether.diff.normalize import normalize
+from tether.errors import InvalidSpec, KubeError, PruneBlocked, TetherError
+from tether.health import aggregate, assess
+from tether.kube import KubeClient, LiveCache
+from tether.kube.client import split_api_version
+from tether.model import (
+    Health,
+    HealthStatus,
+    Manifest,
+    Obj,
+    ResourceDiff,
+    ResourceDiffStatus,
+    ResourceKey,
+    SyncStatus,
+)
+from tether.render import DirectoryOptions, Tree, render_directory
+from tether.source import GitCache, RepoCredentials, from_secret_data, match_credentials
+from tether.sync.defaults import set_native_defaults
+from tether.sync.plan import plan_steps
+from tether.sync.prune import check_prune_safety, plan_prune
+from tether.sync.tracking import manifest_hash, mark, owned_by
+
+log = logging.getLogger(__name__)
+
+APPLY_CONCURRENCY = 32
+HISTORY_LIMIT = 10
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---- values ------------------------------------------------------------------------------
+
+
+@dataclass
+class CommitInfo:
+    sha: str
+    author: str = ""
+    message: str = ""
+    time: str = ""
+
+
+@dataclass
+class Desired:
+    revision: str
+    commit: CommitInfo
+    manifests: list[Manifest]
+    """Marked (tracking id, label, hash) and namespaced; ready to apply."""
+    sources: dict[ResourceKey, Manifest]
+    """The same objects as Git has them, with file and line, for messages."""
+
+
+@dataclass
+class ResourceState:
+    key: ResourceKey
+    version: str
+    diff: ResourceDiff
+    health: Health | None = None
+    message: str = ""
+
+    def row(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            **self.key.to_dict(),
+            "version": self.version,
+            "status": self.diff.status.value,
+        }
+        if self.health is not None:
+            out["health"] = {"status": self.health.status.value, "message": self.health.message}
+        if self.message:
+            out["message"] = self.message
+        return out
+
+
+@dataclass
+class Condition:
+    type: str
+    message: str
+    reason: str = ""
+
+    def to_dict(self, at: str) -> dict[str, str]:
+        return {
+            "type": self.type,
+            "status": "True",
+            "reason": self.reason or self.type,
+            "message": self.message,
+            "lastTransitionTime": at,
+        }
+
+
+@dataclass
+class Comparison:
+    app: Application
+    desired: Desired | None
+    resources: dict[ResourceKey, ResourceState] = field(default_factory=dict)
+    live: dict[ResourceKey, Obj] = field(default_factory=dict)
+    desired_objects: dict[ResourceKey, Obj] = field(default_factory=dict)
+    conditions: list[Condition] = field(default_factory=list)
+    error: TetherError | None = None
+
+    @property
+    def revision(self) -> str:
+        return self.desired.revision if self.desired else ""
+
+    @property
+    def sync_status(self) -> SyncStatus:
+        if self.error is not None:
+            return SyncStatus.UNKNOWN
+        if any(r.diff.status != ResourceDiffStatus.SYNCED for r in self.resources.values()):
+            return SyncStatus.OUT_OF_SYNC
+        return SyncStatus.SYNCED
+
+    @property
+    def health(self) -> Health:
+        healths = [r.health for r in self.resources.values() if r.health is not None]
+        if not healths and self.error is not None and not self.resources:
+            return Health(HealthStatus.UNKNOWN, str(self.error))
+        return aggregate(healths)
+
+    def diffs(self) -> list[ResourceDiff]:
+        return [self.resources[k].diff for k in sorted(self.resources)]
+
+
+@dataclass
+class ResourceResult:
+    key: ResourceKey
+    action: str  # created, configured, pruned, unchanged, skipped, failed, kept
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.key.to_dict(), "action": self.action, "message": self.message}
+
+
+@dataclass
+class SyncResult:
+    phase: str  # Succeeded, Failed, Error
+    message: str
+    revision: str
+    started_at: str
+    finished_at: str = ""
+    results: list[ResourceResult] = field(default_factory=list)
+    comparison: Comparison | None = None
+    dry_run: bool = False
+    writes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.phase == "Succeeded"
+
+    def changed(self) -> list[ResourceResult]:
+        return [r for r in self.results if r.action in ("created", "configured", "pruned")]
+
+
+# ---- the engine --------------------------------------------------------------------------
+
+
+class Engine:
+    def __init__(
+        self,
+        kube: KubeClient,
+        git: GitCache | None = None,
+        *,
+        cache: LiveCache | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
+        self.kube = kube
+        self.git = git or GitCache(cache_dir or default_cache_dir())
+        self.cache = cache
+
+    # ---- applications -----------------------------------------------------------------
+    async def get_app(self, name: str, namespace: str) -> Application:
+        obj = await self.kube.get(API_VERSION, "Application", name, namespace)
+        if obj is None:
+            raise TetherError(
+                f"Application {namespace}/{name} not found",
+                hint="list them with 'tether app list' or check -n/--namespace",
+            )
+        return Application.from_obj(obj)
+
+    async def credentials_for(self, app: Application) -> RepoCredentials | None:
+        secrets, _ = await self.kube.list(
+            "v1", "Secret", app.namespace, label_selector=f"{REPO_SECRET_LABEL}=repository"
+        )
+        candidates = []
+        for s in secrets:
+            data = {k: base64.b64decode(v).decode() for k, v in (s.get("data") or {}).items()}
+            data.update(s.get("stringData") or {})
+            if data.get("url"):
+                candidates.append((data["url"], from_secret_data(data)))
+        return match_credentials(app.source.repo_url, candidates)
+
+    # ---- source + render --------------------------------------------------------------
+    async def fetch_desired(self, app: Application, revision: str | None = None) -> Desired:
+        creds = await self.credentials_for(app)
+        url = app.source.repo_url
+        rev = revision or app.source.target_revision
+        commit = await self.git.resolve(url, rev, creds)
+        await self.git.fetch(url, creds, commit)
+        content = await asyncio.to_thread(self.git.read_tree, url, commit, app.source.path)
+        info = self.git.commit_info(url, commit)
+        tree = Tree(files=content.files, symlinks=content.symlinks)
+        d = app.source.directory
+        opts = DirectoryOptions(recurse=d.recurse, include=d.include, exclude=d.exclude)
+        manifests = await asyncio.to_thread(render_directory, tree, app.source.path, opts)
+        marked, sources = await self.prepare(app, manifests)
+        author = (
+            f"{info.author_name} <{info.author_email}>" if info.author_email else (info.author_name)
+        )
+        return Desired(
+            revision=commit,
+            commit=CommitInfo(commit, author, info.message.strip(), str(info.time)),
+            manifests=marked,
+            sources=sources,
+        )
+
+    async def prepare(
+        self, app: Application, manifests: list[Manifest]
+    ) -> tuple[list[Manifest], dict[ResourceKey, Manifest]]:
+        """Fills in the destination namespace and marks every object as this app's."""
+        crd_scopes = _crd_scopes(manifests)
+        out: list[Manifest] = []
+        sources: dict[ResourceKey, Manifest] = {}
+        for m in manifests:
+            obj = dict(m.obj)
+            api_version, kind = str(obj["apiVersion"]), str(obj["kind"])
+            namespaced = await self._namespaced(api_version, kind, crd_scopes, m)
+            meta = dict(obj.get("metadata") or {})
+            if namespaced and not meta.get("namespace"):
+                if not app.destination.namespace:
+                    raise InvalidSpec(
+                        f"{m.source_file}:{m.line}: {kind} {meta.get('name')} has no namespace "
+                        "and the Application sets no destination.namespace",
+                        hint="set spec.destination.namespace or metadata.namespace",
+                    )
+                meta["namespace"] = app.destination.namespace
+            elif not namespaced:
+                meta.pop("namespace", None)
+            obj["metadata"] = meta
+            marked = Manifest(set_native_defaults(mark(app, obj)), m.source_file, m.line)
+            sources[marked.key] = m
+            out.append(marked)
+        return out, sources
+
+    async def _namespaced(
+        self, api_version: str, kind: str, crd_scopes: dict[tuple[str, str], bool], m: Manifest
+    ) -> bool:
+        group, _ = split_api_version(api_version)
+        if (group, kind) in crd_scopes:
+            return crd_scopes[(group, kind)]
+        try:
+            return (await self.kube.resource_for(api_version, kind)).namespaced
+        except KubeError as e:
+            raise KubeError(
+                f"{m.source_file}:{m.line}: {e.message}", status=e.status, hint=e.hint
+            ) from e
+
+    # ---- live state -------------------------------------------------------------------
+    async def live_objects(
+        self, app: Application, wanted: Iterable[tuple[ResourceKey, str]]
+    ) -> dict[ResourceKey, Obj]:
+        """Live objects for these (key, apiVersion) pairs: one list per type, then GETs for
+        objects not (yet) labelled as this app's."""
+        wanted = list(wanted)
+        live: dict[ResourceKey, Obj] = {}
+        by_type: dict[tuple[str, str], list[ResourceKey]] = {}
+        for key, api_version in wanted:
+            by_type.setdefault((api_version, key.kind), []).append(key)
+        if self.cache is not None:
+            for (api_version, kind), keys in by_type.items():
+                try:
+                    await self.cache.ensure(api_version, kind)
+                except KubeError:
+                    continue  # kind not served (yet): its objects are missing
+                for k in keys:
+                    obj = self.cache.get(k)
+                    if obj is not None:
+                        live[k] = obj
+        else:
+
+            async def list_type(api_version: str, kind: str) -> None:
+                try:
+                    items, _ = await self.kube.list(
+                        api_version, kind, label_selector=f"{APP_LABEL}={app.label_value}"
+                    )
+                except KubeError as e:
+                    if e.status == 404:
+                        return
+                    raise
+                for it in items:
+                    live[ResourceKey.of(it)] = it
+
+            await asyncio.gather(*(list_type(av, k) for (av, k) in by_type))
+        missing = [(k, av) for k, av in wanted if k not in live]
+
+        async def get_one(key: ResourceKey, api_version: str) -> None:
+            try:
+                obj = await self.kube.get(api_version, key.kind, key.name, key.namespace)
+            except KubeError as e:
+                if e.status == 404:
+                    return
+                raise
+            if obj is not None:
+                live[key] = obj
+
+        await _bounded(APPLY_CONCURRENCY, (get_one(k, av) for k, av in missing))
+        return live
+
+    # ---- compare ----------------------------------------------------------------------
+    async def compare(self, app: Application, revision: str | None = None) -> Comparison:
+        """Desired (Git) against live (cluster), per object, with health. Never writes."""
+        try:
+            desired = await self.fetch_desired(app, revision)
+        except TetherError as e:
+            cmp = Comparison(app, None, error=e)
+            ctype = "ComparisonError" if isinstance(e, KubeError) else e.condition_type
+            cmp.conditions.append(Condition(ctype, str(e), reason=e.reason))
+            return cmp
+        cmp = Comparison(app, desired)
+        try:
+            await self._compare_objects(cmp, desired)
+        except TetherError as e:
+            cmp.error = e
+            cmp.conditions.append(Condition("ComparisonError", str(e), reason=e.reason))
+        return cmp
+
+    async def _compare_objects(self, cmp: Comparison, desired: Desired) -> None:
+        app = cmp.app
+        rules = [IgnoreRule.from_spec(r) for r in app.ignore_differences]
+        inventory = inventory_of(app)
+        wanted: dict[ResourceKey, str] = {}
+        for m in desired.manifests:
+            wanted[m.key] = str(m.obj["apiVersion"])
+            cmp.desired_objects[m.key] = m.obj
+        for key, version in inventory.items():
+            if key not in wanted:
+                wanted[key] = version
+        live = await self.live_objects(app, wanted.items())
+        cmp.live = live
+        predicted: dict[ResourceKey, Obj | None] = {}
+
+        async def dry_run(m: Manifest) -> None:
+            key = m.key
+            current = live.get(key)
+            if current is not None and _fast_path_synced(m.obj, current):
+                predicted[key] = None
+                return
+            try:
+                predicted[key] = await self.kube.apply(m.obj, dry_run=True)
+            except KubeError as e:
+                if e.status == 404 and current is None:
+                    # The namespace or CRD it needs comes in this same sync.
+                    predicted[key] = None
+                    return
+                src = desired.sources.get(key)
+                where = f"{src.source_file}:{src.line}: " if src else ""
+                raise KubeError(
+                    f"{where}{key}: server-side dry-run failed: {e.message}",
+                    status=e.status,
+                    hint=e.hint,
+                ) from e
+
+        await _bounded(APPLY_CONCURRENCY, (dry_run(m) for m in desired.manifests))
+        for m in desired.manifests:
+            key = m.key
+            cur = live.get(key)
+            pred = predicted.get(key)
+            if cur is not None and pred is None and _fast_path_synced(m.obj, cur):
+                d = ResourceDiff(key, ResourceDiffStatus.SYNCED)
+            else:
+                d = diff_object(key, _without_hash(m.obj), pred, cur, rules)
+            health = (
+                assess(cur)
+                if cur is not None
+                else Health(HealthStatus.MISSING, "not in the cluster")
+            )
+            cmp.resources[key] = ResourceState(key, split_api_version(wanted[key])[1], d, health)
+        for key in wanted:
+            if key in cmp.resources:
+                continue
+            cur = live.get(key)
+            if cur is None:
+                continue  # left Git and already gone from the cluster
+            d = diff_object(key, None, None, cur, rules)
+            cmp.resources[key] = ResourceState(
+                key,
+                split_api_version(wanted[key])[1],
+                d,
+                None,
+                message="in the cluster but no longer in Git",
+            )
+
+    # ---- sync -------------------------------------------------------------------------
+    async def sync(
+        self,
+        app: Application,
+        *,
+        revision: str | None = None,
+        prune: bool | None = None,
+        dry_run: bool = False,
+        allow_mass_prune: bool = False,
+        trigger: str = "manual",
+        write_status: bool = True,
+    ) -> SyncResult:
+        started = now()
+        writes_before = self.kube.write_requests
+        cmp = await self.compare(app, revision)
+        result = SyncResult("Running", "", cmp.revision, started, comparison=cmp, dry_run=dry_run)
+        do_prune = app.sync_policy.prune if prune is None else prune
+        try:
+            if cmp.error is not None:
+                raise cmp.error
+            assert cmp.desired is not None
+            await self._sync(app, cmp, result, do_prune, dry_run, allow_mass_prune)
+        except PruneBlocked as e:
+            result.phase, result.message = "Failed", str(e)
+            cmp.conditions.append(Condition("PruneBlocked", str(e)))
+        except TetherError as e:
+            result.phase, result.message = "Failed", str(e)
+            if not any(c.message == str(e) for c in cmp.conditions):
+                cmp.conditions.append(Condition("SyncError", str(e), reason=e.reason))
+        result.finished_at = now()
+        if result.phase == "Running":
+            result.phase = "Succeeded"
+            n = len(result.changed())
+            result.message = (
+                f"{'dry run: would change' if dry_run else 'changed'} {n} object(s)"
+                if n
+                else "already in sync"
+            )
+        if not dry_run:
+            # Re-read what we just wrote so status reflects the cluster, not our intent.
+            if result.ok and result.changed():
+                cmp = await self.compare(app, cmp.revision or revision)
+                result.comparison = cmp
+            if write_status:
+                await self.write_status(app, cmp, result, trigger=trigger)
+        result.writes = self.kube.write_requests - writes_before
+        return result
+
+    async def _sync(
+        self,
+        app: Application,
+        cmp: Comparison,
+        result: SyncResult,
+        do_prune: bool,
+        dry_run: bool,
+        allow_mass_prune: bool,
+    ) -> None:
+        assert cmp.desired is not None
+        desired_keys = {m.key for m in cmp.desired.manifests}
+        inventory = set(inventory_of(app))
+        if (
+            not cmp.desired.manifests
+            and inventory
+            and not app.sync_policy.allow_empty
+            and (not allow_mass_prune)
+        ):
+            raise PruneBlocked(
+                f"the render of {app.source.path} at {cmp.revision[:10]} is empty while the "
+                f"app owns {len(inventory)} object(s); refusing to treat that as 'delete all'",
+                hint="check spec.source.path, or sync with --allow-mass-prune",
+            )
+        prune_plan = plan_prune(app, inventory, desired_keys, cmp.live)
+        if do_prune:
+            check_prune_safety(prune_plan, inventory, allow_mass_prune=allow_mass_prune)
+        if app.sync_policy.option("CreateNamespace") == "true" and app.destination.namespace:
+            await self._create_namespace(app.destination.namespace, dry_run, result)
+        failed = False
+        for step in plan_steps(cmp.desired.manifests):
+            todo = []
+            for m in step.manifests:
+                st = cmp.resources.get(m.key)
+                if st is not None and st.diff.status == ResourceDiffStatus.SYNCED:
+                    result.results.append(ResourceResult(m.key, "unchanged"))
+                else:
+                    todo.append(m)
+            if not todo:
+                continue
+            outcomes = await _bounded(
+                APPLY_CONCURRENCY, (self._apply_one(m, cmp, dry_run) for m in todo)
+            )
+            result.results.extend(outcomes)
+            failures = [r for r in outcomes if r.action == "failed"]
+            if failures:
+                failed = True
+                first = failures[0]
+                result.phase = "Failed"
+                result.message = f"{first.key}: {first.message}"
+                break
+            if not dry_run and step.tier == 1:
+                for m in todo:  # CRDs: wait until their kinds are served
+                    spec = m.obj.get("spec") or {}
+                    group, kind = spec.get("group", ""), (spec.get("names") or {}).get("kind")
+                    for v in spec.get("versions") or []:
+                        if kind and v.get("served", True):
+                            await self.kube.wait_for_resource(f"{group}/{v['name']}", kind)
+        if failed:
+            return
+        for key, why in prune_plan.keep:
+            result.results.append(ResourceResult(key, "kept", why))
+        if not prune_plan.delete:
+            return
+        if not do_prune:
+            for key, _ in prune_plan.delete:
+                result.results.append(
+                    ResourceResult(key, "skipped", "left Git; sync with prune to delete it")
+                )
+            return
+        for key, obj in prune_plan.delete:
+            try:
+                await self.kube.delete(
+                    str(obj["apiVersion"]),
+                    key.kind,
+                    key.name,
+                    key.namespace,
+                    propagation="Foreground",
+                    dry_run=dry_run,
+                    preconditions_uid=str(obj["metadata"].get("uid", "")),
+                )
+                result.results.append(ResourceResult(key, "pruned"))
+            except KubeError as e:
+                result.results.append(ResourceResult(key, "failed", f"prune failed: {e}"))
+                result.phase, result.message = "Failed", f"{key}: prune failed: {e}"
+                return
+
+    async def _create_namespace(self, name: str, dry_run: bool, result: SyncResult) -> None:
+        if await self.kube.get("v1", "Namespace", name) is not None:
+            return
+        ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        await self.kube.apply(ns, dry_run=dry_run)
+        result.results.append(
+            ResourceResult(
+                ResourceKey("", "Namespace", "", name), "created", "CreateNamespace=true"
+            )
+        )
+
+    async def _apply_one(self, m: Manifest, cmp: Comparison, dry_run: bool) -> ResourceResult:
+        key = m.key
+        existed = key in cmp.live
+        try:
+            await self.kube.apply(m.obj, dry_run=dry_run)
+        except KubeError as e:
+            src = cmp.desired.sources.get(key) if cmp.desired else None
+            where = f" (from {src.source_file}:{src.line})" if src and src.source_file else ""
+            return ResourceResult(key, "failed", f"{e}{where}")
+        return ResourceResult(key, "configured" if existed else "created")
+
+    async def delete_owned(self, app: Application) -> list[ResourceKey]:
+        """Cascade delete: every object in the inventory that is still this app's."""
+        inventory = inventory_of(app)
+        live = await self.live_objects(app, inventory.items())
+        deleted: list[ResourceKey] = []
+        for key in sorted(live, key=lambda k: (k.kind == "Namespace", k)):
+            obj = live[key]
+            if not owned_by(app, obj):
+                continue
+            if await self.kube.delete(
+                str(obj["apiVersion"]), key.kind, key.name, key.namespace, propagation="Foreground"
+            ):
+                deleted.append(key)
+        return deleted
+
+    # ---- health wait --------------------------------------------------------------------
+    async def wait_healthy(
+        self, app: Application, timeout: float, interval: float = 1.0
+    ) -> Comparison:
+        """Re-compares until the app is Healthy (or Suspended), Degraded, or time runs out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            cmp = await self.compare(app)
+            h = cmp.health.status
+            if h in (HealthStatus.HEALTHY, HealthStatus.SUSPENDED, HealthStatus.DEGRADED):
+                return cmp
+            if cmp.error is not None or time.monotonic() >= deadline:
+                return cmp
+            await asyncio.sleep(interval)
+
+    # ---- status -------------------------------------------------------------------------
+    async def write_status(
+        self,
+        app: Application,
+        cmp: Comparison,
+        result: SyncResult | None = None,
+        *,
+        trigger: str = "",
+    ) -> None:
+        at = now()
+        status: dict[str, Any] = {
+            "observedGeneration": app.generation,
+            "reconciledAt": at,
+            "sync": {"status": cmp.sync_status.value, "revision": cmp.revision},
+            "health": {"status": cmp.health.status.value, "message": cmp.health.message},
+            "conditions": [c.to_dict(at) for c in cmp.conditions],
+        }
+        if cmp.error is None:
+            status["resources"] = [cmp.resources[k].row() for k in sorted(cmp.resources)]
+        inventory = new_inventory(app, cmp, result)
+        if inventory is not None:
+            status["inventory"] = inventory
+        if result is not None and not result.dry_run:
+            status["operationState"] = {
+                "phase": result.phase,
+                "message": result.message,
+                "revision": result.revision,
+                "trigger": trigger,
+                "startedAt": result.started_at,
+                "finishedAt": result.finished_at,
+                "syncResult": {
+                    "resources": [r.to_dict() for r in result.results if r.action != "unchanged"]
+                },
+            }
+            history = list(app.status.get("history") or [])
+            entry: dict[str, Any] = {
+                "id": (history[0].get("id", 0) + 1) if history else 1,
+                "revision": result.revision,
+                "deployedAt": result.finished_at,
+                "result": result.phase,
+                "trigger": trigger,
+                "source": {
+                    "repoURL": app.source.repo_url,
+                    "path": app.source.path,
+                    "targetRevision": app.source.target_revision,
+                },
+            }
+            if cmp.desired is not None:
+                entry["author"] = cmp.desired.commit.author
+                entry["message"] = (
+                    cmp.desired.commit.message.splitlines()[0][:200]
+                    if (cmp.desired.commit.message)
+                    else ""
+                )
+            status["history"] = [entry, *history][:HISTORY_LIMIT]
+        await self.kube.patch_status(app.obj, status)
+
+
+# ---- helpers -----------------------------------------------------------------------------
+
+
+def default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "tether" / "git"
+
+
+def inventory_of(app: Application) -> dict[ResourceKey, str]:
+    """The app's recorded inventory: key → apiVersion."""
+    out: dict[ResourceKey, str] = {}
+    for item in app.status.get("inventory") or []:
+        key = ResourceKey(
+            str(item.get("group", "")),
+            str(item.get("kind", "")),
+            str(item.get("namespace", "")),
+            str(item.get("name", "")),
+        )
+        version = str(item.get("version") or "v1")
+        out[key] = f"{key.group}/{version}" if key.group else version
+    return out
+
+
+def new_inventory(
+    app: Application, cmp: Comparison, result: SyncResult | None
+) -> list[dict[str, str]] | None:
+    """Inventory after this pass: what Git wants that exists, plus what is ours and not pruned.
+
+    Without a successful comparison the previous inventory stands (None: leave it).
+    """
+    if cmp.error is not None or cmp.desired is None:
+        return None
+    pruned = {r.key for r in (result.results if result else []) if r.action == "pruned"}
+    previous = inventory_of(app)
+    keys: dict[ResourceKey, str] = {}
+    for m in cmp.desired.manifests:
+        if m.key in cmp.live or (
+            result
+            and any(
+                r.key == m.key and r.action in ("created", "configured") for r in result.results
+            )
+        ):
+            keys[m.key] = split_api_version(str(m.obj["apiVersion"]))[1]
+    for key, api_version in previous.items():
+        if key not in keys and key not in pruned and key in cmp.live:
+            keys[key] = split_api_version(api_version)[1]
+    return [{**k.to_dict(), "version": v} for k, v in sorted(keys.items())]
+
+
+def _fast_path_synced(desired: Obj, live: Obj) -> bool:
+    """True when the live object provably matches without asking the server.
+
+    The live object must carry the hash of exactly this manifest (so no field was dropped
+    from Git since it was applied) and hold every value the manifest sets.
+    """
+    ann = (live.get("metadata") or {}).get("annotations") or {}
+    want = ((desired.get("metadata") or {}).get("annotations") or {}).get(MANIFEST_HASH_ANNOTATION)
+    if not want or ann.get(MANIFEST_HASH_ANNOTATION) != want:
+        return False
+    template = normalize(desired)
+    return bool(restrict_to(live, template) == template)
+
+
+def _without_hash(obj: Obj) -> Obj:
+    """The manifest minus tether's own hash annotation, which is bookkeeping, not drift."""
+    meta = obj.get("metadata") or {}
+    ann = dict(meta.get("annotations") or {})
+    ann.pop(MANIFEST_HASH_ANNOTATION, None)
+    return {**obj, "metadata": {**meta, "annotations": ann}}
+
+
+def _crd_scopes(manifests: list[Manifest]) -> dict[tuple[str, str], bool]:
+    out: dict[tuple[str, str], bool] = {}
+    for m in manifests:
+        if m.obj.get("kind") == "CustomResourceDefinition":
+            spec = m.obj.get("spec") or {}
+            kind = (spec.get("names") or {}).get("kind")
+            if kind:
+                out[(str(spec.get("group", "")), str(kind))] = spec.get("scope") != "Cluster"
+    return out
+
+
+async def _bounded(limit: int, coros: Iterable[Any]) -> list[Any]:
+    sem = asyncio.Semaphore(limit)
+
+    async def run(c: Any) -> Any:
+        async with sem:
+            return await c
+
+    return list(await asyncio.gather(*(run(c) for c in coros)))
+
+
+__all__ = [
+    "Comparison",
+    "Desired",
+    "Engine",
+    "ResourceResult",
+    "SyncResult",
+    "manifest_hash",
+]

@@ -1,0 +1,724 @@
+"""The directory renderer: YAML and JSON files under an app path, read into manifests."""
+
+from __future__ import annotations
+
+import bisect
+import json
+import posixpath
+import re
+from itertools import chain
+from typing import TYPE_CHECKING
+
+import yaml
+from yaml.constructor import ConstructorError
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from tether.errors import RenderError
+from tether.model import Manifest, ResourceKey
+
+if TYPE_CHECKING:
+    from tether.render import DirectoryOptions, Tree
+
+try:
+    from yaml import CSafeLoader as _BaseLoader
+except ImportError:  # PyYAML built without libyaml: same results, several times slower
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+_MAX_ALIASES = 100
+# Kubernetes stores at most 1.5 MiB per object, and every node costs at least a byte or two of
+# JSON, so no object the API server would accept expands to more nodes than this.
+_MAX_EXPANDED_NODES = 1_000_000
+# The same bound Linux puts on a path lookup before it answers ELOOP.
+_MAX_SYMLINK_HOPS = 40
+
+_STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_MERGE = "tag:yaml.org,2002:merge"
+_VALUE = "tag:yaml.org,2002:value"
+
+_JSON = json.JSONDecoder()
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+
+_OBJECT_HINT = "every object needs apiVersion, kind and metadata.name"
+
+
+class _Loader(_BaseLoader):
+    """SafeLoader, except that timestamps stay strings: Kubernetes fields hold text, not dates.
+
+    Resolving a plain scalar's tag runs a handful of regexes in Python, the largest cost of a
+    render after parsing itself; manifests repeat the same keys and values over and over, so
+    the answers are cached.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._plain_tags: dict[str, str] = {}
+
+    def resolve(self, kind: type[Node], value: str, implicit: tuple[bool, bool]) -> str:
+        # Resolver.resolve, minus the path resolvers (none are registered): a plain scalar's tag
+        # depends on its text alone, every other node gets the default tag of its kind.
+        if kind is ScalarNode:
+            if not implicit[0]:
+                return _STR
+            tag = self._plain_tags.get(value)
+            if tag is None:
+                tag = self._plain_tags[value] = _plain_tag(value)
+            return tag
+        return _SEQ if kind is SequenceNode else _MAP
+
+    # Only path resolvers use this bookkeeping, and none are registered; composing calls it on
+    # every node.
+    def descend_resolver(self, current_node: object, current_index: object) -> None:
+        pass
+
+    def ascend_resolver(self) -> None:
+        pass
+
+
+def _timestamp_as_str(loader: _Loader, node: ScalarNode) -> str:
+    return loader.construct_scalar(node)
+
+
+def _plain_tag(value: str) -> str:
+    resolvers = _Loader.yaml_implicit_resolvers
+    for tag, pattern in chain(resolvers.get(value[:1], ()), resolvers.get(None, ())):
+        if pattern.match(value):
+            return str(tag)
+    return _STR
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_str)
+_SCALARS = {
+    tag: _Loader.yaml_constructors[tag]
+    for tag in (
+        "tag:yaml.org,2002:bool",
+        "tag:yaml.org,2002:int",
+        "tag:yaml.org,2002:float",
+        "tag:yaml.org,2002:null",
+        "tag:yaml.org,2002:timestamp",
+    )
+}
+
+
+class DirectoryRenderer:
+    """The :class:`~tether.render.Renderer` for a plain directory of manifests."""
+
+    def __init__(
+        self,
+        options: DirectoryOptions,
+        *,
+        max_file_bytes: int = 1_048_576,
+        max_objects: int = 10_000,
+    ) -> None:
+        self.options = options
+        self.max_file_bytes = max_file_bytes
+        self.max_objects = max_objects
+
+    def render(self, tree: Tree, path: str) -> list[Manifest]:
+        return render_directory(
+            tree,
+            path,
+            self.options,
+            max_file_bytes=self.max_file_bytes,
+            max_objects=self.max_objects,
+        )
+
+
+def render_directory(
+    tree: Tree,
+    path: str,
+    options: DirectoryOptions,
+    *,
+    max_file_bytes: int = 1_048_576,
+    max_objects: int = 10_000,
+) -> list[Manifest]:
+    """Every object in the manifest files under ``path``, in file path order.
+
+    Raises :class:`RenderError` for the first problem found; nothing partial is returned, since
+    a missing object would read as "delete it" to the sync layer.
+    """
+    app_path = _app_path(path)
+    app_dir = _resolve(tree, app_path, app_path or ".")
+    _check_is_directory(tree, app_dir, path)
+    include = _glob("include", options.include)
+    exclude = _glob("exclude", options.exclude)
+
+    manifests: list[Manifest] = []
+    seen: dict[ResourceKey, Manifest] = {}
+    for rel in _manifest_paths(tree, app_dir, options.recurse, include, exclude):
+        shown = posixpath.join(app_path, rel)
+        data = _content(tree, posixpath.join(app_dir, rel), shown)
+        if data is None:
+            continue
+        if len(data) > max_file_bytes:
+            raise RenderError(
+                f"file is {len(data)} bytes, over the limit of {max_file_bytes} bytes",
+                file=shown,
+                hint="split it into smaller files",
+            )
+        for value, line in _parse(data, shown):
+            manifest = _manifest(value, shown, line)
+            key = manifest.key
+            first = seen.get(key)
+            if first is not None:
+                raise RenderError(
+                    f"{key} is defined twice: here and at {first.source_file}:{first.line}",
+                    file=shown,
+                    line=line,
+                    hint="remove one of the two definitions",
+                )
+            if len(manifests) == max_objects:
+                raise RenderError(
+                    f"more than {max_objects} objects under {app_path or 'the repository root'}",
+                    file=shown,
+                    line=line,
+                    hint="split the application into smaller ones",
+                )
+            seen[key] = manifest
+            manifests.append(manifest)
+    return manifests
+
+
+# --- finding the files ---------------------------------------------------------------------------
+
+
+def _app_path(path: str) -> str:
+    cleaned = posixpath.normpath(path) if path else "."
+    if cleaned.startswith("/") or cleaned == ".." or cleaned.startswith("../"):
+        raise RenderError(
+            f"path {path!r} is not inside the repository",
+            hint="check spec.source.path: it must be relative to the repository root",
+        )
+    return "" if cleaned == "." else cleaned
+
+
+def _check_is_directory(tree: Tree, app_dir: str, path: str) -> None:
+    if not app_dir:
+        return
+    if app_dir in tree.files:
+        raise RenderError(
+            f"path {path!r} is a file, not a directory",
+            hint="check spec.source.path: it must name the directory holding the manifests",
+        )
+    if not _has_entries_under(tree, app_dir):
+        raise RenderError(
+            f"path {path!r} does not exist in the repository",
+            hint="check spec.source.path and that the revision contains it",
+        )
+
+
+def _has_entries_under(tree: Tree, directory: str) -> bool:
+    prefix = directory + "/"
+    return any(name.startswith(prefix) for name in chain(tree.files, tree.symlinks))
+
+
+def _manifest_paths(
+    tree: Tree,
+    app_dir: str,
+    recurse: bool,
+    include: re.Pattern[str] | None,
+    exclude: re.Pattern[str] | None,
+) -> list[str]:
+    prefix = app_dir + "/" if app_dir else ""
+    found: set[str] = set()
+    for name in chain(tree.files, tree.symlinks):
+        if not name.startswith(prefix) or not name.endswith(MANIFEST_SUFFIXES):
+            continue
+        rel = name[len(prefix) :]
+        if not recurse and "/" in rel:
+            continue
+        if include is not None and not include.fullmatch(rel):
+            continue
+        if exclude is not None and exclude.fullmatch(rel):
+            continue
+        found.add(rel)
+    return sorted(found)
+
+
+def _glob(option: str, pattern: str) -> re.Pattern[str] | None:
+    """Compile an Argo CD style glob: ``*``, ``?``, ``[abc]``, ``**`` and ``{a,b}`` lists."""
+    if not pattern:
+        return None
+    out: list[str] = []
+    depth = 0
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**/", i):
+            # "**/x.yaml" also matches x.yaml at the top, as in gitignore and most glob tools.
+            out.append("(?:.*/)?")
+            i += 3
+            continue
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            end = pattern.find("]", i + 2)
+            if end == -1:
+                raise _bad_glob(option, pattern, "'[' is never closed")
+            body = pattern[i + 1 : end].replace("\\", "\\\\").replace("[", "\\[")
+            out.append("[^" + body[1:] + "]" if body.startswith("!") else "[" + body + "]")
+            i = end + 1
+            continue
+        elif c == "{":
+            depth += 1
+            out.append("(?:")
+        elif c == "}" and depth:
+            depth -= 1
+            out.append(")")
+        elif c == "," and depth:
+            out.append("|")
+        else:
+            out.append(re.escape(c))
+        i += 1
+    if depth:
+        raise _bad_glob(option, pattern, "'{' is never closed")
+    try:
+        return re.compile("".join(out))
+    except re.error as e:
+        raise _bad_glob(option, pattern, str(e)) from e
+
+
+def _bad_glob(option: str, pattern: str, problem: str) -> RenderError:
+    return RenderError(
+        f"directory.{option} pattern {pattern!r} is invalid: {problem}",
+        hint=f"fix spec.source.directory.{option}",
+    )
+
+
+# --- symlinks ------------------------------------------------------------------------------------
+
+
+def _content(tree: Tree, name: str, shown: str) -> bytes | None:
+    """The bytes behind ``name``, following symlinks; None for a link to a directory."""
+    data = tree.files.get(name)
+    if data is not None:
+        return data
+    target = _resolve(tree, name, shown)
+    data = tree.files.get(target)
+    if data is not None:
+        return data
+    if not target or _has_entries_under(tree, target):
+        return None
+    raise RenderError(
+        f"symlink points to {target}, which does not exist in the repository",
+        file=shown,
+        hint="fix the link or delete it",
+    )
+
+
+def _resolve(tree: Tree, path: str, shown: str) -> str:
+    """``path`` with every symlink along it replaced by its target, as the kernel would do it."""
+    pending = path.split("/")[::-1]
+    done: list[str] = []
+    hops: list[str] = []
+    states: set[tuple[str, tuple[str, ...]]] = set()
+    link = target = ""
+    while pending:
+        part = pending.pop()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not done:
+                raise _escapes(shown, link, target)
+            done.pop()
+            continue
+        done.append(part)
+        here = "/".join(done)
+        followed = tree.symlinks.get(here)
+        if followed is None:
+            continue
+        link, target = here, followed
+        hops.append(link)
+        state = (link, tuple(pending))
+        if state in states or len(hops) > _MAX_SYMLINK_HOPS:
+            raise RenderError(
+                "symlink loop: " + " -> ".join(hops),
+                file=shown,
+                hint="change one of these links so the chain ends at a file",
+            )
+        states.add(state)
+        if target.startswith("/"):
+            raise _escapes(shown, link, target)
+        done.pop()
+        pending.extend(target.split("/")[::-1])
+    return "/".join(done)
+
+
+def _escapes(shown: str, link: str, target: str) -> RenderError:
+    return RenderError(
+        f"symlink {link} points to {target!r}, which is outside the repository",
+        file=shown,
+        hint="links may only point inside the repository, with a relative target; copy the file in",
+    )
+
+
+# --- parsing -------------------------------------------------------------------------------------
+
+
+def _parse(data: bytes, file: str) -> list[tuple[object, int]]:
+    """Each object in a file with the 1-based line it starts on, ``List`` kinds expanded."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise RenderError(
+            "file is not valid UTF-8",
+            file=file,
+            line=data.count(b"\n", 0, e.start) + 1,
+            hint="save it as UTF-8",
+        ) from e
+    if file.endswith(".json"):
+        return _parse_json(text, file)
+    return _parse_yaml(text, file)
+
+
+def _parse_yaml(text: str, file: str) -> list[tuple[object, int]]:
+    try:
+        return _load_yaml(text, file)
+    except yaml.YAMLError as e:
+        raise _yaml_error(e, text, file) from e
+    except RecursionError as e:
+        raise RenderError(
+            "YAML is nested too deeply to read", file=file, hint="flatten the document"
+        ) from e
+
+
+def _load_yaml(text: str, file: str) -> list[tuple[object, int]]:
+    out: list[tuple[object, int]] = []
+    # An alias needs an anchor ("&a") and a use ("*a"); most files have neither character.
+    may_alias = "&" in text and "*" in text
+    loader = _Loader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                break
+            if may_alias:
+                _check_aliases(node, file)
+            value = _construct(loader, node)
+            if value is not None:
+                _expand_yaml(value, node, file, out)
+    finally:
+        loader.dispose()
+    return out
+
+
+def _yaml_error(error: yaml.YAMLError, text: str, file: str) -> RenderError:
+    if isinstance(error, yaml.MarkedYAMLError):
+        mark = error.problem_mark or error.context_mark
+        problem = " ".join(part for part in (error.problem, error.context) if part)
+        column = f" (column {mark.column + 1})" if mark else ""
+        return RenderError(
+            f"invalid YAML: {problem}{column}",
+            file=file,
+            line=mark.line + 1 if mark else 0,
+            hint="fix the YAML at that line",
+        )
+    if isinstance(error, yaml.reader.ReaderError) and isinstance(error.character, int):
+        at = text.find(chr(error.character))
+        return RenderError(
+            f"invalid YAML: character #x{error.character:04x} is not allowed: {error.reason}",
+            file=file,
+            line=text.count("\n", 0, at) + 1 if at >= 0 else 0,
+            hint="remove the character or escape it in a double-quoted string",
+        )
+    return RenderError(f"invalid YAML: {error}", file=file, hint="fix the YAML")
+
+
+def _check_aliases(root: Node, file: str) -> None:
+    """Refuse alias bombs ("billion laughs") on the composed graph, before any object is built.
+
+    An alias shares its anchor's node, so the graph stays small while the tree it stands for
+    can grow exponentially. The walk meets a node a second time exactly where an alias is
+    used, and sums how many nodes each subtree expands to.
+    """
+    line = root.start_mark.line + 1
+    # Expanded size of each node met so far; 0 while the walk is still inside it.
+    sizes: dict[int, int] = {id(root): 0}
+    aliases = 0
+
+    def expanded_size(node: Node) -> int:
+        nonlocal aliases
+        total = 1
+        children = node.value if isinstance(node, SequenceNode) else chain.from_iterable(node.value)
+        for child in children:
+            key = id(child)
+            known = sizes.get(key)
+            if known is None:
+                if isinstance(child, ScalarNode):
+                    sizes[key] = 1
+                    total += 1
+                    continue
+                sizes[key] = 0
+                known = sizes[key] = expanded_size(child)
+            elif known == 0:
+                raise RenderError(
+                    "YAML alias refers to a node that contains it",
+                    file=file,
+                    line=child.start_mark.line + 1,
+                    hint="a Kubernetes object cannot contain itself; replace the alias",
+                )
+            else:
+                aliases += 1
+                if aliases > _MAX_ALIASES:
+                    raise _alias_bomb(file, line, f"uses more than {_MAX_ALIASES} aliases")
+            total += known
+            if total > _MAX_EXPANDED_NODES:
+                raise _alias_bomb(file, line, f"expands to more than {_MAX_EXPANDED_NODES} nodes")
+        return total
+
+    if not isinstance(root, ScalarNode):
+        expanded_size(root)
+
+
+def _alias_bomb(file: str, line: int, problem: str) -> RenderError:
+    return RenderError(
+        f"YAML document {problem}, which looks like an alias bomb",
+        file=file,
+        line=line,
+        hint="write the repeated parts out, or use fewer anchors and aliases",
+    )
+
+
+def _construct(loader: _Loader, node: Node) -> object:
+    """The Python value of a composed node, as SafeLoader builds it, several times faster.
+
+    Plain strings, mappings (merge keys included) and sequences are built here; other tags go to
+    SafeConstructor so values keep its semantics. Each use of an alias is built afresh, so no two
+    places in the result share a mutable dict or list that a later edit could change at once.
+    """
+    tag = node.tag
+    if isinstance(node, ScalarNode):
+        if tag == _STR:
+            return node.value
+        constructor = _SCALARS.get(tag)
+        if constructor is not None:
+            return constructor(loader, node)
+    elif isinstance(node, MappingNode) and tag == _MAP:
+        return _construct_mapping(loader, node)
+    elif isinstance(node, SequenceNode) and tag == _SEQ:
+        return [_construct(loader, item) for item in node.value]
+    return loader.construct_document(node)
+
+
+def _construct_mapping(loader: _Loader, node: MappingNode) -> dict[object, object]:
+    result: dict[object, object] = {}
+    merged: dict[object, object] = {}
+    for key_node, value_node in node.value:
+        # Nearly every key and many values are plain strings: take them without a call.
+        if key_node.tag == _STR and isinstance(key_node, ScalarNode):
+            key = key_node.value
+        elif key_node.tag == _MERGE:
+            _merge(loader, node, value_node, merged)
+            continue
+        else:
+            key = key_node.value if key_node.tag == _VALUE else _construct(loader, key_node)
+            try:
+                hash(key)
+            except TypeError as e:
+                raise ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    "found unhashable key",
+                    key_node.start_mark,
+                ) from e
+        if value_node.tag == _STR and isinstance(value_node, ScalarNode):
+            result[key] = value_node.value
+        else:
+            result[key] = _construct(loader, value_node)
+    if merged:
+        merged.update(result)
+        return merged
+    return result
+
+
+def _merge(
+    loader: _Loader, node: MappingNode, value_node: Node, into: dict[object, object]
+) -> None:
+    """Apply a ``<<`` merge key as SafeConstructor does: the first source to set a key wins."""
+    sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+    for source in sources:
+        if not isinstance(source, MappingNode):
+            raise ConstructorError(
+                "while constructing a mapping",
+                node.start_mark,
+                f"expected mappings to merge, but found a {_node_kind(source)}",
+                source.start_mark,
+            )
+        for key, value in _construct_mapping(loader, source).items():
+            into.setdefault(key, value)
+
+
+def _node_kind(node: Node) -> str:
+    return "sequence" if isinstance(node, SequenceNode) else "scalar"
+
+
+def _expand_yaml(value: object, node: Node, file: str, out: list[tuple[object, int]]) -> None:
+    line = node.start_mark.line + 1
+    items = _list_items(value, file, line)
+    if items is None:
+        out.append((value, line))
+        return
+    item_nodes = _items_nodes(node)
+    if len(item_nodes) != len(items):  # items came in through a merge key; fall back to the List
+        item_nodes = [node] * len(items)
+    for item, item_node in zip(items, item_nodes, strict=True):
+        _expand_yaml(item, item_node, file, out)
+
+
+def _items_nodes(node: Node) -> list[Node]:
+    found: list[Node] = []
+    if isinstance(node, MappingNode):
+        for key_node, value_node in node.value:
+            if key_node.value == "items" and isinstance(value_node, SequenceNode):
+                found = value_node.value
+    return found
+
+
+def _parse_json(text: str, file: str) -> list[tuple[object, int]]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise RenderError(
+            f"invalid JSON: {e.msg} (column {e.colno})",
+            file=file,
+            line=e.lineno,
+            hint="fix the JSON at that line",
+        ) from e
+    newlines = [match.start() for match in re.finditer("\n", text)]
+    out: list[tuple[object, int]] = []
+    _expand_json(value, text, _skip_space(text, 0), newlines, file, out)
+    return out
+
+
+def _expand_json(
+    value: object,
+    text: str,
+    offset: int,
+    newlines: list[int],
+    file: str,
+    out: list[tuple[object, int]],
+) -> None:
+    line = bisect.bisect_left(newlines, offset) + 1
+    items = _list_items(value, file, line)
+    if items is None:
+        out.append((value, line))
+        return
+    for item, item_offset in zip(items, _json_item_offsets(text, offset), strict=True):
+        _expand_json(item, text, item_offset, newlines, file, out)
+
+
+def _json_item_offsets(text: str, offset: int) -> list[int]:
+    """Where each element of the ``items`` array of the JSON object at ``offset`` starts.
+
+    The text has already decoded, so this only walks the top level of that object, letting the
+    decoder skip over every value; like ``json.loads``, the last ``items`` key wins.
+    """
+    offsets: list[int] = []
+    pos = _skip_space(text, offset + 1)
+    while text[pos] != "}":
+        key, pos = _JSON.raw_decode(text, pos)
+        pos = _skip_space(text, _skip_space(text, pos) + 1)
+        if key == "items":
+            offsets = []
+        if key == "items" and text[pos] == "[":
+            pos = _skip_space(text, pos + 1)
+            while text[pos] != "]":
+                offsets.append(pos)
+                _, pos = _JSON.raw_decode(text, pos)
+                pos = _skip_space(text, pos)
+                if text[pos] == ",":
+                    pos = _skip_space(text, pos + 1)
+            pos += 1
+        else:
+            _, pos = _JSON.raw_decode(text, pos)
+        pos = _skip_space(text, pos)
+        if text[pos] == ",":
+            pos = _skip_space(text, pos + 1)
+    return offsets
+
+
+def _skip_space(text: str, pos: int) -> int:
+    match = _JSON_SPACE.match(text, pos)
+    return match.end() if match else pos
+
+
+# --- objects -------------------------------------------------------------------------------------
+
+
+def _list_items(value: object, file: str, line: int) -> list[object] | None:
+    """The items of a ``kind: List`` (or ``ConfigMapList`` and the like); None for other objects."""
+    if not isinstance(value, dict):
+        return None
+    kind = value.get("kind")
+    if not isinstance(kind, str) or not kind.endswith("List"):
+        return None
+    if "items" not in value:
+        return [] if kind == "List" else None
+    items = value["items"]
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise RenderError(
+            f"{kind} has items that are {_describe(items)}, not a list",
+            file=file,
+            line=line,
+            hint="items must be a list of objects",
+        )
+    return items
+
+
+def _manifest(value: object, file: str, line: int) -> Manifest:
+    if not isinstance(value, dict):
+        raise RenderError(
+            f"expected a Kubernetes object (a mapping) but found {_describe(value)}",
+            file=file,
+            line=line,
+            hint="each YAML document or JSON file must be one Kubernetes object",
+        )
+    kind = value.get("kind")
+    what = f"{kind} object" if isinstance(kind, str) and kind else "object"
+    _require_string(value.get("apiVersion"), "apiVersion", what, file, line)
+    _require_string(kind, "kind", what, file, line)
+    metadata = value.get("metadata")
+    if not isinstance(metadata, dict):
+        problem = "no metadata" if metadata is None else f"metadata that is {_describe(metadata)}"
+        raise RenderError(f"{what} has {problem}", file=file, line=line, hint=_OBJECT_HINT)
+    _require_string(metadata.get("name"), "metadata.name", what, file, line)
+    return Manifest(value, file, line)
+
+
+def _require_string(value: object, field: str, what: str, file: str, line: int) -> None:
+    if value is None or value == "":
+        raise RenderError(f"{what} has no {field}", file=file, line=line, hint=_OBJECT_HINT)
+    if not isinstance(value, str):
+        raise RenderError(
+            f"{what} has {field} {value!r}, which is {_describe(value)}, not a string",
+            file=file,
+            line=line,
+            hint="quote the value: YAML reads bare yes/no/on/off as booleans and digits as numbers",
+        )
+
+
+def _describe(value: object) -> str:
+    if value is None:
+        return "an empty value"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"

@@ -1,0 +1,727 @@
+"""Git sources: resolve a revision to a commit and read its trees from a shared on-disk cache.
+
+Two tools, each where it is strongest:
+
+* The network goes through the git CLI (``ls-remote``, ``fetch``). It speaks every transport
+  and authentication scheme operators use (HTTPS tokens, SSH keys checked against known
+  hosts, proxies from the environment, protocol v2) exactly as ``git`` on their laptop
+  does, and a child process can be killed when it overruns its timeout.
+* Reading goes through pygit2 straight from the bare cache repository's object database:
+  no checkout, no worktree, no process per file. Measured fastest: reading 3,000 files
+  takes about 40 ms, against about 170 ms through ``git archive`` and 230 ms through
+  ``git cat-file --batch``.
+
+The cache holds one bare repository per normalized URL, named by the URL's sha256, so any
+number of applications on one repository share its objects. Fetches of one repository are
+serialized (an asyncio lock within the process, a file lock across processes), and a
+commit already in the cache is never fetched again. Commits fetched by SHA are kept under
+``refs/tether/commits/`` so later fetches negotiate from them and send only new objects.
+
+Credentials never reach argv or a URL: HTTPS passwords reach git through a ``GIT_ASKPASS``
+helper that reads them from the child's environment; SSH keys and known hosts go to 0600
+files in a private temporary directory removed after the command. Host keys are checked
+unless a credential explicitly says not to. Every error is a SourceError whose ``reason``
+names the failure class (see the ``REASON_*`` constants) and whose text has no secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import shlex
+import shutil
+import signal
+import stat
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import pygit2
+
+from tether.errors import SourceError
+from tether.source.credentials import (
+    RepoCredentials,
+    normalize_url,
+    redact,
+    strip_url_credentials,
+)
+
+REASON_UNREACHABLE = "RepositoryUnreachable"
+REASON_AUTH = "AuthenticationFailed"
+REASON_HOST_KEY = "HostKeyVerificationFailed"
+REASON_NOT_FOUND = "RepositoryNotFound"
+REASON_REVISION = "RevisionNotFound"
+REASON_PATH = "PathNotFound"
+REASON_TIMEOUT = "Timeout"
+REASON_GIT = "GitError"
+
+_FULL_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+_SHORT_SHA = re.compile(r"^[0-9a-f]{7,64}$")
+_ALL_REFS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+_LIST_LIMIT = 20
+
+# Answers git's "Username for ..." and "Password for ..." prompts from the environment git
+# passes to it, so the secret never appears in an argument list or a URL.
+_ASKPASS = """#!/bin/sh
+case "$1" in
+  Username*) printf '%s\\n' "$TETHER_GIT_USERNAME" ;;
+  Password*) printf '%s\\n' "$TETHER_GIT_PASSWORD" ;;
+  *) printf '\\n' ;;
+esac
+"""
+
+# stderr fragments (git runs with LC_ALL=C) and the failure class each one means. The
+# first class with a matching line wins, so the broad "not found" comes after the specific.
+_PATTERNS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        REASON_REVISION,
+        (
+            "couldn't find remote ref",
+            "not our ref",
+            "unadvertised object",
+            "no such remote ref",
+            "invalid refspec",
+        ),
+    ),
+    (
+        REASON_HOST_KEY,
+        (
+            "host key verification failed",
+            "remote host identification has changed",
+            "no matching host key type found",
+        ),
+    ),
+    (
+        REASON_AUTH,
+        (
+            "authentication failed",
+            "permission denied",
+            "could not read username",
+            "could not read password",
+            "returned error: 401",
+            "returned error: 403",
+            "http 401",
+            "http 403",
+            "invalid username or password",
+            "too many authentication failures",
+            "no supported authentication methods",
+        ),
+    ),
+    (
+        REASON_NOT_FOUND,
+        (
+            "repository not found",
+            "does not appear to be a git repository",
+            "not a git repository",
+            "returned error: 404",
+            "not found",
+        ),
+    ),
+    (
+        REASON_UNREACHABLE,
+        (
+            "could not resolve host",
+            "could not resolve hostname",
+            "name or service not known",
+            "temporary failure in name resolution",
+            "connection refused",
+            "failed to connect",
+            "couldn't connect to server",
+            "connection timed out",
+            "operation timed out",
+            "no route to host",
+            "network is unreachable",
+            "connection reset",
+            "connection closed",
+            "kex_exchange_identification",
+            "ssl certificate problem",
+            "unable to access",
+            "empty reply from server",
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class TreeContent:
+    """Every blob under a path at a commit. Paths are relative to the repository root."""
+
+    commit: str
+    files: dict[str, bytes]
+    symlinks: dict[str, str]
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    author_name: str
+    author_email: str
+    message: str
+    time: datetime
+
+
+def source_error(reason: str, message: str, hint: str = "") -> SourceError:
+    """A SourceError whose ``reason`` is the failure class, for a status condition."""
+    err = SourceError(message, hint=hint)
+    err.reason = reason
+    return err
+
+
+def _is_ssh(url: str) -> bool:
+    scheme = urlsplit(url).scheme.lower() if "://" in url else ""
+    if scheme:
+        return scheme in ("ssh", "git+ssh", "ssh+git")
+    return normalize_url(url).startswith("ssh://")
+
+
+def _split_http_userinfo(url: str, creds: RepoCredentials) -> tuple[str, RepoCredentials]:
+    """Moves user info out of an HTTP(S) URL into the credentials, keeping it out of argv.
+
+    What the Secret says wins; the URL only fills in a missing username or password.
+    """
+    parts = urlsplit(url) if "://" in url else None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or "@" not in parts.netloc:
+        return url, creds
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, _, password = (unquote(p) for p in userinfo.partition(":"))
+    creds = replace(creds, username=creds.username or user, password=creds.password or password)
+    return urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment)), creds
+
+
+def _names(refs: Iterable[str], prefix: str) -> str:
+    names = sorted({r[len(prefix) :] for r in refs if r.startswith(prefix) and "^{}" not in r})
+    shown = ", ".join(names[:_LIST_LIMIT])
+    if len(names) > _LIST_LIMIT:
+        shown += f", … ({len(names) - _LIST_LIMIT} more)"
+    return shown or "none"
+
+
+class GitCache:
+    """Bare repositories under ``root``, one per URL; network via git, reads via pygit2."""
+
+    def __init__(self, root: Path, timeout: float = 60.0) -> None:
+        self.root = Path(root)
+        self.timeout = timeout
+        self.fetch_count = 0
+        """How many times the network was used to fetch; tests and metrics read it."""
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._askpass = self._write_askpass()
+
+    # ---- layout -----------------------------------------------------------------------------
+    def repo_path(self, url: str) -> Path:
+        return self.root / hashlib.sha256(normalize_url(url).encode()).hexdigest()
+
+    def _write_askpass(self) -> Path:
+        path = self.root / "askpass.sh"
+        if not path.exists() or path.read_text() != _ASKPASS:
+            tmp = self.root / f".askpass.{os.getpid()}.tmp"
+            tmp.write_text(_ASKPASS)
+            tmp.chmod(stat.S_IRWXU)
+            tmp.replace(path)
+        return path
+
+    def _ensure_repo(self, url: str) -> Path:
+        path = self.repo_path(url)
+        if (path / "HEAD").exists():
+            return path
+        # Initialize beside the final name and rename, so a concurrent process sees either
+        # no repository or a complete one.
+        tmp = Path(tempfile.mkdtemp(prefix=".init-", dir=self.root))
+        pygit2.init_repository(str(tmp), bare=True)
+        (tmp / "tether-url").write_text(strip_url_credentials(url) + "\n")
+        try:
+            tmp.rename(path)
+        except OSError:
+            if not (path / "HEAD").exists():
+                raise
+            _rmtree(tmp)
+        return path
+
+    def _open(self, url: str) -> Any:
+        path = self.repo_path(url)
+        if not (path / "HEAD").exists():
+            raise source_error(
+                REASON_REVISION,
+                f"{strip_url_credentials(url)} has not been fetched into the cache",
+                hint="resolve and fetch the revision before reading it",
+            )
+        return pygit2.Repository(str(path))
+
+    # ---- locking ------------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def _repo_lock(self, url: str) -> AsyncIterator[None]:
+        key = self.repo_path(url).name
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            fd = os.open(self.root / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                deadline = time.monotonic() + self.timeout
+                while not _try_flock(fd):
+                    if time.monotonic() > deadline:
+                        raise source_error(
+                            REASON_TIMEOUT,
+                            f"timed out after {self.timeout:g}s waiting for another process "
+                            f"fetching {strip_url_credentials(url)}",
+                            hint=f"remove {self.root / key}.lock if no tether process runs",
+                        )
+                    await asyncio.sleep(0.05)
+                yield
+            finally:
+                os.close(fd)
+
+    # ---- running git ----------------------------------------------------------------------
+    def _env(self, creds: RepoCredentials) -> dict[str, str]:
+        # Inherited GIT_* variables (GIT_DIR, GIT_SSH_COMMAND, ...) would change what runs.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+        env.update(
+            LC_ALL="C",
+            LANGUAGE="C",
+            GIT_TERMINAL_PROMPT="0",
+            GCM_INTERACTIVE="never",
+            GIT_ASKPASS=str(self._askpass),
+            TETHER_GIT_USERNAME=creds.username,
+            TETHER_GIT_PASSWORD=creds.password,
+        )
+        env.pop("SSH_ASKPASS", None)
+        return env
+
+    @contextlib.contextmanager
+    def _ssh_command(self, creds: RepoCredentials) -> Iterator[str]:
+        connect = max(1, min(10, int(self.timeout)))
+        opts = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={connect}"]
+        tmpdir = tempfile.mkdtemp(prefix="tether-ssh-")
+        try:
+            if creds.ssh_private_key:
+                key = Path(tmpdir, "key")
+                _write_private(key, creds.ssh_private_key)
+                opts += ["-i", str(key), "-o", "IdentitiesOnly=yes"]
+            if creds.insecure_ignore_host_key:
+                opts += [
+                    "-o",
+                    "StrictHostKeyChecking=no",
+                    "-o",
+                    "UserKnownHostsFile=/dev/null",
+                    "-o",
+                    "LogLevel=ERROR",
+                ]
+            else:
+                if creds.known_hosts:
+                    known = Path(tmpdir, "known_hosts")
+                    _write_private(known, creds.known_hosts.strip() + "\n")
+                    opts += [
+                        "-o",
+                        f"UserKnownHostsFile={known}",
+                        "-o",
+                        "GlobalKnownHostsFile=/dev/null",
+                    ]
+                opts += ["-o", "StrictHostKeyChecking=yes"]
+            yield " ".join(shlex.quote(p) for p in ["ssh", *opts])
+        finally:
+            _rmtree(Path(tmpdir))
+
+    async def _git(
+        self,
+        args: Sequence[str],
+        *,
+        url: str,
+        creds: RepoCredentials | None,
+        action: str,
+        git_dir: Path,
+        after_url: Sequence[str] = (),
+    ) -> str:
+        """Runs ``git args -- url after_url``; returns stdout or raises a translated error."""
+        safe_url = strip_url_credentials(url)
+        creds = creds or RepoCredentials()
+        url, creds = _split_http_userinfo(url, creds)
+        env = self._env(creds)
+        cmd = [
+            "git",
+            f"--git-dir={git_dir}",
+            "-c",
+            "credential.helper=",
+            "-c",
+            "core.askPass=",
+            *args,
+            "--",
+            url,
+            *after_url,
+        ]
+        with self._ssh_command(creds) if _is_ssh(url) else contextlib.nullcontext("") as ssh:
+            if ssh:
+                env["GIT_SSH_COMMAND"] = ssh
+            proc = await asyncio.create_subprocess_exec(
+                *cmd,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,  # its own group, so a kill reaches ssh and helpers
+            )
+            try:
+                out, err = await asyncio.wait_for(proc.communicate(), self.timeout)
+            except TimeoutError:
+                await _kill(proc)
+                raise source_error(
+                    REASON_TIMEOUT,
+                    f"timed out after {self.timeout:g}s {action} {safe_url}",
+                    hint="check the URL and network, or that the server is not overloaded",
+                ) from None
+            except BaseException:
+                await _kill(proc)
+                raise
+        if proc.returncode != 0:
+            raise _translate(err.decode(errors="replace"), action, safe_url, creds)
+        return out.decode(errors="replace")
+
+    # ---- the network ------------------------------------------------------------------------
+    async def ls_remote(self, url: str, creds: RepoCredentials | None = None) -> dict[str, str]:
+        """Every ref of the remote mapped to its SHA; ``HEAD`` is the default branch's tip.
+
+        Annotated tags appear twice: ``refs/tags/x`` (the tag object) and ``refs/tags/x^{}``
+        (the commit it points to).
+        """
+        git_dir = self._ensure_repo(url)
+        out = await self._git(
+            ["ls-remote", "--symref"],
+            url=url,
+            creds=creds,
+            action="listing refs of",
+            git_dir=git_dir,
+        )
+        refs: dict[str, str] = {}
+        for line in out.splitlines():
+            if line.startswith("ref: "):
+                continue
+            sha, _, ref = line.partition("\t")
+            if ref:
+                refs[ref.strip()] = sha.strip()
+        return refs
+
+    async def resolve(self, url: str, revision: str, creds: RepoCredentials | None = None) -> str:
+        """The commit SHA ``revision`` names in ``url``.
+
+        ``revision`` is "" or "HEAD" (the remote's default branch), a branch, a tag
+        (annotated tags are peeled), a full ref name, or a full or abbreviated (7+ hex
+        digits) commit SHA. A branch wins over a tag of the same name, as in ``git
+        checkout``. A SHA is verified by fetching it, so its commit is then in the cache.
+        """
+        rev = revision.strip()
+        if _FULL_SHA.match(rev.lower()):
+            sha = rev.lower()
+            await self.fetch(url, creds, sha)
+            return self._commit_of(url, sha, revision)
+        refs = await self.ls_remote(url, creds)
+        if rev in ("", "HEAD"):
+            if "HEAD" in refs:
+                return refs["HEAD"]
+            raise source_error(
+                REASON_REVISION,
+                f"{strip_url_credentials(url)} has no default branch (the repository is empty "
+                f"or HEAD points to a missing branch; branches: {_names(refs, 'refs/heads/')})",
+                hint="push a commit or set targetRevision to an existing branch",
+            )
+        candidates = [rev] if rev.startswith("refs/") else [f"refs/heads/{rev}", f"refs/tags/{rev}"]
+        for ref in candidates:
+            if f"{ref}^{{}}" in refs:
+                return refs[f"{ref}^{{}}"]
+            if ref in refs:
+                return refs[ref]
+        if _SHORT_SHA.match(rev.lower()):
+            return await self._resolve_short(url, creds, rev.lower(), refs)
+        raise _revision_not_found(url, revision, refs)
+
+    async def _resolve_short(
+        self, url: str, creds: RepoCredentials | None, prefix: str, refs: dict[str, str]
+    ) -> str:
+        if found := self._lookup_prefix(url, prefix):
+            return found
+        at_tips = {
+            sha for ref, sha in refs.items() if sha.startswith(prefix) and f"{ref}^{{}}" not in refs
+        }
+        if len(at_tips) == 1:
+            return at_tips.pop()
+        # An abbreviation cannot be asked for over the wire: bring every branch and tag
+        # and look it up locally.
+        async with self._repo_lock(url):
+            git_dir = self._ensure_repo(url)
+            await self._fetch_refspecs(url, creds, _ALL_REFS, git_dir)
+        if found := self._lookup_prefix(url, prefix):
+            return found
+        raise _revision_not_found(url, prefix, refs)
+
+    async def fetch(
+        self, url: str, creds: RepoCredentials | None, refs_or_sha: str | Sequence[str]
+    ) -> None:
+        """Brings commits into the cache; no network if every requested SHA is there.
+
+        Each item is a full commit SHA, a full ref name, or a branch or tag name.
+        Concurrent calls for one repository run one after another, so the second finds
+        the commit the first fetched and returns at once.
+        """
+        items = [refs_or_sha] if isinstance(refs_or_sha, str) else list(refs_or_sha)
+        items = [i.strip() for i in items if i.strip()]
+        async with self._repo_lock(url):
+            git_dir = self._ensure_repo(url)
+            shas = [i.lower() for i in items if _FULL_SHA.match(i.lower())]
+            missing = [
+                i
+                for i in items
+                if not (_FULL_SHA.match(i.lower()) and self._has_commit(url, i.lower()))
+            ]
+            if not missing:
+                return
+            specs = [_refspec(i) for i in missing]
+            try:
+                await self._fetch_refspecs(url, creds, specs, git_dir)
+            except SourceError as e:
+                if e.reason != REASON_REVISION or not shas:
+                    raise
+                # Some servers refuse a request for a commit that is not a branch or tag
+                # tip (protocol v0 without uploadpack.allowReachableSHA1InWant).
+                await self._fetch_refspecs(url, creds, _ALL_REFS, git_dir)
+            for sha in shas:
+                if not self._has_commit(url, sha):
+                    raise source_error(
+                        REASON_REVISION,
+                        f"commit {sha} not found in {strip_url_credentials(url)}",
+                        hint="check that the commit was pushed and is on a branch or tag",
+                    )
+
+    async def _fetch_refspecs(
+        self, url: str, creds: RepoCredentials | None, refspecs: Sequence[str], git_dir: Path
+    ) -> None:
+        self.fetch_count += 1
+        await self._git(
+            ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head"],
+            url=url,
+            creds=creds,
+            action="fetching",
+            git_dir=git_dir,
+            after_url=refspecs,
+        )
+
+    # ---- reading --------------------------------------------------------------------------
+    def _has_commit(self, url: str, sha: str) -> bool:
+        path = self.repo_path(url)
+        if not (path / "HEAD").exists():
+            return False
+        obj = pygit2.Repository(str(path)).get(sha)
+        if obj is None:
+            return False
+        try:
+            obj.peel(pygit2.Commit)
+        except (ValueError, pygit2.InvalidSpecError):
+            return False
+        return True
+
+    def _lookup_prefix(self, url: str, prefix: str) -> str | None:
+        path = self.repo_path(url)
+        if not (path / "HEAD").exists():
+            return None
+        try:
+            obj = pygit2.Repository(str(path))[prefix]
+        except KeyError:
+            return None
+        except ValueError as e:
+            raise source_error(
+                REASON_REVISION,
+                f"abbreviated SHA '{prefix}' is ambiguous in {strip_url_credentials(url)}",
+                hint="use more hex digits or the full SHA",
+            ) from e
+        try:
+            return str(obj.peel(pygit2.Commit).id)
+        except (ValueError, pygit2.InvalidSpecError):
+            return None
+
+    def _commit_of(self, url: str, sha: str, revision: str) -> str:
+        repo = self._open(url)
+        obj = repo.get(sha)
+        if obj is None:
+            raise source_error(
+                REASON_REVISION,
+                f"commit {revision} of {strip_url_credentials(url)} is not in the cache",
+                hint="fetch it before reading",
+            )
+        try:
+            return str(obj.peel(pygit2.Commit).id)
+        except (ValueError, pygit2.InvalidSpecError) as e:
+            raise source_error(
+                REASON_REVISION,
+                f"{revision} in {strip_url_credentials(url)} is a {obj.type_str}, not a commit",
+                hint="use a branch, a tag or a commit SHA",
+            ) from e
+
+    def _commit(self, url: str, commit: str) -> Any:
+        repo = self._open(url)
+        sha = self._commit_of(url, commit.strip().lower(), commit)
+        return repo.get(sha)
+
+    def read_tree(self, url: str, commit: str, path: str = "") -> TreeContent:
+        """Every file and symlink under ``path`` at ``commit``, read from the cache.
+
+        Submodules are skipped: their content lives in another repository. ``path`` may
+        name a directory or a single file; "" or "." is the whole tree.
+        """
+        c = self._commit(url, commit)
+        sha = str(c.id)
+        rel = _clean_path(path)
+        files: dict[str, bytes] = {}
+        symlinks: dict[str, str] = {}
+        if rel:
+            try:
+                top = c.tree[rel]
+            except KeyError:
+                raise source_error(
+                    REASON_PATH,
+                    f"path '{rel}' not found in {strip_url_credentials(url)} at {sha[:12]}",
+                    hint="check the application's source path; it is relative to the "
+                    "repository root",
+                ) from None
+        else:
+            top = c.tree
+        stack: list[tuple[str, Any]] = []
+        if not rel or top.filemode == pygit2.enums.FileMode.TREE:
+            stack.append((rel, top))
+        else:
+            _add_entry(rel, top, files, symlinks)
+        while stack:
+            prefix, tree = stack.pop()
+            for entry in tree:
+                entry_path = f"{prefix}/{entry.name}" if prefix else entry.name
+                if entry.filemode == pygit2.enums.FileMode.TREE:
+                    stack.append((entry_path, entry))
+                else:
+                    _add_entry(entry_path, entry, files, symlinks)
+        return TreeContent(commit=sha, files=files, symlinks=symlinks)
+
+    def commit_info(self, url: str, commit: str) -> CommitInfo:
+        c = self._commit(url, commit)
+        author = c.author
+        tz = timezone(timedelta(minutes=author.offset))
+        return CommitInfo(
+            sha=str(c.id),
+            author_name=author.name,
+            author_email=author.email,
+            message=c.message,
+            time=datetime.fromtimestamp(author.time, tz),
+        )
+
+
+# ---- helpers ------------------------------------------------------------------------------
+
+
+def _add_entry(path: str, entry: Any, files: dict[str, bytes], symlinks: dict[str, str]) -> None:
+    mode = entry.filemode
+    if mode == pygit2.enums.FileMode.COMMIT:
+        return
+    if mode == pygit2.enums.FileMode.LINK:
+        symlinks[path] = entry.data.decode("utf-8", "surrogateescape")
+    else:
+        files[path] = entry.data
+
+
+def _clean_path(path: str) -> str:
+    parts = [p for p in PurePosixPath(path.strip()).parts if p not in ("/", ".")]
+    if ".." in parts:
+        raise source_error(
+            REASON_PATH,
+            f"path '{path}' leaves the repository",
+            hint="use a path relative to the repository root without '..'",
+        )
+    return "/".join(parts)
+
+
+def _refspec(item: str) -> str:
+    if _FULL_SHA.match(item.lower()):
+        return f"+{item.lower()}:refs/tether/commits/{item.lower()}"
+    if item.startswith("refs/"):
+        return f"+{item}:{item}"
+    return f"+{item}:refs/tether/names/{item}"
+
+
+def _revision_not_found(url: str, revision: str, refs: dict[str, str]) -> SourceError:
+    return source_error(
+        REASON_REVISION,
+        f"revision '{revision}' not found in {strip_url_credentials(url)} "
+        f"(branches: {_names(refs, 'refs/heads/')}; tags: {_names(refs, 'refs/tags/')})",
+        hint="use an existing branch, tag, or commit SHA (at least 7 hex digits); "
+        "check that it was pushed",
+    )
+
+
+def _translate(stderr: str, action: str, url: str, creds: RepoCredentials) -> SourceError:
+    lines = [
+        ln.strip().removeprefix("fatal: ").removeprefix("error: ")
+        for ln in redact(stderr, creds.secrets).splitlines()
+        if ln.strip()
+    ]
+    reason, detail = REASON_GIT, "; ".join(lines[-3:])[:400] or "no error output"
+    for candidate, patterns in _PATTERNS:
+        hit = next((ln for ln in lines if any(p in ln.lower() for p in patterns)), None)
+        if hit is not None:
+            # The line that says what went wrong, not git's generic closing advice.
+            reason, detail = candidate, hit[:400]
+            break
+    if reason == REASON_REVISION:
+        return source_error(
+            reason, f"revision not found in {url}: {detail}", hint="check that it was pushed"
+        )
+    if reason == REASON_HOST_KEY:
+        return source_error(
+            reason,
+            f"host key verification failed for {url}: {detail}",
+            hint="put the server's key in the credentials secret's knownHosts "
+            "(ssh-keyscan), or set insecureIgnoreHostKey only for testing",
+        )
+    if reason == REASON_AUTH:
+        return source_error(
+            reason,
+            f"authentication to {url} failed: check the repository credentials secret",
+            hint=f"git said: {detail}",
+        )
+    if reason == REASON_NOT_FOUND:
+        return source_error(
+            reason,
+            f"repository {url} not found: {detail}",
+            hint="check the URL; some servers also answer 'not found' to bad credentials",
+        )
+    if reason == REASON_UNREACHABLE:
+        return source_error(
+            reason, f"cannot reach {url}: {detail}", hint="check the URL and network"
+        )
+    return source_error(reason, f"git failed {action} {url}: {detail}")
+
+
+def _try_flock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    await proc.wait()
+
+
+def _write_private(path: Path, content: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(content)
+
+
+def _rmtree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
