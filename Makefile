@@ -22,10 +22,10 @@ deps:
 
 venv: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-bootstrap.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (found %s)" % sys.version.split()[0])'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install -q --disable-pip-version-check 'uv==0.13.9'
+	@$(PY) -m pip install -q --disable-pip-version-check --require-hashes -r requirements-bootstrap.lock
 	@$(VENV)/bin/uv pip install -q --python $(PY) --require-hashes -r requirements.lock
 	@$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e .
 	@touch $(STAMP)
@@ -35,7 +35,7 @@ cluster: deps
 
 cluster-down:
 	@if [ -x $(PY) ]; then \
-	  $(PY) -m devcluster.gitserver down --root .dev/git >/dev/null; \
+	  $(PY) -m devcluster.gitserver down >/dev/null; \
 	  $(PY) -m devcluster.cluster down; \
 	else echo "no cluster (no .venv)"; fi
 

@@ -45,7 +45,10 @@ def app_objects(i: int, n: int) -> list[dict[str, object]]:
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": {"name": f"svc-{i}"},
-            "spec": {"selector": {"app": f"a{i}"}, "ports": [{"port": 80, "targetPort": 8080}]},
+            "spec": {
+                "selector": {"app": f"a{i}"},
+                "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}],
+            },
         },
     ]
     for j in range(n - len(objs)):
@@ -170,7 +173,7 @@ async def main() -> int:
                 for i in range(args.apps)
             )
         )
-        engine = Engine(kube, GitCache(tmp / "cache"))
+        engine = Engine(kube, GitCache(tmp / "cache", refs_ttl=5.0), credentials_ttl=5.0)
         sem = asyncio.Semaphore(args.concurrency)
 
         async def sync_one(name: str, write_status: bool = True) -> bool:

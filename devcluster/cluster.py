@@ -235,6 +235,8 @@ class Cluster:
         return {str(k): int(v) for k, v in pids.items()}
 
     def running(self) -> bool:
+        if self.state.get("bin_dir") != str(bin_dir()):
+            return False  # started from another build: restart on the current one
         pids = self._pids()
         needed = {"etcd", "kube-apiserver", "kube-controller-manager", "nodesim"}
         if not needed <= set(pids) or not all(pid_alive(pids[n]) for n in needed):
@@ -334,7 +336,7 @@ class Cluster:
                 f"port {api_port} for kube-apiserver is already in use "
                 "(unset TETHER_APISERVER_PORT or choose another)"
             )
-        self.state.update(etcd_port=etcd_port, apiserver_port=api_port)
+        self.state.update(etcd_port=etcd_port, apiserver_port=api_port, bin_dir=str(bin_dir()))
         self._save()
 
         log(f"starting etcd on 127.0.0.1:{etcd_port}")

@@ -876,7 +876,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--root",
         type=Path,
-        default=REPO / ".dev" / "gitserver",
+        default=Path(os.environ.get("TETHER_DEV_DIR", str(REPO / ".dev"))) / "git",
         help="state directory (default: <repo>/.dev/gitserver)",
     )
     parser.add_argument("--port", type=int, default=0, help="serve-http only: port to bind")

@@ -3,6 +3,8 @@
 set -euo pipefail
 PKGS=(git openssl ca-certificates make rsync jq golang-go golang-github-modern-go-reflect2-dev
       etcd-server openssh-server dpkg-dev)
+# A system Python needs python3-venv for `python3 -m venv` (a pyenv or source build has it).
+if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then PKGS+=(python3-venv); fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -25,7 +25,7 @@ from tether.api.application import (
 )
 from tether.diff import IgnoreRule, diff_object, restrict_to
 from tether.diff.normalize import normalize
-from tether.errors import InvalidSpec, KubeError, PruneBlocked, TetherError
+from tether.errors import InvalidSpec, KubeError, PruneBlocked, RenderError, TetherError
 from tether.health import aggregate, assess
 from tether.kube import KubeClient, LiveCache
 from tether.kube.client import split_api_version
@@ -44,7 +44,7 @@ from tether.source import GitCache, RepoCredentials, from_secret_data, match_cre
 from tether.sync.defaults import set_native_defaults
 from tether.sync.plan import plan_steps
 from tether.sync.prune import check_prune_safety, plan_prune
-from tether.sync.tracking import manifest_hash, mark, owned_by
+from tether.sync.tracking import manifest_hash, mark, object_sync_options, owned_by
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,8 @@ class ResourceResult:
     key: ResourceKey
     action: str  # created, configured, pruned, unchanged, skipped, failed, kept
     message: str = ""
+    applied: Obj | None = field(default=None, repr=False)
+    """The object as the server stored it (the apply response)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.key.to_dict(), "action": self.action, "message": self.message}
@@ -188,10 +190,15 @@ class Engine:
         *,
         cache: LiveCache | None = None,
         cache_dir: Path | None = None,
+        credentials_ttl: float = 0.0,
     ) -> None:
         self.kube = kube
         self.git = git or GitCache(cache_dir or default_cache_dir())
         self.cache = cache
+        self.credentials_ttl = credentials_ttl
+        """Seconds a namespace's repository Secrets are reused (0: read them every time)."""
+        self._secrets: dict[str, tuple[float, list[Obj]]] = {}
+        self._secrets_locks: dict[str, asyncio.Lock] = {}
 
     # ---- applications -----------------------------------------------------------------
     async def get_app(self, name: str, namespace: str) -> Application:
@@ -203,10 +210,20 @@ class Engine:
             )
         return Application.from_obj(obj)
 
+    async def _repo_secrets(self, namespace: str) -> list[Obj]:
+        lock = self._secrets_locks.setdefault(namespace, asyncio.Lock())
+        async with lock:
+            hit = self._secrets.get(namespace)
+            if hit is not None and time.monotonic() - hit[0] < self.credentials_ttl:
+                return hit[1]
+            secrets, _ = await self.kube.list(
+                "v1", "Secret", namespace, label_selector=f"{REPO_SECRET_LABEL}=repository"
+            )
+            self._secrets[namespace] = (time.monotonic(), secrets)
+            return secrets
+
     async def credentials_for(self, app: Application) -> RepoCredentials | None:
-        secrets, _ = await self.kube.list(
-            "v1", "Secret", app.namespace, label_selector=f"{REPO_SECRET_LABEL}=repository"
-        )
+        secrets = await self._repo_secrets(app.namespace)
         candidates = []
         for s in secrets:
             data = {k: base64.b64decode(v).decode() for k, v in (s.get("data") or {}).items()}
@@ -263,6 +280,15 @@ class Engine:
                 meta.pop("namespace", None)
             obj["metadata"] = meta
             marked = Manifest(set_native_defaults(mark(app, obj)), m.source_file, m.line)
+            if marked.key in sources:
+                first = sources[marked.key]
+                raise RenderError(
+                    f"{marked.key} is defined twice once the destination namespace is filled "
+                    f"in: here and at {first.source_file}:{first.line}",
+                    file=m.source_file,
+                    line=m.line,
+                    hint="remove one of the two definitions",
+                )
             sources[marked.key] = m
             out.append(marked)
         return out, sources
@@ -304,9 +330,12 @@ class Engine:
         else:
 
             async def list_type(api_version: str, kind: str) -> None:
+                namespaces = {k.namespace for k in by_type[(api_version, kind)]}
+                # One namespace: list only there (the server then reads far fewer objects).
+                ns = namespaces.pop() if len(namespaces) == 1 else ""
                 try:
                     items, _ = await self.kube.list(
-                        api_version, kind, label_selector=f"{APP_LABEL}={app.label_value}"
+                        api_version, kind, ns, label_selector=f"{APP_LABEL}={app.label_value}"
                     )
                 except KubeError as e:
                     if e.status == 404:
@@ -332,8 +361,14 @@ class Engine:
         return live
 
     # ---- compare ----------------------------------------------------------------------
-    async def compare(self, app: Application, revision: str | None = None) -> Comparison:
-        """Desired (Git) against live (cluster), per object, with health. Never writes."""
+    async def compare(
+        self, app: Application, revision: str | None = None, *, validate: bool = False
+    ) -> Comparison:
+        """Desired (Git) against live (cluster), per object, with health. Never writes.
+
+        ``validate`` dry-runs objects that do not exist yet too, so that a sync learns of an
+        invalid manifest before it applies anything.
+        """
         try:
             desired = await self.fetch_desired(app, revision)
         except TetherError as e:
@@ -343,13 +378,13 @@ class Engine:
             return cmp
         cmp = Comparison(app, desired)
         try:
-            await self._compare_objects(cmp, desired)
+            await self._compare_objects(cmp, desired, validate)
         except TetherError as e:
             cmp.error = e
             cmp.conditions.append(Condition("ComparisonError", str(e), reason=e.reason))
         return cmp
 
-    async def _compare_objects(self, cmp: Comparison, desired: Desired) -> None:
+    async def _compare_objects(self, cmp: Comparison, desired: Desired, validate: bool) -> None:
         app = cmp.app
         rules = [IgnoreRule.from_spec(r) for r in app.ignore_differences]
         inventory = inventory_of(app)
@@ -367,7 +402,11 @@ class Engine:
         async def dry_run(m: Manifest) -> None:
             key = m.key
             current = live.get(key)
-            if current is not None and _fast_path_synced(m.obj, current):
+            if (current is None and not validate) or (
+                current is not None and _fast_path_synced(m.obj, current)
+            ):
+                # A read-only diff shows a missing object as its manifest; a sync still asks
+                # the server (dry-run) so a bad manifest fails before anything is applied.
                 predicted[key] = None
                 return
             try:
@@ -404,8 +443,8 @@ class Engine:
             if key in cmp.resources:
                 continue
             cur = live.get(key)
-            if cur is None:
-                continue  # left Git and already gone from the cluster
+            if cur is None or not owned_by(app, cur):
+                continue  # left Git and already gone, or now another app's
             d = diff_object(key, None, None, cur, rules)
             cmp.resources[key] = ResourceState(
                 key,
@@ -429,7 +468,7 @@ class Engine:
     ) -> SyncResult:
         started = now()
         writes_before = self.kube.write_requests
-        cmp = await self.compare(app, revision)
+        cmp = await self.compare(app, revision, validate=True)
         result = SyncResult("Running", "", cmp.revision, started, comparison=cmp, dry_run=dry_run)
         do_prune = app.sync_policy.prune if prune is None else prune
         try:
@@ -445,6 +484,8 @@ class Engine:
             if not any(c.message == str(e) for c in cmp.conditions):
                 cmp.conditions.append(Condition("SyncError", str(e), reason=e.reason))
         result.finished_at = now()
+        if result.phase == "Failed" and not cmp.conditions:
+            cmp.conditions.append(Condition("SyncError", result.message, reason="ApplyFailed"))
         if result.phase == "Running":
             result.phase = "Succeeded"
             n = len(result.changed())
@@ -454,10 +495,7 @@ class Engine:
                 else "already in sync"
             )
         if not dry_run:
-            # Re-read what we just wrote so status reflects the cluster, not our intent.
-            if result.ok and result.changed():
-                cmp = await self.compare(app, cmp.revision or revision)
-                result.comparison = cmp
+            _record_outcome(cmp, result)
             if write_status:
                 await self.write_status(app, cmp, result, trigger=trigger)
         result.writes = self.kube.write_requests - writes_before
@@ -564,12 +602,15 @@ class Engine:
         key = m.key
         existed = key in cmp.live
         try:
-            await self.kube.apply(m.obj, dry_run=dry_run)
+            applied = await self.kube.apply(m.obj, dry_run=dry_run)
         except KubeError as e:
+            if dry_run and e.status == 404 and not existed:
+                # Its namespace is created by this very sync; a dry run cannot see it.
+                return ResourceResult(key, "created", "after its namespace is created")
             src = cmp.desired.sources.get(key) if cmp.desired else None
             where = f" (from {src.source_file}:{src.line})" if src and src.source_file else ""
             return ResourceResult(key, "failed", f"{e}{where}")
-        return ResourceResult(key, "configured" if existed else "created")
+        return ResourceResult(key, "configured" if existed else "created", applied=applied)
 
     async def delete_owned(self, app: Application) -> list[ResourceKey]:
         """Cascade delete: every object in the inventory that is still this app's."""
@@ -578,7 +619,7 @@ class Engine:
         deleted: list[ResourceKey] = []
         for key in sorted(live, key=lambda k: (k.kind == "Namespace", k)):
             obj = live[key]
-            if not owned_by(app, obj):
+            if not owned_by(app, obj) or object_sync_options(obj).get("Delete") == "false":
                 continue
             if await self.kube.delete(
                 str(obj["apiVersion"]), key.kind, key.name, key.namespace, propagation="Foreground"
@@ -681,6 +722,23 @@ def inventory_of(app: Application) -> dict[ResourceKey, str]:
     return out
 
 
+def _record_outcome(cmp: Comparison, result: SyncResult) -> None:
+    """Folds what the sync did into the comparison, so status shows the cluster after it.
+
+    The apply responses are the live objects; no second read is needed.
+    """
+    for r in result.results:
+        st = cmp.resources.get(r.key)
+        if r.applied is not None:
+            cmp.live[r.key] = r.applied
+            if st is not None:
+                st.diff = ResourceDiff(r.key, ResourceDiffStatus.SYNCED)
+                st.health = assess(r.applied)
+        elif r.action == "pruned":
+            cmp.live.pop(r.key, None)
+            cmp.resources.pop(r.key, None)
+
+
 def new_inventory(
     app: Application, cmp: Comparison, result: SyncResult | None
 ) -> list[dict[str, str]] | None:
@@ -702,7 +760,12 @@ def new_inventory(
         ):
             keys[m.key] = split_api_version(str(m.obj["apiVersion"]))[1]
     for key, api_version in previous.items():
-        if key not in keys and key not in pruned and key in cmp.live:
+        if (
+            key not in keys
+            and key not in pruned
+            and key in cmp.live
+            and owned_by(app, cmp.live[key])
+        ):
             keys[key] = split_api_version(api_version)[1]
     return [{**k.to_dict(), "version": v} for k, v in sorted(keys.items())]
 

@@ -470,3 +470,55 @@ async def test_cli_diff_exit_codes(engine: Engine, app: AppFixture, kube: KubeCl
         await asyncio.sleep(0.2)
     assert await kube.get("v1", "ConfigMap", "settings", app.dest) is None
     assert await kube.get(API_VERSION, "Application", app.name, APPS_NS) is None
+
+
+async def test_api_server_rejects_malformed_applications(engine: Engine, kube: KubeClient) -> None:
+    bad = {
+        "apiVersion": API_VERSION,
+        "kind": "Application",
+        "metadata": {"name": f"bad-{uuid.uuid4().hex[:6]}", "namespace": APPS_NS},
+        "spec": {"source": {"path": "x"}, "destination": {}},
+    }
+    with pytest.raises(Exception, match="repoURL"):
+        await kube.apply(bad)
+    bad["spec"] = {
+        "source": {"repoURL": "https://g/x"},
+        "destination": {},
+        "syncPolicy": {"retry": {"backoff": {"duration": "soon"}}},
+    }
+    with pytest.raises(Exception, match="duration"):
+        await kube.apply(bad)
+
+
+async def test_dry_run_creates_namespace_and_writes_nothing(
+    engine: Engine, app: AppFixture, kube: KubeClient
+) -> None:
+    app.dest = f"t-new-{uuid.uuid4().hex[:6]}"
+    app.repo.commit({"app/cm.yaml": cm("settings", {"mode": "blue"})})
+    a = await app.create(sync_options=["CreateNamespace=true"])
+    res = await engine.sync(a, dry_run=True)
+    assert res.ok, res.message
+    assert {(r.key.kind, r.action) for r in res.results} == {
+        ("Namespace", "created"),
+        ("ConfigMap", "created"),
+    }
+    assert await kube.get("v1", "Namespace", app.dest) is None
+    assert (await app.get()).status == {}  # a dry run writes no status either
+    res = await engine.sync(await app.get())
+    assert res.ok, res.message
+    assert await kube.get("v1", "ConfigMap", "settings", app.dest) is not None
+    await kube.delete("v1", "Namespace", app.dest, propagation="Background")
+
+
+async def test_invalid_object_fails_before_anything_is_applied(
+    engine: Engine, app: AppFixture, kube: KubeClient
+) -> None:
+    bad = yaml.safe_load(deployment("web"))
+    bad["spec"]["replicas"] = "many"
+    app.repo.commit(
+        {"app/cm.yaml": cm("first", {"v": "1"}), "app/deploy.yaml": yaml.safe_dump(bad)}
+    )
+    res = await engine.sync(await app.create())
+    assert not res.ok
+    assert "deploy.yaml" in res.message and "Deployment" in res.message
+    assert await kube.get("v1", "ConfigMap", "first", app.dest) is None

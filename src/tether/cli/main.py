@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tether import __version__
@@ -69,7 +70,7 @@ def common(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "-o",
             "--output",
-            type=click.Choice(["table", "json", "yaml", "wide"]),
+            type=click.Choice(["table", "json", "yaml"]),
             default=None,
             help="Output format.",
         ),
@@ -103,9 +104,9 @@ def run(coro: Coroutine[Any, Any, int]) -> None:
     try:
         code = asyncio.run(coro)
     except TetherError as e:
-        err.print(f"[red]error:[/red] {e.message}")
+        err.print("[red]error:[/red] " + escape(e.message))
         if e.hint:
-            err.print(f"  [dim]hint:[/dim] {e.hint}")
+            err.print("  [dim]hint:[/dim] " + escape(e.hint))
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -136,7 +137,7 @@ async def with_engine(ctx: Ctx, fn: Callable[[Engine], Awaitable[int]]) -> int:
 @click.option(
     "-o",
     "--output",
-    type=click.Choice(["table", "json", "yaml", "wide"]),
+    type=click.Choice(["table", "json", "yaml"]),
     default=None,
     help="Output format.",
 )
@@ -261,7 +262,8 @@ def app_apply(ctx: Ctx, filename: str) -> None:
     try:
         docs = [d for d in yaml.safe_load_all(Path(filename).read_text()) if d]
     except yaml.YAMLError as e:
-        raise click.ClickException(f"{filename}: invalid YAML: {e}") from e
+        err.print("[red]error:[/red] " + escape(f"{filename}: invalid YAML: {e}"))
+        sys.exit(EXIT_ERROR)
 
     async def go(engine: Engine) -> int:
         for doc in docs:
@@ -275,6 +277,11 @@ def app_apply(ctx: Ctx, filename: str) -> None:
                 )
             doc.setdefault("metadata", {}).setdefault("namespace", ctx.namespace)
             Application.from_obj(doc)
+            for field in unsupported_fields(doc):
+                err.print(
+                    f"[yellow]warning:[/yellow] {escape(field)} is not supported and "
+                    "is dropped by the API server"
+                )
             await engine.kube.apply(doc, force=False)
             out.print(f"application/{doc['metadata']['name']} applied")
         return EXIT_OK
@@ -498,6 +505,18 @@ def render_cmd(
 
 
 # ---- printing ----------------------------------------------------------------------------
+
+
+_KNOWN_SOURCE = {"repoURL", "targetRevision", "path", "directory"}
+_KNOWN_SPEC = {"project", "source", "destination", "syncPolicy", "ignoreDifferences"}
+
+
+def unsupported_fields(doc: Obj) -> list[str]:
+    """Argo CD fields tether does not serve (Helm, Kustomize, plugins, multiple sources)."""
+    spec = doc.get("spec") or {}
+    out = [f"spec.{k}" for k in spec if k not in _KNOWN_SPEC]
+    out += [f"spec.source.{k}" for k in (spec.get("source") or {}) if k not in _KNOWN_SOURCE]
+    return out
 
 
 def print_obj(obj: Any, fmt: str) -> None:

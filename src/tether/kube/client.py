@@ -320,17 +320,21 @@ class KubeClient:
         out: Obj = await self.request(
             "PATCH",
             res.path(meta.get("namespace", ""), meta["name"], "status"),
+            query={"fieldManager": FIELD_MANAGER},
             body={"status": status},
             content_type="application/merge-patch+json",
         )
         return out
 
-    async def merge_patch(self, obj: Obj, patch: dict[str, Any]) -> Obj:
+    async def merge_patch(
+        self, obj: Obj, patch: dict[str, Any], *, field_manager: str = FIELD_MANAGER
+    ) -> Obj:
         res = await self._res_of(obj)
         meta = obj["metadata"]
         out: Obj = await self.request(
             "PATCH",
             res.path(meta.get("namespace", ""), meta["name"]),
+            query={"fieldManager": field_manager},
             body=patch,
             content_type="application/merge-patch+json",
         )

@@ -208,12 +208,18 @@ def _names(refs: Iterable[str], prefix: str) -> str:
 class GitCache:
     """Bare repositories under ``root``, one per URL; network via git, reads via pygit2."""
 
-    def __init__(self, root: Path, timeout: float = 60.0) -> None:
+    def __init__(self, root: Path, timeout: float = 60.0, *, refs_ttl: float = 0.0) -> None:
         self.root = Path(root)
         self.timeout = timeout
+        self.refs_ttl = refs_ttl
+        """Seconds an ls-remote answer is reused for the same URL and credentials (0: never).
+        Many apps on one repository then cost one ls-remote per interval, not one each."""
         self.fetch_count = 0
         """How many times the network was used to fetch; tests and metrics read it."""
+        self.ls_remote_count = 0
         self._locks: dict[str, asyncio.Lock] = {}
+        self._refs: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
+        self._refs_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self.root.mkdir(parents=True, exist_ok=True)
         self._askpass = self._write_askpass()
 
@@ -390,6 +396,27 @@ class GitCache:
         Annotated tags appear twice: ``refs/tags/x`` (the tag object) and ``refs/tags/x^{}``
         (the commit it points to).
         """
+        if self.refs_ttl <= 0:
+            return await self._ls_remote(url, creds)
+        key = (normalize_url(url), repr(creds) + str(hash(tuple(creds.secrets) if creds else ())))
+        lock = self._refs_locks.setdefault(key, asyncio.Lock())
+        async with lock:  # concurrent callers share one ls-remote
+            hit = self._refs.get(key)
+            now = time.monotonic()
+            if hit is not None and now - hit[0] < self.refs_ttl:
+                return dict(hit[1])
+            refs = await self._ls_remote(url, creds)
+            self._refs[key] = (time.monotonic(), refs)
+            return dict(refs)
+
+    def forget_refs(self, url: str = "") -> None:
+        """Drops cached ls-remote answers (all, or one URL's): the next resolve asks Git."""
+        for key in list(self._refs):
+            if not url or key[0] == normalize_url(url):
+                del self._refs[key]
+
+    async def _ls_remote(self, url: str, creds: RepoCredentials | None) -> dict[str, str]:
+        self.ls_remote_count += 1
         git_dir = self._ensure_repo(url)
         out = await self._git(
             ["ls-remote", "--symref"],
