@@ -282,8 +282,21 @@ class Cluster:
         pids = self._pids()
         pids[name] = proc.pid
         self.state["pids"] = pids
+        cmds = dict(self.state.get("commands") or {})  # type: ignore[call-overload]
+        cmds[name] = cmd
+        self.state["commands"] = cmds
         self._save()
         return proc.pid
+
+    def restart_apiserver(self, down_for: float = 0.0) -> None:
+        """Stops kube-apiserver (by PID) and starts it again with the same command: for
+        tests of how clients survive an API server restart."""
+        cmds = self.state.get("commands") or {}
+        assert isinstance(cmds, dict)
+        _stop_pid(self._pids()["kube-apiserver"])
+        time.sleep(down_for)
+        self._spawn("kube-apiserver", list(cmds["kube-apiserver"]))
+        self._wait("kube-apiserver", self._readyz, 90)
 
     def _fail(self, name: str, why: str) -> ClusterError:
         logp = self.p.log_of(name)

@@ -191,14 +191,31 @@ class Engine:
         cache: LiveCache | None = None,
         cache_dir: Path | None = None,
         credentials_ttl: float = 0.0,
+        render_cache_size: int = 0,
+        credentials_namespace: str = "",
     ) -> None:
         self.kube = kube
         self.git = git or GitCache(cache_dir or default_cache_dir())
         self.cache = cache
         self.credentials_ttl = credentials_ttl
+        self.credentials_namespace = credentials_namespace
+        """Where repository Secrets live (default: each Application's own namespace)."""
         """Seconds a namespace's repository Secrets are reused (0: read them every time)."""
         self._secrets: dict[str, tuple[float, list[Obj]]] = {}
         self._secrets_locks: dict[str, asyncio.Lock] = {}
+        self.render_cache_size = render_cache_size
+        self._desired_cache: dict[tuple[str, str, str, str], Desired] = {}
+        self._applied: dict[ResourceKey, Obj] = {}
+        """The newest object each of our applies returned: a watch cache may lag behind it."""
+        if cache is not None:
+            cache.add_listener(self._on_live_event)
+
+    def _on_live_event(self, event: str, obj: Obj) -> None:
+        # Once the cache has seen our write (or a deletion), it is the truth again.
+        key = ResourceKey.of(obj)
+        mine = self._applied.get(key)
+        if mine is not None and (event == "DELETED" or _rv(obj) >= _rv(mine)):
+            del self._applied[key]
 
     # ---- applications -----------------------------------------------------------------
     async def get_app(self, name: str, namespace: str) -> Application:
@@ -223,7 +240,7 @@ class Engine:
             return secrets
 
     async def credentials_for(self, app: Application) -> RepoCredentials | None:
-        secrets = await self._repo_secrets(app.namespace)
+        secrets = await self._repo_secrets(self.credentials_namespace or app.namespace)
         candidates = []
         for s in secrets:
             data = {k: base64.b64decode(v).decode() for k, v in (s.get("data") or {}).items()}
@@ -238,6 +255,12 @@ class Engine:
         url = app.source.repo_url
         rev = revision or app.source.target_revision
         commit = await self.git.resolve(url, rev, creds)
+        # The same commit and spec always render the same: reuse it (the controller
+        # compares on every live change, and rendering is most of a compare's work).
+        cache_key = (app.namespace, app.name, commit, _spec_key(app))
+        hit = self._desired_cache.get(cache_key)
+        if hit is not None:
+            return hit
         await self.git.fetch(url, creds, commit)
         content = await asyncio.to_thread(self.git.read_tree, url, commit, app.source.path)
         info = self.git.commit_info(url, commit)
@@ -249,12 +272,17 @@ class Engine:
         author = (
             f"{info.author_name} <{info.author_email}>" if info.author_email else (info.author_name)
         )
-        return Desired(
+        desired = Desired(
             revision=commit,
             commit=CommitInfo(commit, author, info.message.strip(), str(info.time)),
             manifests=marked,
             sources=sources,
         )
+        if self.render_cache_size:
+            if len(self._desired_cache) >= self.render_cache_size:
+                self._desired_cache.pop(next(iter(self._desired_cache)))
+            self._desired_cache[cache_key] = desired
+        return desired
 
     async def prepare(
         self, app: Application, manifests: list[Manifest]
@@ -321,10 +349,14 @@ class Engine:
             for (api_version, kind), keys in by_type.items():
                 try:
                     await self.cache.ensure(api_version, kind)
-                except KubeError:
-                    continue  # kind not served (yet): its objects are missing
+                except KubeError as e:
+                    if e.status in (401, 403):
+                        continue  # not allowed to list this type: read each object below
+                    if e.status == 404:
+                        continue  # kind not served (yet): its objects are missing
+                    raise
                 for k in keys:
-                    obj = self.cache.get(k)
+                    obj = _newer(self.cache.get(k), self._applied.get(k))
                     if obj is not None:
                         live[k] = obj
         else:
@@ -465,7 +497,12 @@ class Engine:
         allow_mass_prune: bool = False,
         trigger: str = "manual",
         write_status: bool = True,
+        skip: set[ResourceKey] | None = None,
     ) -> SyncResult:
+        """Compare, then apply what differs (in order) and prune if asked.
+
+        ``skip`` names objects not to touch this time (self-heal gave up on them).
+        """
         started = now()
         writes_before = self.kube.write_requests
         cmp = await self.compare(app, revision, validate=True)
@@ -475,7 +512,7 @@ class Engine:
             if cmp.error is not None:
                 raise cmp.error
             assert cmp.desired is not None
-            await self._sync(app, cmp, result, do_prune, dry_run, allow_mass_prune)
+            await self._sync(app, cmp, result, do_prune, dry_run, allow_mass_prune, skip or set())
         except PruneBlocked as e:
             result.phase, result.message = "Failed", str(e)
             cmp.conditions.append(Condition("PruneBlocked", str(e)))
@@ -509,6 +546,7 @@ class Engine:
         do_prune: bool,
         dry_run: bool,
         allow_mass_prune: bool,
+        skip: set[ResourceKey],
     ) -> None:
         assert cmp.desired is not None
         desired_keys = {m.key for m in cmp.desired.manifests}
@@ -536,6 +574,10 @@ class Engine:
                 st = cmp.resources.get(m.key)
                 if st is not None and st.diff.status == ResourceDiffStatus.SYNCED:
                     result.results.append(ResourceResult(m.key, "unchanged"))
+                elif m.key in skip:
+                    result.results.append(
+                        ResourceResult(m.key, "skipped", "self-heal stopped for this object")
+                    )
                 else:
                     todo.append(m)
             if not todo:
@@ -610,6 +652,8 @@ class Engine:
             src = cmp.desired.sources.get(key) if cmp.desired else None
             where = f" (from {src.source_file}:{src.line})" if src and src.source_file else ""
             return ResourceResult(key, "failed", f"{e}{where}")
+        if not dry_run and self.cache is not None:
+            self._applied[key] = applied
         return ResourceResult(key, "configured" if existed else "created", applied=applied)
 
     async def delete_owned(self, app: Application) -> list[ResourceKey]:
@@ -650,14 +694,24 @@ class Engine:
         result: SyncResult | None = None,
         *,
         trigger: str = "",
-    ) -> None:
+        only_if_changed: bool = False,
+        operation_extra: dict[str, Any] | None = None,
+    ) -> Obj | None:
+        """Writes status; returns the updated Application (None when nothing changed and
+        ``only_if_changed``: an idle engine then writes nothing)."""
         at = now()
+        previous = {
+            (c.get("type"), c.get("message")): c.get("lastTransitionTime", at)
+            for c in app.status.get("conditions") or []
+        }
         status: dict[str, Any] = {
             "observedGeneration": app.generation,
             "reconciledAt": at,
             "sync": {"status": cmp.sync_status.value, "revision": cmp.revision},
             "health": {"status": cmp.health.status.value, "message": cmp.health.message},
-            "conditions": [c.to_dict(at) for c in cmp.conditions],
+            "conditions": [
+                c.to_dict(str(previous.get((c.type, c.message), at))) for c in cmp.conditions
+            ],
         }
         if cmp.error is None:
             status["resources"] = [cmp.resources[k].row() for k in sorted(cmp.resources)]
@@ -675,6 +729,7 @@ class Engine:
                 "syncResult": {
                     "resources": [r.to_dict() for r in result.results if r.action != "unchanged"]
                 },
+                **(operation_extra or {}),
             }
             history = list(app.status.get("history") or [])
             entry: dict[str, Any] = {
@@ -697,7 +752,9 @@ class Engine:
                     else ""
                 )
             status["history"] = [entry, *history][:HISTORY_LIMIT]
-        await self.kube.patch_status(app.obj, status)
+        if only_if_changed and result is None and _same_status(app.status, status):
+            return None
+        return await self.kube.patch_status(app.obj, status)
 
 
 # ---- helpers -----------------------------------------------------------------------------
@@ -782,6 +839,30 @@ def _fast_path_synced(desired: Obj, live: Obj) -> bool:
         return False
     template = normalize(desired)
     return bool(restrict_to(live, template) == template)
+
+
+def _spec_key(app: Application) -> str:
+    spec = app.obj.get("spec") or {}
+    return manifest_hash({"source": spec.get("source"), "destination": spec.get("destination")})
+
+
+def _rv(obj: Obj | None) -> int:
+    try:
+        return int(((obj or {}).get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+def _newer(a: Obj | None, b: Obj | None) -> Obj | None:
+    """The more recent of two versions of one object (etcd resource versions increase)."""
+    if a is None or b is None:
+        return a if b is None else (b if a is None else a)
+    return b if _rv(b) > _rv(a) else a
+
+
+def _same_status(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Equal but for the reconcile time: nothing worth a write."""
+    return all(old.get(k) == v for k, v in new.items() if k != "reconciledAt")
 
 
 def _without_hash(obj: Obj) -> Obj:

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -158,8 +159,20 @@ def test_fetch_with_gzipped_negotiation(
     git_repo.commit({"a": "1"})
     wc = tmp_path / "c"
     git("clone", "-q", git_server.http_url_with_token(git_repo.name), str(wc))
+    # Dated after everything on the server, so negotiation offers them first, round after
+    # round, and the request grows past the size at which git compresses it.
+    future = int(time.time()) + 86400
     for i in range(120):
-        git("commit", "-q", "--allow-empty", "-m", f"local {i}", cwd=wc)
+        stamp = f"{future + i * 60} +0000"
+        git(
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            f"local {i}",
+            cwd=wc,
+            env={"GIT_COMMITTER_DATE": stamp, "GIT_AUTHOR_DATE": stamp},
+        )
     new = git_repo.commit({"a": "2"})
     # Many local commits unknown to the server make git gzip its negotiation request.
     r = git("fetch", "origin", cwd=wc, env={"GIT_TRACE_CURL": "1", "GIT_TRACE_CURL_NO_DATA": "1"})

@@ -6,8 +6,10 @@ import asyncio
 import functools
 import json
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,10 +23,12 @@ from tether import __version__
 from tether.api.application import (
     API_VERSION,
     DEFAULT_NAMESPACE,
+    REFRESH_ANNOTATION,
     Application,
     crd_manifests,
     new_application,
 )
+from tether.cli.audit_cmds import register as register_audit_commands
 from tether.diff import render_diffs
 from tether.engine import Comparison, Engine, SyncResult
 from tether.errors import KubeError, TetherError
@@ -464,6 +468,132 @@ def app_delete(ctx: Ctx, name: str, cascade: bool) -> None:
     run(with_engine(ctx, go))
 
 
+@app.command("refresh")
+@click.argument("name")
+@common
+def app_refresh(ctx: Ctx, name: str) -> None:
+    """Ask the controller to re-read Git and compare now (a hard refresh)."""
+
+    async def go(engine: Engine) -> int:
+        a = await engine.get_app(name, ctx.namespace)
+        token = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        await engine.kube.merge_patch(
+            a.obj, {"metadata": {"annotations": {REFRESH_ANNOTATION: token}}}
+        )
+        out.print(f"application/{name} refresh requested ({REFRESH_ANNOTATION}={token})")
+        return EXIT_OK
+
+    run(with_engine(ctx, go))
+
+
+# ---- controller --------------------------------------------------------------------------
+
+
+@cli.command("controller")
+@click.option(
+    "--kubeconfig",
+    envvar="KUBECONFIG",
+    default=None,
+    help="kubeconfig (default: the in-cluster service account when in a Pod).",
+)
+@click.option("--context", default=None, help="kubeconfig context to use.")
+@click.option(
+    "--namespaces",
+    default="tether-system",
+    show_default=True,
+    help="Comma-separated namespaces whose Applications to manage ('' = all).",
+)
+@click.option(
+    "--http-port",
+    default=8080,
+    show_default=True,
+    help="Port for webhooks, /metrics, /healthz and /readyz.",
+)
+@click.option("--http-host", default="0.0.0.0", show_default=True)
+@click.option("--workers", default=4, show_default=True, help="Applications reconciled at once.")
+@click.option(
+    "--audit-db",
+    default=str(Path.home() / ".local/share/tether/audit.db"),
+    show_default=True,
+    help="SQLite file of the audit trail.",
+)
+@click.option(
+    "--cache-dir",
+    default=str(Path.home() / ".cache/tether/git"),
+    show_default=True,
+    help="Where git repositories are cached.",
+)
+@click.option(
+    "--refresh-interval",
+    default="3m",
+    show_default=True,
+    help="Default Git polling interval (per app: annotation tether.dev/refresh-interval).",
+)
+@click.option(
+    "--leader-elect",
+    is_flag=True,
+    help="Run several replicas; one works at a time (a Lease in the first namespace).",
+)
+@click.option("--identity", default="", help="Leader-election identity (default: host-pid).")
+@click.option(
+    "--self-heal-limit",
+    default="5/10m",
+    show_default=True,
+    help="Stop correcting an object after N corrections within a window.",
+)
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option("--log-level", default="info", show_default=True)
+def controller_cmd(
+    kubeconfig: str | None,
+    context: str | None,
+    namespaces: str,
+    http_port: int,
+    http_host: str,
+    workers: int,
+    audit_db: str,
+    cache_dir: str,
+    refresh_interval: str,
+    leader_elect: bool,
+    identity: str,
+    self_heal_limit: str,
+    log_format: str,
+    log_level: str,
+) -> None:
+    """Run the continuous engine: watch, poll, take webhooks, sync, self-heal, audit."""
+    from tether.api.application import parse_duration
+    from tether.controller.runtime import RuntimeOptions, run_forever, setup_logging
+
+    setup_logging(log_format, log_level)
+    limit, _, window = self_heal_limit.partition("/")
+    try:
+        opts = RuntimeOptions(
+            kubeconfig=kubeconfig,
+            context=context,
+            namespaces=[n.strip() for n in namespaces.split(",")] if namespaces else [""],
+            http_host=http_host,
+            http_port=http_port,
+            workers=workers,
+            audit_db=Path(audit_db),
+            cache_dir=Path(cache_dir),
+            leader_elect=leader_elect,
+            identity=identity or os.environ.get("POD_NAME", ""),
+            default_refresh_interval=parse_duration(refresh_interval),
+            fight_limit=int(limit),
+            fight_window=parse_duration(window or "10m"),
+        )
+    except (ValueError, TetherError) as e:
+        err.print("[red]error:[/red] " + escape(str(e)))
+        sys.exit(EXIT_ERROR)
+
+    async def go() -> int:
+        await run_forever(opts)
+        return EXIT_OK
+
+    run(go())
+
+
 # ---- render ------------------------------------------------------------------------------
 
 
@@ -628,6 +758,9 @@ def print_sync(res: SyncResult, cmp: Comparison | None) -> None:
             f"Sync: {cmp.sync_status.value}   Health: {health_text(cmp.health.status.value)}"
             + (f" — {cmp.health.message}" if cmp.health.message else "")
         )
+
+
+register_audit_commands(cli, app)
 
 
 def main() -> None:

@@ -33,34 +33,41 @@ class Informer:
     resource_version: str = ""
     synced: asyncio.Event = field(default_factory=asyncio.Event)
     relists: int = 0
+    error: KubeError | None = None
+    """Set when the first list was refused (403): this type cannot be cached."""
 
 
 class LiveCache:
     def __init__(self, client: KubeClient, *, label_selector: str = "") -> None:
         self.client = client
         self.label_selector = label_selector
-        self._informers: dict[tuple[str, str], Informer] = {}
-        self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._informers: dict[tuple[str, str, str], Informer] = {}
+        self._tasks: dict[tuple[str, str, str], asyncio.Task[None]] = {}
         self._listeners: list[Listener] = []
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
-    async def ensure(self, api_version: str, kind: str, *, wait: bool = True) -> Informer:
-        """Starts watching a type if not yet watched; waits for its first list."""
-        key = (api_version, kind)
+    async def ensure(
+        self, api_version: str, kind: str, *, namespace: str = "", wait: bool = True
+    ) -> Informer:
+        """Starts watching a type (in one namespace, or all) if not yet watched; waits for
+        its first list."""
+        key = (api_version, kind, namespace)
         inf = self._informers.get(key)
         if inf is None:
             await self.client.resource_for(api_version, kind)  # fail fast on unknown kinds
-            inf = Informer(api_version, kind, self.label_selector)
+            inf = Informer(api_version, kind, self.label_selector, namespace)
             self._informers[key] = inf
             self._tasks[key] = asyncio.create_task(self._run(inf), name=f"informer {kind}")
         if wait:
             await inf.synced.wait()
+        if inf.error is not None:
+            raise inf.error
         return inf
 
     def get(self, key: ResourceKey) -> Obj | None:
-        for (api_version, kind), inf in self._informers.items():
+        for (api_version, kind, _), inf in self._informers.items():
             if kind == key.kind and split_api_version(api_version)[0] == key.group:
                 obj = inf.objects.get(key)
                 if obj is not None:
@@ -139,8 +146,13 @@ class LiveCache:
             except asyncio.CancelledError:
                 raise
             except Gone:
-                inf.resource_version = ""
+                inf.resource_version = ""  # history compacted: list again
             except KubeError as e:
+                if e.status in (401, 403) and not inf.synced.is_set():
+                    # No permission to list this type: callers read objects one by one.
+                    inf.error = e
+                    inf.synced.set()
+                    return
                 log.warning("watch of %s interrupted: %s; retrying in %.1fs", inf.kind, e, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10)

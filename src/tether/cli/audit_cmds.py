@@ -1,0 +1,508 @@
+"""The audit commands, ``tether audit`` and ``tether app history``, and where they read from.
+
+Records come from one of three sources, the first one given:
+
+1. ``--db PATH``: the controller's SQLite file, opened read-only;
+2. ``--server URL``: the controller's HTTP API, ``GET {URL}/api/v1/audit``;
+3. otherwise the same API reached through the Kubernetes API server's service proxy, so
+   nothing but a kubeconfig is needed.
+
+``register`` adds the commands to the ``tether`` group. The names it needs from
+``tether.cli.main`` are imported when it runs, not when this module is imported, so main.py
+may import this module at any point without a circular import.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import urllib.parse
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from tether.audit import (
+    DEFAULT_LIMIT,
+    KINDS,
+    MAX_LIMIT,
+    AuditRecord,
+    SqliteAuditStore,
+    parse_since,
+)
+from tether.errors import KubeError, TetherError
+from tether.kube import KubeClient
+from tether.source.credentials import redact, strip_url_credentials
+
+if TYPE_CHECKING:
+    from tether.cli.main import Ctx
+
+CONTROLLER_NAMESPACE = "tether-system"
+CONTROLLER_SERVICE = "tether-controller"
+CONTROLLER_PORT = "http"
+AUDIT_PATH = "/api/v1/audit"
+CLI_LIMIT = 100
+"""Records ``tether audit`` shows by default: a screenful, not the store's 1000."""
+HISTORY_KINDS = ("sync", "correction")
+"""What ``app history`` lists: a self-heal sync is recorded as a correction, and the status
+history, which ``--full`` extends, has those syncs too."""
+SERVER_TIMEOUT = 30.0
+OBJECTS_SHOWN = 3
+
+
+# ---- where records come from -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """The filters of one request; ``app`` is ``<namespace>/<name>``."""
+
+    app: str | None = None
+    since: str | None = None
+    kinds: tuple[str, ...] = ()
+    limit: int = DEFAULT_LIMIT
+
+    def params(self) -> dict[str, str]:
+        """Query parameters for the HTTP API. ``since`` goes as typed, so a duration is counted
+        back from the controller's clock, the one that stamped the records."""
+        p: dict[str, str] = {"limit": str(self.limit)}
+        if self.app:
+            p["app"] = self.app
+        if self.since:
+            p["since"] = self.since
+        if self.kinds:
+            # One value per key: the Kubernetes client's query is a plain dict.
+            p["kind"] = ",".join(self.kinds)
+        return p
+
+
+@dataclass(frozen=True)
+class AuditSource:
+    """Which source the user chose (see the module docstring for the order)."""
+
+    db: Path | None = None
+    server: str | None = None
+    controller_namespace: str = CONTROLLER_NAMESPACE
+
+
+_OTHER_SOURCES = "--db PATH reads the controller's database file, --server URL its HTTP API"
+
+
+async def fetch_records(ctx: Ctx, source: AuditSource, q: AuditQuery) -> list[AuditRecord]:
+    """The records ``q`` selects from ``source``, newest first. Raises TetherError naming the
+    source that failed and how to point at another."""
+    if q.since:
+        parse_since(q.since, datetime.now(UTC))  # a typo fails here, before any request
+    if source.db is not None:
+        return read_db(source.db, q)
+    if source.server:
+        return await read_server(source.server, q)
+    return await read_through_kube(ctx, source.controller_namespace, q)
+
+
+def read_db(path: Path, q: AuditQuery) -> list[AuditRecord]:
+    if not path.exists():
+        raise TetherError(
+            f"audit database {path} does not exist",
+            hint="give the path of the controller's audit database, or drop --db to ask the "
+            "controller (--server URL, or through the Kubernetes API by default)",
+        )
+    if not path.is_file():
+        raise TetherError(
+            f"audit database {path} is not a file",
+            hint="give the path of the controller's audit database file",
+        )
+    with SqliteAuditStore(path, readonly=True) as store:
+        return store.query(app=q.app, since=q.since, kinds=q.kinds or None, limit=q.limit)
+
+
+def _userinfo(url: str) -> list[str]:
+    """The password in ``url``, and the user when it may be a token, to scrub from error
+    texts. A short user name is left alone: replacing it would mangle the text."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return []
+    user = parts.username if parts.username and len(parts.username) >= 8 else None
+    return [p for p in (user, parts.password) if p]
+
+
+async def read_server(url: str, q: AuditQuery) -> list[AuditRecord]:
+    shown = strip_url_credentials(url)
+    hint = f"check --server; {_OTHER_SOURCES}, and without either the Kubernetes API is used"
+    try:
+        scheme = urllib.parse.urlsplit(url).scheme
+    except ValueError:
+        scheme = ""
+    if scheme not in ("http", "https"):
+        raise TetherError(f"--server {shown} is not a valid http(s) URL", hint=hint)
+    endpoint = url.rstrip("/") + AUDIT_PATH
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SERVER_TIMEOUT)) as s,
+            s.get(endpoint, params=q.params(), headers={"Accept": "application/json"}) as resp,
+        ):
+            status = resp.status
+            raw = await resp.read()
+    except TimeoutError:
+        raise TetherError(
+            f"the tether controller at {shown} did not answer within {SERVER_TIMEOUT:.0f}s",
+            hint=hint,
+        ) from None
+    except (aiohttp.ClientError, OSError, ValueError) as e:
+        # The server may take a user and password in the URL; neither is ever printed.
+        why = redact(str(e), _userinfo(url))
+        raise TetherError(f"cannot reach the tether controller at {shown}: {why}", hint=hint) from e
+    where = f"the tether controller at {shown}"
+    if status >= 300:
+        raise TetherError(f"{where} answered {status}: {_error_text(raw)}", hint=hint)
+    try:
+        body = json.loads(raw) if raw else None
+    except ValueError:
+        raise TetherError(f"{where} did not answer with JSON", hint=hint) from None
+    return decode_records(body, where)
+
+
+async def read_through_kube(ctx: Ctx, namespace: str, q: AuditQuery) -> list[AuditRecord]:
+    where = f"service {namespace}/{CONTROLLER_SERVICE} through the Kubernetes API"
+    hint = f"pass --controller-namespace if the controller runs elsewhere; {_OTHER_SOURCES}"
+    try:
+        kube = await KubeClient.connect(ctx.kubeconfig, ctx.context)
+    except KubeError as e:
+        raise TetherError(
+            f"cannot read the audit trail from {where}: {e.message}",
+            hint=f"{e.hint}; or {_OTHER_SOURCES}" if e.hint else hint,
+        ) from e
+    path = (
+        f"/api/v1/namespaces/{namespace}/services/{CONTROLLER_SERVICE}:{CONTROLLER_PORT}"
+        f"/proxy{AUDIT_PATH}"
+    )
+    try:
+        body = await kube.request("GET", path, query=q.params())
+    except KubeError as e:
+        why = {
+            403: f"your identity needs 'get' on services/proxy in namespace {namespace}; ",
+            404: f"no service {CONTROLLER_SERVICE} in namespace {namespace}; ",
+            503: "the controller has no ready pod; ",
+        }.get(e.status, "")
+        raise TetherError(
+            f"cannot read the audit trail from {where} at {kube.server}: {e.message}",
+            hint=why + hint,
+        ) from e
+    finally:
+        await kube.close()
+    return decode_records(body, where)
+
+
+def decode_records(body: Any, where: str) -> list[AuditRecord]:
+    """The API's answer: a list of records (or, leniently, ``{"items": [...]}``)."""
+    if isinstance(body, dict) and isinstance(body.get("items"), list):
+        body = body["items"]
+    if not isinstance(body, list):
+        raise TetherError(f"{where} answered with something other than a list of records")
+    try:
+        return [AuditRecord.from_dict(d) for d in body if isinstance(d, dict)]
+    except ValueError as e:
+        raise TetherError(f"{where} answered with a malformed record: {e}") from e
+
+
+def _error_text(raw: bytes) -> str:
+    """The message of an error answer: ``{"error"|"message": ..., "hint": ...}`` or its text."""
+    text = raw.decode(errors="replace").strip()
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return text[:300]
+    if isinstance(body, dict):
+        msg = str(body.get("error") or body.get("message") or text[:300])
+        return f"{msg} ({body['hint']})" if body.get("hint") else msg
+    return text[:300]
+
+
+# ---- what is shown -----------------------------------------------------------------------
+
+
+def history_from_status(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Application's ``status.history`` (the last syncs), newest first, in stable keys."""
+    entries = ((obj.get("status") or {}).get("history")) or []
+    rows: list[dict[str, Any]] = [
+        {
+            "id": e.get("id"),
+            "deployedAt": str(e.get("deployedAt") or ""),
+            "revision": str(e.get("revision") or ""),
+            "result": str(e.get("result") or ""),
+            "trigger": str(e.get("trigger") or ""),
+            "author": str(e.get("author") or ""),
+            "message": str(e.get("message") or ""),
+            "source": e.get("source") if isinstance(e.get("source"), dict) else {},
+        }
+        for e in entries
+        if isinstance(e, dict)
+    ]
+    # Ids increase with each sync, so they order the entries whatever their time format.
+    return sorted(rows, key=lambda r: r["id"] if isinstance(r["id"], int) else 0, reverse=True)
+
+
+def history_from_records(records: Sequence[AuditRecord]) -> list[dict[str, Any]]:
+    """Sync and correction records in the shape of ``history_from_status``; ``id`` is the
+    record's."""
+    return [
+        {
+            "id": r.id,
+            "deployedAt": r.time,
+            "revision": r.revision,
+            "result": r.result,
+            "trigger": r.trigger,
+            "author": r.author,
+            "message": r.message,
+            "source": r.details.get("source") if isinstance(r.details.get("source"), dict) else {},
+        }
+        for r in records
+        if r.kind in HISTORY_KINDS
+    ]
+
+
+def object_text(o: dict[str, Any]) -> str:
+    """``Deployment shop/web configured spec.replicas by kubectl-edit``."""
+    ns, name = str(o.get("namespace") or ""), str(o.get("name") or "")
+    text = f"{o.get('kind') or '?'} {ns}/{name}" if ns else f"{o.get('kind') or '?'} {name}"
+    if o.get("action"):
+        text += f" {o['action']}"
+    fields = [str(f) for f in (o.get("fields") or [])]
+    if fields:
+        more = f",+{len(fields) - OBJECTS_SHOWN}" if len(fields) > OBJECTS_SHOWN else ""
+        text += " " + ",".join(fields[:OBJECTS_SHOWN]) + more
+    if o.get("manager"):
+        text += f" by {o['manager']}"
+    return text
+
+
+def record_summary(rec: AuditRecord) -> str:
+    """The message, then the first objects: what one table row can say."""
+    parts = [object_text(o) for o in rec.objects[:OBJECTS_SHOWN]]
+    if len(rec.objects) > OBJECTS_SHOWN:
+        parts.append(f"+{len(rec.objects) - OBJECTS_SHOWN} more")
+    objects = "; ".join(parts)
+    if rec.message and objects:
+        return f"{rec.message} — {objects}"
+    return rec.message or objects
+
+
+_RESULT_COLOURS = {"Succeeded": "green", "Failed": "red", "Error": "red"}
+_KIND_COLOURS = {
+    "drift": "yellow",
+    "correction": "magenta",
+    "prune": "yellow",
+    "fighting": "red",
+    "health": "cyan",
+}
+
+
+def _coloured(text: str, colour: str | None) -> str:
+    # Every cell is escaped: a commit message such as "[ci skip] x" is text, not markup.
+    return f"[{colour}]{escape(text)}[/{colour}]" if colour and text else escape(text)
+
+
+def records_table(records: Sequence[AuditRecord]) -> Table:
+    t = Table(box=None, pad_edge=False)
+    # Times, kinds and revisions are read whole or not at all: only the text columns wrap.
+    for col in ("TIME", "APP", "KIND", "REVISION", "TRIGGER", "RESULT"):
+        t.add_column(col, no_wrap=True)
+    t.add_column("AUTHOR")
+    t.add_column("MESSAGE", min_width=20)
+    for r in records:
+        t.add_row(
+            escape(r.time),
+            escape(r.app),
+            _coloured(r.kind, _KIND_COLOURS.get(r.kind)),
+            escape(r.revision[:10]),
+            escape(r.trigger),
+            _coloured(r.result, _RESULT_COLOURS.get(r.result)),
+            escape(r.author),
+            escape(record_summary(r)),
+        )
+    return t
+
+
+def history_table(rows: Sequence[dict[str, Any]]) -> Table:
+    t = Table(box=None, pad_edge=False)
+    for col in ("ID", "DEPLOYED AT", "REVISION", "RESULT", "TRIGGER"):
+        t.add_column(col, no_wrap=True)
+    t.add_column("AUTHOR")
+    t.add_column("MESSAGE", min_width=20)
+    for h in rows:
+        t.add_row(
+            "" if h["id"] is None else str(h["id"]),
+            escape(h["deployedAt"]),
+            escape(h["revision"][:10]),
+            _coloured(h["result"], _RESULT_COLOURS.get(h["result"])),
+            escape(h["trigger"]),
+            escape(h["author"]),
+            escape(h["message"]),
+        )
+    return t
+
+
+def qualified_app(name: str, namespace: str) -> str:
+    """``web`` → ``<namespace>/web``; ``ns/web`` stays as it is."""
+    return name if "/" in name else f"{namespace}/{name}"
+
+
+# ---- the commands ------------------------------------------------------------------------
+
+
+def source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Adds --db, --server and --controller-namespace, passed on as one ``source``."""
+    opts = [
+        click.option(
+            "--db",
+            type=click.Path(dir_okay=True, path_type=Path),
+            default=None,
+            help="Read this SQLite audit database (the controller's file) directly.",
+        ),
+        click.option(
+            "--server",
+            default=None,
+            metavar="URL",
+            help="Ask the controller's HTTP API at URL (GET URL/api/v1/audit).",
+        ),
+        click.option(
+            "--controller-namespace",
+            default=CONTROLLER_NAMESPACE,
+            show_default=True,
+            help=f"Without --db or --server: namespace of the {CONTROLLER_SERVICE} service, "
+            "reached through the Kubernetes API server's proxy.",
+        ),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+
+    @functools.wraps(fn)
+    def wrapper(
+        *args: Any, db: Path | None, server: str | None, controller_namespace: str, **kw: Any
+    ) -> Any:
+        return fn(*args, source=AuditSource(db, server, controller_namespace), **kw)
+
+    return wrapper
+
+
+def register(cli: click.Group, app_group: click.Group) -> None:
+    """Adds ``audit`` to ``cli`` and ``history`` to ``app_group`` (the ``tether app`` group)."""
+    from tether.cli.main import EXIT_OK, common, err, out, print_obj, run, with_engine
+    from tether.engine import HISTORY_LIMIT, Engine
+
+    @cli.command("audit")
+    @click.option(
+        "--app",
+        "app_name",
+        default=None,
+        metavar="NAME",
+        help="Only this Application: NAME (in -n's namespace) or NAMESPACE/NAME.",
+    )
+    @click.option(
+        "--since",
+        default=None,
+        metavar="T",
+        help="Only records at or after T: RFC 3339, or a duration back from now (30m, 1h, 2d).",
+    )
+    @click.option(
+        "--kind",
+        "kinds",
+        multiple=True,
+        type=click.Choice(KINDS),
+        help="Only records of this kind (repeatable).",
+    )
+    @click.option(
+        "--limit",
+        default=CLI_LIMIT,
+        show_default=True,
+        type=click.IntRange(1, MAX_LIMIT),
+        help="At most this many records, the newest.",
+    )
+    @source_options
+    @common
+    def audit(
+        ctx: Ctx,
+        app_name: str | None,
+        since: str | None,
+        kinds: tuple[str, ...],
+        limit: int,
+        source: AuditSource,
+    ) -> None:
+        """Show the audit trail: syncs, drift, corrections and prunes, newest first."""
+        q = AuditQuery(
+            app=qualified_app(app_name, ctx.namespace) if app_name else None,
+            since=since,
+            kinds=kinds,
+            limit=limit,
+        )
+
+        async def go() -> int:
+            records = await fetch_records(ctx, source, q)
+            if ctx.output in ("json", "yaml"):
+                print_obj([r.to_dict() for r in records], ctx.output)
+                return EXIT_OK
+            if not records:
+                err.print("no audit records match")
+                return EXIT_OK
+            out.print(records_table(records))
+            if len(records) >= limit:
+                err.print(
+                    f"[dim]showing the newest {limit} records; use --limit or --since for "
+                    "more[/dim]"
+                )
+            return EXIT_OK
+
+        run(go())
+
+    @app_group.command("history")
+    @click.argument("name")
+    @click.option(
+        "--full",
+        is_flag=True,
+        help="Every sync from the audit trail (through the Kubernetes API unless --db or "
+        f"--server is given), not only the last {HISTORY_LIMIT} kept in the status.",
+    )
+    @source_options
+    @common
+    def app_history(ctx: Ctx, name: str, full: bool, source: AuditSource) -> None:
+        """Show an Application's syncs: revision, result, trigger, commit author and message."""
+        app_key = qualified_app(name, ctx.namespace)
+        from_audit = full or source.db is not None or bool(source.server)
+
+        rows: list[dict[str, Any]] = []
+
+        async def from_status(engine: Engine) -> int:
+            a = await engine.get_app(name, ctx.namespace)
+            rows.extend(history_from_status(a.obj))
+            return EXIT_OK
+
+        async def go() -> int:
+            if from_audit:
+                q = AuditQuery(app=app_key, kinds=HISTORY_KINDS, limit=MAX_LIMIT)
+                rows.extend(history_from_records(await fetch_records(ctx, source, q)))
+            else:
+                await with_engine(ctx, from_status)
+            if ctx.output in ("json", "yaml"):
+                print_obj(rows, ctx.output)
+                return EXIT_OK
+            if not rows:
+                err.print(f"no syncs recorded for {escape(app_key)}")
+                return EXIT_OK
+            out.print(history_table(rows))
+            if from_audit and len(rows) >= MAX_LIMIT:
+                err.print(f"[dim]showing the newest {MAX_LIMIT} syncs[/dim]")
+            elif not from_audit and len(rows) >= HISTORY_LIMIT:
+                err.print(
+                    f"[dim]the status keeps the last {HISTORY_LIMIT} syncs; --full reads every "
+                    "sync from the audit trail[/dim]"
+                )
+            return EXIT_OK
+
+        run(go())

@@ -1,0 +1,312 @@
+"""Everything `tether controller` runs, wired together: engine, controller, HTTP server,
+audit store, notifications, leader election and logging."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import os
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from tether import metrics
+from tether.api.application import Application
+from tether.audit import AuditRecord, SqliteAuditStore
+from tether.audit.api import records_json
+from tether.controller.controller import Controller, ControllerOptions
+from tether.controller.leader import LeaderElector
+from tether.engine import Engine
+from tether.errors import KubeError, TetherError
+from tether.kube import KubeClient, LiveCache
+from tether.notify import Notifier, load_sinks
+from tether.server import PushEvent, WebhookSecrets, bound_port, create_app, serve
+from tether.source import GitCache
+
+log = logging.getLogger("tether.controller")
+WEBHOOK_SECRET = "tether-webhook"
+
+
+@dataclass
+class RuntimeOptions:
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespaces: list[str] = field(default_factory=lambda: ["tether-system"])
+    http_host: str = "0.0.0.0"
+    http_port: int = 8080
+    workers: int = 4
+    audit_db: Path = Path.home() / ".local" / "share" / "tether" / "audit.db"
+    cache_dir: Path = Path.home() / ".cache" / "tether" / "git"
+    leader_elect: bool = False
+    identity: str = ""
+    default_refresh_interval: float = 180.0
+    fight_limit: int = 5
+    fight_window: float = 600.0
+    lease_duration: float = 15.0
+    retry_period: float = 2.0
+
+
+class StoreAudit:
+    """The controller's audit sink over a store; appends run off the event loop."""
+
+    def __init__(self, store: SqliteAuditStore) -> None:
+        self.store = store
+
+    async def record(self, kind: str, app: Application, **fields: Any) -> None:
+        rec = AuditRecord(
+            id=None,
+            time=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            app=f"{app.namespace}/{app.name}",
+            kind=kind,
+            revision=str(fields.get("revision", "")),
+            author=str(fields.get("author", "")),
+            message=str(fields.get("message", "")),
+            trigger=str(fields.get("trigger", "")),
+            result=str(fields.get("result", "")),
+            objects=list(fields.get("objects") or []),
+            details=dict(fields.get("details") or {}),
+        )
+        try:
+            await asyncio.to_thread(self.store.append, rec)
+        except Exception:
+            log.exception("could not append %s record for %s", kind, rec.app)
+
+
+class Runtime:
+    """One controller process. ``async with Runtime(opts) as rt`` starts it."""
+
+    def __init__(self, opts: RuntimeOptions) -> None:
+        self.opts = opts
+        self.identity = opts.identity or f"{socket.gethostname()}-{os.getpid()}"
+        self.kube: KubeClient | None = None
+        self.controller: Controller | None = None
+        self.store: SqliteAuditStore | None = None
+        self.notifier: Notifier | None = None
+        self.runner: web.AppRunner | None = None
+        self.elector: LeaderElector | None = None
+        self._secrets: tuple[float, WebhookSecrets] | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.started = asyncio.Event()
+        self._stopping = False
+
+    @property
+    def port(self) -> int:
+        assert self.runner is not None
+        return bound_port(self.runner)
+
+    async def __aenter__(self) -> Runtime:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        o = self.opts
+        self.kube = kube = await KubeClient.connect(o.kubeconfig, o.context)
+        metrics.KUBE_REQUESTS.source = lambda: list(kube.requests.items())
+        o.audit_db.parent.mkdir(parents=True, exist_ok=True)
+        self.store = SqliteAuditStore(o.audit_db)
+        home_ns = o.namespaces[0] if o.namespaces and o.namespaces[0] else "tether-system"
+        try:
+            sinks = await load_sinks(kube, home_ns)
+        except TetherError as e:
+            log.error("notifications disabled: %s", e)
+            sinks = []
+        self.notifier = Notifier(sinks)
+        await self.notifier.start()
+        git = GitCache(o.cache_dir, refs_ttl=10 * 365 * 86400.0)  # the poller refreshes refs
+        engine = Engine(
+            kube,
+            git,
+            cache=LiveCache(kube, label_selector="tether.dev/app"),
+            credentials_ttl=5.0,
+            render_cache_size=8192,
+        )
+        self.controller = Controller(
+            kube,
+            engine,
+            ControllerOptions(
+                namespaces=o.namespaces,
+                workers=o.workers,
+                default_refresh_interval=o.default_refresh_interval,
+                fight_limit=o.fight_limit,
+                fight_window=o.fight_window,
+                identity=self.identity,
+            ),
+            audit=StoreAudit(self.store),
+            notify=self.notifier,
+        )
+        app = create_app(
+            on_push=self._on_push,
+            get_secrets=self._webhook_secrets,
+            is_ready=self._ready,
+            audit_query=self._audit_query,
+        )
+        self.runner = await serve(app, o.http_host, o.http_port)
+        log.info("serving HTTP on %s:%d (webhooks, metrics, health)", o.http_host, self.port)
+        if o.leader_elect:
+            self.elector = LeaderElector(
+                kube,
+                namespace=home_ns,
+                identity=self.identity,
+                lease_duration=o.lease_duration,
+                retry_period=o.retry_period,
+            )
+            self._tasks.append(
+                asyncio.create_task(
+                    self.elector.run(self._lead, self._unlead), name="leader election"
+                )
+            )
+        else:
+            await self._lead()
+        self.started.set()
+
+    async def _lead(self) -> None:
+        assert self.controller is not None
+        log.info("%s is now the active controller", self.identity)
+        await self.controller.start()
+
+    async def _unlead(self) -> None:
+        if self._stopping:
+            return  # a graceful stop releases the lease; nothing else to do
+        # Lost the lease: stop working at once, and exit so the Pod restarts cleanly
+        # rather than carry on next to the new leader.
+        log.error("%s lost leadership; stopping", self.identity)
+        if self.controller is not None:
+            await self.controller.stop()
+        os._exit(1)
+
+    def _ready(self) -> bool:
+        if self.elector is not None and not self.elector.is_leader:
+            return True  # a standby is ready to take over
+        return self.controller is not None and self.controller.ready.is_set()
+
+    async def _on_push(self, event: PushEvent) -> int:
+        if self.controller is None or not self.controller.ready.is_set():
+            return 0  # a standby: the leader gets the same delivery through the Service
+        n = self.controller.refresh_matching(event)
+        log.info(
+            "webhook from %s: push to %s (%s) refreshes %d app(s)",
+            event.provider,
+            event.ref,
+            event.after[:10],
+            n,
+        )
+        return n
+
+    async def _webhook_secrets(self) -> WebhookSecrets:
+        if self._secrets is not None and time.monotonic() - self._secrets[0] < 5:
+            return self._secrets[1]
+        assert self.kube is not None
+        ns = (
+            self.opts.namespaces[0]
+            if self.opts.namespaces and self.opts.namespaces[0]
+            else ("tether-system")
+        )
+        data: dict[str, str] = {}
+        try:
+            secret = await self.kube.get("v1", "Secret", WEBHOOK_SECRET, ns)
+        except KubeError as e:
+            log.warning("cannot read webhook secret %s/%s: %s", ns, WEBHOOK_SECRET, e)
+            secret = None
+        if secret is not None:
+            data = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+        secrets = WebhookSecrets.from_secret_data(data)
+        self._secrets = (time.monotonic(), secrets)
+        return secrets
+
+    async def _audit_query(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        assert self.store is not None
+        store = self.store
+        return await asyncio.to_thread(
+            records_json,
+            store,
+            params.get("app"),
+            params.get("since"),
+            params.get("kind"),
+            params.get("limit"),
+        )
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        if self.controller is not None:
+            await self.controller.stop()
+        if self.runner is not None:
+            await self.runner.cleanup()
+        if self.notifier is not None:
+            await self.notifier.stop(timeout=5)
+        if self.store is not None:
+            self.store.close()
+        if self.kube is not None:
+            await self.kube.close()
+
+
+@contextlib.asynccontextmanager
+async def running(opts: RuntimeOptions) -> AsyncIterator[Runtime]:
+    rt = Runtime(opts)
+    await rt.start()
+    try:
+        yield rt
+    finally:
+        await rt.stop()
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the app and revision when the line is about one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for k in ("app", "revision"):
+            v = getattr(record, k, None)
+            if v:
+                out[k] = v
+        if record.exc_info:
+            out["error"] = self.formatException(record.exc_info)
+        return json.dumps(out)
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        base = super().format(record)
+        app = getattr(record, "app", None)
+        rev = getattr(record, "revision", None)
+        return base + (f" app={app}" if app else "") + (f" revision={rev}" if rev else "")
+
+
+def setup_logging(fmt: str, level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter()
+        if fmt == "json"
+        else TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+async def run_forever(opts: RuntimeOptions) -> None:
+    async with running(opts):
+        await asyncio.Event().wait()

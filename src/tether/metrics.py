@@ -1,0 +1,93 @@
+"""Prometheus metrics of the engine, in one registry the controller serves on /metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+RECONCILE_DURATION = Histogram(
+    "tether_reconcile_duration_seconds",
+    "Time to reconcile one Application (compare, and sync when needed).",
+    ["namespace", "app"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    registry=REGISTRY,
+)
+QUEUE_DEPTH = Gauge(
+    "tether_queue_depth", "Applications waiting in the work queue.", registry=REGISTRY
+)
+SYNCS = Counter(
+    "tether_syncs_total",
+    "Syncs by result (Succeeded, Failed) and trigger (poll, webhook, manual, self-heal, auto).",
+    ["namespace", "app", "result", "trigger"],
+    registry=REGISTRY,
+)
+DRIFT = Counter(
+    "tether_drift_detected_total",
+    "Live changes that made a tracked object differ from Git.",
+    ["namespace", "app"],
+    registry=REGISTRY,
+)
+SELF_HEALS = Counter(
+    "tether_self_heals_total",
+    "Objects re-applied to undo a live change.",
+    ["namespace", "app"],
+    registry=REGISTRY,
+)
+GIT_DURATION = Histogram(
+    "tether_git_request_duration_seconds",
+    "Duration of git ls-remote and fetch.",
+    ["operation"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+GIT_ERRORS = Counter(
+    "tether_git_request_errors_total",
+    "Failed git ls-remote and fetch, by reason.",
+    ["operation", "reason"],
+    registry=REGISTRY,
+)
+WEBHOOKS = Counter(
+    "tether_webhook_requests_total",
+    "Webhook requests by provider and outcome (accepted, ignored, unauthorized, too-large, bad).",
+    ["provider", "outcome"],
+    registry=REGISTRY,
+)
+NOTIFICATIONS = Counter(
+    "tether_notifications_total",
+    "Notifications sent, by sink and outcome (sent, retried, dropped).",
+    ["sink", "outcome"],
+    registry=REGISTRY,
+)
+APPS = Gauge(
+    "tether_applications",
+    "Applications by sync and health status.",
+    ["sync", "health"],
+    registry=REGISTRY,
+)
+LEADER = Gauge("tether_leader", "1 when this controller holds the leader lease.", registry=REGISTRY)
+
+
+class KubeRequestsCollector(Collector):
+    """Kubernetes API requests by verb and status code, read from the client's counters."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], Iterable[tuple[tuple[str, int], int]]] = lambda: ()
+
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        fam = CounterMetricFamily(
+            "tether_kube_requests",
+            "Kubernetes API requests by verb and code.",
+            labels=["verb", "code"],
+        )
+        for (verb, code), n in self.source():
+            fam.add_metric([verb, str(code)], n)
+        yield fam
+
+
+KUBE_REQUESTS = KubeRequestsCollector()
+REGISTRY.register(KUBE_REQUESTS)

@@ -1,0 +1,29 @@
+"""The controller's HTTP face: the server (webhooks, metrics, probes, audit) and webhook parsing."""
+
+from tether.server.http import bound_port, create_app, serve
+from tether.server.webhooks import (
+    PushEvent,
+    WebhookBadRequest,
+    WebhookError,
+    WebhookSecrets,
+    WebhookUnauthorized,
+    detect_provider,
+    matches,
+    normalize_repo_url,
+    parse_webhook,
+)
+
+__all__ = [
+    "PushEvent",
+    "WebhookBadRequest",
+    "WebhookError",
+    "WebhookSecrets",
+    "WebhookUnauthorized",
+    "bound_port",
+    "create_app",
+    "detect_provider",
+    "matches",
+    "normalize_repo_url",
+    "parse_webhook",
+    "serve",
+]
