@@ -35,6 +35,7 @@ cluster: deps
 
 cluster-down:
 	@if [ -x $(PY) ]; then \
+	  $(PY) -m devcluster.demo stop-controller; \
 	  $(PY) -m devcluster.gitserver down >/dev/null; \
 	  $(PY) -m devcluster.cluster down; \
 	else echo "no cluster (no .venv)"; fi

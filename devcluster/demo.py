@@ -1,17 +1,26 @@
 """`make demo`: tether's main job, end to end, on the local control plane and git server.
 
 Pushes a small app to a git repository, creates its Application, syncs it to Healthy,
-edits a live field behind Git's back, shows the drift, and syncs it back.
+edits a live field behind Git's back, shows the drift and syncs it back; then starts the
+controller, which applies a pushed commit by itself (webhook) and heals a live edit.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import json
 import os
+import secrets
 import shlex
+import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from devcluster.cluster import Cluster, ClusterError
@@ -87,6 +96,7 @@ def main() -> int:
             1,
             "Start the local control plane (etcd, kube-apiserver, controllers, 2 simulated nodes)",
         )
+        stop_controller(dev)  # a controller from an earlier run would heal the drift we show
         cluster = Cluster()
         cluster.up()
         kubeconfig = str(cluster.p.kubeconfig)
@@ -126,7 +136,7 @@ def main() -> int:
     }
     subprocess.run(
         [kubectl, "apply", "-f", "-"],
-        input=__import__("json").dumps(secret),
+        input=json.dumps(secret),
         text=True,
         check=True,
         stdout=subprocess.DEVNULL,
@@ -176,18 +186,229 @@ def main() -> int:
     sh(tether, "app", "diff", APP)
     print("in sync with Git again")
 
+    # ---- the continuous engine ------------------------------------------------------------
+    step(10, "Start the controller: from now on Git changes and live edits are handled by it")
+    webhook_secret = secrets.token_hex(16)
+    apply_json(
+        kubectl,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "tether-webhook", "namespace": "tether-system"},
+            "stringData": {"github.secret": webhook_secret},
+        },
+    )
+    sh(
+        tether,
+        "app",
+        "create",
+        APP,
+        "--repo",
+        repo.http_url,
+        "--path",
+        "guestbook",
+        "--dest-namespace",
+        DEST,
+        "--sync-option",
+        "CreateNamespace=true",
+        "--auto-sync",
+        "--self-heal",
+        "--prune",
+        "--upsert",
+    )
+    port = start_controller(dev, kubeconfig)
+    print(
+        f"controller running (pid in {dev / 'controller.json'}, log {dev / 'controller.log'}, "
+        f"http://127.0.0.1:{port})"
+    )
+
+    step(11, "Push a commit and send the webhook a Git host would send")
+    changed = dict(FILES)
+    changed["guestbook/configmap.yaml"] = FILES["guestbook/configmap.yaml"].replace(
+        "Hello from Git", "Hello from a new commit"
+    )
+    sha = repo.commit(
+        changed, message="guestbook: new greeting", author=("Bob Example", "bob@example.com")
+    )
+    t0 = time.monotonic()
+    status = send_github_push(port, repo.http_url, sha, webhook_secret)
+    print(f"pushed {sha[:10]}; webhook answered {status}")
+    wait_for(lambda: live_greeting(kubectl) == "Hello from a new commit", 60)
+    print(
+        f"the new commit is live {time.monotonic() - t0:.1f}s after the push, "
+        "without anyone running a sync"
+    )
+
+    step(12, "Someone edits the cluster again: this time the controller heals it")
+    t0 = time.monotonic()
+    sh(
+        kubectl,
+        "-n",
+        DEST,
+        "patch",
+        "configmap/guestbook-config",
+        "--type=merge",
+        "-p",
+        '{"data":{"GREETING":"edited by hand"}}',
+    )
+    wait_for(lambda: live_greeting(kubectl) == "Hello from a new commit", 60)
+    print(f"healed {time.monotonic() - t0:.1f}s after the edit")
+    time.sleep(1)
+
+    step(13, "The audit trail: every sync, drift (with who changed what) and correction")
+    sh(
+        tether,
+        "audit",
+        "--server",
+        f"http://127.0.0.1:{port}",
+        "--app",
+        f"tether-system/{APP}",
+        "--limit",
+        "10",
+    )
+    sh(tether, "app", "history", APP)
+
     print(f"""
-{BOLD}The cluster and git server are still running. Explore:{RESET}
+{BOLD}The cluster, git server and controller are still running. Explore:{RESET}
   export KUBECONFIG={kubeconfig}
   export PATH={VENV_BIN}:$PATH
   tether app list
   tether app get {APP} -o yaml
+  tether audit --server http://127.0.0.1:{port}
   kubectl -n {DEST} get deploy,svc,cm,pods
+  kubectl -n tether-system get events
+  curl -s http://127.0.0.1:{port}/metrics | grep ^tether_
   git clone {repo.http_url}   # user: git, password: the token in {git.root / "http-token"}
 Stop everything with: make cluster-down
 """)
     return 0
 
 
+def apply_json(kubectl: str, obj: dict[str, object]) -> None:
+    subprocess.run(
+        [kubectl, "apply", "-f", "-"],
+        input=json.dumps(obj),
+        text=True,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def live_greeting(kubectl: str) -> str:
+    r = subprocess.run(
+        [
+            kubectl,
+            "-n",
+            DEST,
+            "get",
+            "configmap/guestbook-config",
+            "-o",
+            "jsonpath={.data.GREETING}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return r.stdout.strip()
+
+
+def wait_for(check: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"demo: gave up after {timeout:.0f}s; see .dev/controller.log")
+        time.sleep(0.1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_controller(dev: Path, kubeconfig: str) -> int:
+    stop_controller(dev)
+    port = free_port()
+    log = open(dev / "controller.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        [
+            str(VENV_BIN / "tether"),
+            "controller",
+            "--kubeconfig",
+            kubeconfig,
+            "--http-host",
+            "127.0.0.1",
+            "--http-port",
+            str(port),
+            "--audit-db",
+            str(dev / "audit.db"),
+            "--cache-dir",
+            str(dev / "git-cache"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    log.close()
+    (dev / "controller.json").write_text(json.dumps({"pid": proc.pid, "port": port}))
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            raise SystemExit(f"demo: the controller exited; see {dev / 'controller.log'}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
+                return int(r.status) == 200
+        except OSError:
+            return False
+
+    wait_for(ready, 60)
+    return port
+
+
+def stop_controller(dev: Path) -> None:
+    """Stops the controller this demo started (by its recorded PID)."""
+    state = dev / "controller.json"
+    if not state.exists():
+        return
+    pid = int(json.loads(state.read_text())["pid"])
+    try:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            os.kill(pid, 0)
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    state.unlink(missing_ok=True)
+
+
+def send_github_push(port: int, repo_url: str, sha: str, secret: str) -> int:
+    body = json.dumps(
+        {
+            "ref": "refs/heads/main",
+            "after": sha,
+            "repository": {"clone_url": repo_url},
+            "pusher": {"name": "bob"},
+        }
+    ).encode()
+    sig = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/webhook",
+        data=body,
+        method="POST",
+        headers={
+            "X-GitHub-Event": "push",
+            "X-Hub-Signature-256": f"sha256={sig}",
+            "Content-Type": "application/json",
+        },
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return int(r.status)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["stop-controller"]:
+        stop_controller(Path(os.environ.get("TETHER_DEV_DIR", str(REPO / ".dev"))))
+        sys.exit(0)
     sys.exit(main())

@@ -38,7 +38,10 @@ from tether.render import DirectoryOptions, Tree, render_directory
 from tether.source import GitCache
 
 T = TypeVar("T")
-out = Console(highlight=False, soft_wrap=True)
+# Piped output is read by people too (CI logs, `| less`): give tables room rather than
+# truncating every column to fit 80 characters.
+_WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))
+out = Console(highlight=False, soft_wrap=True, width=_WIDTH)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_OK, EXIT_DIFF, EXIT_ERROR = 0, 1, 2
