@@ -324,7 +324,24 @@ class Cluster:
         raise self._fail(name, f"did not become ready within {timeout:.0f}s")
 
     # ---- up / down -----------------------------------------------------------------------
+    def _alive(self) -> bool:
+        pids = self._pids()
+        return (
+            bool(pids)
+            and self.state.get("bin_dir") == str(bin_dir())
+            and all(pid_alive(p) for p in pids.values())
+        )
+
     def up(self) -> None:
+        if self.state and self._alive():
+            # Every process is there: the API server may just be restarting (tests do that);
+            # give it time rather than rebuild the cluster under everyone using it.
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if self.running():
+                    log(f"already running (kubeconfig: {self.p.kubeconfig})")
+                    return
+                time.sleep(0.5)
         if self.state and self.running():
             log(f"already running (kubeconfig: {self.p.kubeconfig})")
             return

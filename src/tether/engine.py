@@ -653,7 +653,11 @@ class Engine:
             where = f" (from {src.source_file}:{src.line})" if src and src.source_file else ""
             return ResourceResult(key, "failed", f"{e}{where}")
         if not dry_run and self.cache is not None:
-            self._applied[key] = applied
+            cached = self.cache.get(key)
+            # Remember it only while the cache lags behind; if the watch already delivered
+            # this write, the cache is the truth and nothing needs keeping.
+            if cached is None or _rv(cached) < _rv(applied):
+                self._applied[key] = applied
         return ResourceResult(key, "configured" if existed else "created", applied=applied)
 
     async def delete_owned(self, app: Application) -> list[ResourceKey]:
@@ -704,10 +708,15 @@ class Engine:
             (c.get("type"), c.get("message")): c.get("lastTransitionTime", at)
             for c in app.status.get("conditions") or []
         }
+        # When Git cannot be read, nothing was compared: keep the last revision known (what
+        # is deployed), as inventory and resources are kept, rather than blank it.
+        revision = cmp.revision
+        if cmp.error is not None and not revision:
+            revision = str((app.status.get("sync") or {}).get("revision") or "")
         status: dict[str, Any] = {
             "observedGeneration": app.generation,
             "reconciledAt": at,
-            "sync": {"status": cmp.sync_status.value, "revision": cmp.revision},
+            "sync": {"status": cmp.sync_status.value, "revision": revision},
             "health": {"status": cmp.health.status.value, "message": cmp.health.message},
             "conditions": [
                 c.to_dict(str(previous.get((c.type, c.message), at))) for c in cmp.conditions
@@ -726,6 +735,7 @@ class Engine:
                 "trigger": trigger,
                 "startedAt": result.started_at,
                 "finishedAt": result.finished_at,
+                "generation": app.generation,
                 "syncResult": {
                     "resources": [r.to_dict() for r in result.results if r.action != "unchanged"]
                 },

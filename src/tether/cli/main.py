@@ -537,7 +537,9 @@ def app_refresh(ctx: Ctx, name: str) -> None:
     is_flag=True,
     help="Run several replicas; one works at a time (a Lease in the first namespace).",
 )
-@click.option("--identity", default="", help="Leader-election identity (default: host-pid).")
+@click.option(
+    "--identity", default="", help="Leader-election identity (default: $POD_NAME, else host-pid)."
+)
 @click.option(
     "--self-heal-limit",
     default="5/10m",
@@ -570,6 +572,9 @@ def controller_cmd(
 
     setup_logging(log_format, log_level)
     limit, _, window = self_heal_limit.partition("/")
+    if not limit.isdigit():
+        err.print("[red]error:[/red] --self-heal-limit must look like 5/10m (corrections/window)")
+        sys.exit(EXIT_ERROR)
     try:
         opts = RuntimeOptions(
             kubeconfig=kubeconfig,

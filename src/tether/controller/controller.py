@@ -72,6 +72,9 @@ class ControllerOptions:
     fight_window: float = 600.0
     """... within this many seconds: stop correcting it."""
     drift_debounce: float = 0.02
+    resync_interval: float = 600.0
+    """Every app is compared again this often even if nothing signalled a change (catches
+    what no watch can see, e.g. types the controller may not list)."""
     identity: str = "tether-controller"
 
 
@@ -101,6 +104,9 @@ class Controller:
         self._repo_refs: dict[str, dict[str, str]] = {}
         self._repo_next_poll: dict[str, float] = {}
         self._repo_failed: set[str] = set()
+        self._poll_memo: dict[AppKey, tuple[tuple[str, str], str, float]] = {}
+        self._next_resync = time.monotonic() + self.opts.resync_interval
+        self._gauges_at = 0.0
         self._tasks: list[asyncio.Task[Any]] = []
         self.ready = asyncio.Event()
         self.reconciles = 0
@@ -241,25 +247,35 @@ class Controller:
             except Exception:
                 log.exception("git polling failed; continuing")
 
+    def _poll_targets(self) -> dict[str, tuple[float, AppKey]]:
+        """Repository URL → (shortest interval of its apps, one of its apps)."""
+        repos: dict[str, tuple[float, AppKey]] = {}
+        for key, obj in list(self.apps.items()):
+            meta = obj.get("metadata") or {}
+            memo_key = (str(meta.get("generation")), str(meta.get("annotations")))
+            memo = self._poll_memo.get(key)
+            if memo is None or memo[0] != memo_key:
+                src = (obj.get("spec") or {}).get("source") or {}
+                memo = (memo_key, str(src.get("repoURL", "")), self._interval(obj))
+                self._poll_memo[key] = memo
+            _, url, interval = memo
+            if url and (url not in repos or interval < repos[url][0]):
+                repos[url] = (interval, key)
+        return repos
+
     async def _poll_once(self) -> None:
-        if True:
-            repos: dict[str, tuple[float, Application]] = {}
-            for obj in list(self.apps.values()):
-                try:
-                    a = Application.from_obj(obj)
-                except InvalidSpec:
-                    continue
-                url = a.source.repo_url
-                interval = self._interval(obj)
-                if url not in repos or interval < repos[url][0]:
-                    repos[url] = (interval, a)
-            t = time.monotonic()
-            due = [
-                (url, a, iv)
-                for url, (iv, a) in repos.items()
-                if self._repo_next_poll.get(url, 0) <= t
-            ]
-            await asyncio.gather(*(self._poll_repo(url, a, iv) for url, a, iv in due))
+        t = time.monotonic()
+        due: list[tuple[str, Application, float]] = []
+        for url, (interval, key) in self._poll_targets().items():
+            obj = self.apps.get(key)
+            if obj is None or self._repo_next_poll.get(url, 0) > t:
+                continue
+            try:
+                due.append((url, Application.from_obj(obj), interval))
+            except InvalidSpec:
+                continue
+        self._update_gauges()
+        await asyncio.gather(*(self._poll_repo(url, a, iv) for url, a, iv in due))
 
     async def _poll_repo(self, url: str, app: Application, interval: float) -> None:
         self._repo_next_poll[url] = time.monotonic() + interval
@@ -272,7 +288,10 @@ class Controller:
             metrics.GIT_ERRORS.labels("ls-remote", e.reason).inc()
             if url not in self._repo_failed:
                 log.warning("polling %s failed: %s", _safe_url(url), e)
-            self._repo_failed.add(url)
+                # Reconcile its apps once, so their status says why (a SourceError
+                # condition); they keep what is deployed. Recovery refreshes them again.
+                self._repo_failed.add(url)
+                self.refresh_repo(url, "poll")
             return
         finally:
             metrics.GIT_DURATION.labels("ls-remote").observe(time.perf_counter() - t0)
@@ -352,15 +371,24 @@ class Controller:
         new_revision = cmp.error is None and (
             last.get("revision") != cmp.revision
             or int(last.get("generation", -1)) != app.generation
-            or last.get("phase") == "Running"
+            or last.get("phase") in ("Running", "Failed")
         )
         if pol.automated and cmp.error is None and cmp.sync_status == SyncStatus.OUT_OF_SYNC:
             if new_revision:
-                attempts = st.attempts.get(cmp.revision, 0)
+                # Failed attempts count per revision and spec: a new commit or spec change
+                # starts afresh; the same one is retried up to syncPolicy.retry.limit times.
+                attempts = st.attempts.get(_attempt_key(cmp.revision, app), 0)
                 if attempts == 0 or attempts <= pol.retry.limit or pol.retry.limit < 0:
                     sync_trigger = trigger if trigger in ("webhook", "poll", "refresh") else "auto"
             elif pol.self_heal and drifted:
                 sync_trigger = "self-heal"
+        elif (
+            cmp.error is None
+            and last.get("phase") == "Running"
+            and (cmp.sync_status == SyncStatus.SYNCED)
+        ):
+            # Killed after applying but before recording the end: the cluster shows it done.
+            await self._close_interrupted(app)
         if sync_trigger:
             result = await self._sync(app, cmp, st, sync_trigger, drifted, logx)
             if result is not None and result.comparison is not None:
@@ -475,11 +503,12 @@ class Controller:
         )
         metrics.SYNCS.labels(app.namespace, app.name, res.phase, trigger).inc()
         changed = res.changed()
+        akey = _attempt_key(cmp.revision, app)
         if res.ok:
-            st.attempts.pop(cmp.revision, None)
+            st.attempts.pop(akey, None)
         else:
-            n = st.attempts.get(cmp.revision, 0) + 1
-            st.attempts[cmp.revision] = n
+            n = st.attempts.get(akey, 0) + 1
+            st.attempts[akey] = n
             pol = app.sync_policy.retry
             if pol.limit < 0 or n <= pol.limit:
                 delay = pol.delay(n)
@@ -525,7 +554,14 @@ class Controller:
                 ),
                 author=desired.commit.author if desired else "",
                 objects=[r.to_dict() for r in res.results if r.action != "unchanged"],
-                details={"outcome": res.message},
+                details={
+                    "outcome": res.message,
+                    "source": {
+                        "repoURL": app.source.repo_url,
+                        "path": app.source.path,
+                        "targetRevision": app.source.target_revision,
+                    },
+                },
             )
             pruned = [r.to_dict() for r in res.results if r.action == "pruned"]
             if pruned:
@@ -538,8 +574,16 @@ class Controller:
                     objects=pruned,
                     message=f"pruned {len(pruned)} object(s)",
                 )
-        if not res.ok and self.notify:
+        if self.notify and not res.ok:
             self.notify.send("sync-failed", app, msg, revision=res.revision)
+        elif self.notify and changed and trigger != "self-heal":
+            self.notify.send(
+                "sync-succeeded",
+                app,
+                msg,
+                revision=res.revision,
+                objects=[r.key.to_dict() for r in changed],
+            )
         return res
 
     def _fight_check(
@@ -595,6 +639,16 @@ class Controller:
                         objects=metrics_fields["objects"],
                     )
         return set(st.fighting)
+
+    async def _close_interrupted(self, app: Application) -> None:
+        op = dict(app.status.get("operationState") or {})
+        op.update(
+            phase="Succeeded",
+            finishedAt=now(),
+            message="completed: the cluster matches Git (finished before a restart)",
+        )
+        out = await self.kube.patch_status(app.obj, {"operationState": op})
+        self._store_app(out)
 
     async def _mark_running(self, app: Application, revision: str) -> Application:
         """Records that a sync started, so a controller killed mid-sync resumes it."""
@@ -690,6 +744,19 @@ class Controller:
         with contextlib.suppress(KubeError):
             await self.kube.patch_status(obj, st)
 
+    def _update_gauges(self) -> None:
+        t = time.monotonic()
+        if t >= self._next_resync:
+            self._next_resync = t + self.opts.resync_interval
+            for key in list(self.apps):
+                self.queue.add(key, "resync")
+        if t - self._gauges_at < 15:
+            return
+        self._gauges_at = t
+        metrics.APPS.clear()
+        for (sync, health), n in self.counts().items():
+            metrics.APPS.labels(sync, health).set(n)
+
     # ---- queries --------------------------------------------------------------------------
     def counts(self) -> dict[tuple[str, str], int]:
         out: dict[tuple[str, str], int] = {}
@@ -717,6 +784,10 @@ class _AppLog:
 
     def warning(self, msg: str, *args: object) -> None:
         log.warning(msg, *args, extra=self.extra)
+
+
+def _attempt_key(revision: str, app: Application) -> str:
+    return f"{revision}@{app.generation}"
 
 
 def _key(obj: Obj) -> AppKey:

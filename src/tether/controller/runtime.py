@@ -9,6 +9,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 import time
@@ -175,6 +176,7 @@ class Runtime:
     async def _lead(self) -> None:
         assert self.controller is not None
         log.info("%s is now the active controller", self.identity)
+        metrics.LEADER.set(1)
         await self.controller.start()
 
     async def _unlead(self) -> None:
@@ -188,8 +190,10 @@ class Runtime:
         os._exit(1)
 
     def _ready(self) -> bool:
+        # Only the active controller is ready: the Service then sends webhooks to it, never
+        # to a standby that would drop them. /healthz keeps standbys alive.
         if self.elector is not None and not self.elector.is_leader:
-            return True  # a standby is ready to take over
+            return False
         return self.controller is not None and self.controller.ready.is_set()
 
     async def _on_push(self, event: PushEvent) -> int:
@@ -308,5 +312,12 @@ def setup_logging(fmt: str, level: str) -> None:
 
 
 async def run_forever(opts: RuntimeOptions) -> None:
+    """Runs until SIGTERM or SIGINT, then stops gracefully: the lease is released (a standby
+    takes over at once) and queued notifications get a chance to go out."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     async with running(opts):
-        await asyncio.Event().wait()
+        await stop.wait()
+        log.info("stopping")

@@ -1,0 +1,643 @@
+"""Robustness of the continuous engine on the real control plane and git server: Git going
+away, the API server restarting mid-sync, the controller killed mid-sync, webhook floods,
+the shipped RBAC, and a leader that dies."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+from devcluster.cluster import Cluster
+from devcluster.gitserver import GitServer, RepoHandle, free_port
+from test_controller import (  # noqa: F401  (home is a fixture: pytest finds it here)
+    cm_yaml,
+    eventually,
+    github_push,
+    home,
+    runtime_options,
+)
+from test_deploy import (
+    DEPLOY,
+    SYSTEM_NS,
+    apply_for_real,
+    service_account_token,
+    token_kubeconfig,
+)
+
+from tether.api.application import API_VERSION, new_application
+from tether.audit import SqliteAuditStore
+from tether.controller.runtime import Runtime
+from tether.errors import KubeError
+from tether.kube import KubeClient
+from tether.model import Obj
+
+REPO = Path(__file__).resolve().parents[2]
+TETHER = str(REPO / ".venv" / "bin" / "tether")
+WAIT = 90.0  # bounds every wait; never a performance threshold
+
+
+# ---- helpers ------------------------------------------------------------------------------
+
+
+async def app_status(kube: KubeClient, ns: str, name: str) -> dict[str, Any]:
+    app = await kube.get(API_VERSION, "Application", name, ns)
+    return dict((app or {}).get("status") or {})
+
+
+def condition(status: dict[str, Any], ctype: str) -> dict[str, Any] | None:
+    return next((c for c in status.get("conditions") or [] if c.get("type") == ctype), None)
+
+
+async def synced_to(kube: KubeClient, ns: str, name: str, sha: str) -> dict[str, Any] | None:
+    """The status once the app is Synced to ``sha``, Healthy, with no condition left."""
+    st = await app_status(kube, ns, name)
+    ok = (
+        st.get("sync") == {"status": "Synced", "revision": sha}
+        and (st.get("health") or {}).get("status") == "Healthy"
+        and (st.get("operationState") or {}).get("phase") == "Succeeded"
+        and not st.get("conditions")
+    )
+    return st if ok else None
+
+
+def new_app(
+    name: str, ns: str, repo_url: str, dest: str, path: str = "app", interval: str = "1h"
+) -> Obj:
+    obj = new_application(
+        name, ns, repo_url=repo_url, path=path, dest_namespace=dest, auto_sync=True, prune=True
+    )
+    obj["metadata"]["annotations"] = {"tether.dev/refresh-interval": interval}
+    return obj
+
+
+def many_configmaps(n: int, pad_kib: int = 0) -> dict[str, str]:
+    """``n`` ConfigMaps; ``pad_kib`` makes each that large, so applying them takes a while."""
+    pad = "x" * 1023 + "\n"
+    return {
+        f"app/cm-{i:03d}.yaml": cm_yaml(f"cm-{i:03d}", {"i": str(i), "pad": pad * pad_kib})
+        for i in range(n)
+    }
+
+
+async def tolerant(check: Callable[[], Awaitable[Any]]) -> Any:
+    """``check()``, or None while the API server is unreachable (around a restart)."""
+    try:
+        return await check()
+    except KubeError:
+        return None
+
+
+async def live_uids(kube: KubeClient, ns: str) -> dict[str, str]:
+    """Name → uid of the ConfigMaps tether manages in ``ns``."""
+    items, _ = await kube.list("v1", "ConfigMap", ns, label_selector="tether.dev/app")
+    return {o["metadata"]["name"]: o["metadata"]["uid"] for o in items}
+
+
+async def repo_secret(kube: KubeClient, ns: str, name: str, url: str, password: str) -> None:
+    await kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": name,
+                "namespace": ns,
+                "labels": {"tether.dev/secret-type": "repository"},
+            },
+            "stringData": {"url": url, "username": "git", "password": password},
+        }
+    )
+
+
+async def watch_created(
+    kube: KubeClient, namespace: str, created: set[str], reached: asyncio.Event, at_least: int
+) -> None:
+    """Records tether's ConfigMaps as they are created (``reached`` is set once there are
+    ``at_least``), until the watch ends or fails."""
+    _, rv = await kube.list("v1", "ConfigMap", namespace, label_selector="tether.dev/app")
+    with contextlib.suppress(KubeError):
+        async for ev in kube.watch(
+            "v1",
+            "ConfigMap",
+            namespace=namespace,
+            label_selector="tether.dev/app",
+            resource_version=rv,
+            timeout_seconds=120,
+        ):
+            if ev.type == "ADDED":
+                created.add(ev.object["metadata"]["name"])
+                if len(created) >= at_least:
+                    reached.set()
+
+
+# ---- 1. Git server down, credentials revoked -----------------------------------------------
+
+
+@pytest.fixture
+def own_git_server(tmp_path: Path) -> Iterator[GitServer]:
+    """A git server of this test's own (the session one is shared), on a fixed port so that
+    it comes back at the same URL after a stop."""
+    server = GitServer(tmp_path / "gs", http_port=free_port()).start()
+    try:
+        yield server
+    finally:
+        GitServer(tmp_path / "gs").stop()
+
+
+async def test_git_down_or_credentials_revoked_keeps_the_app_and_recovers(
+    kube: KubeClient,
+    kubeconfig: str,
+    home: str,  # noqa: F811
+    namespace: str,
+    own_git_server: GitServer,
+    tmp_path: Path,
+) -> None:
+    gs = own_git_server
+    port = gs.http_port
+    repo = gs.create_repo("robust")
+    sha = repo.commit(many_configmaps(5), message="five")
+    url = repo.http_url  # the server forgets its port once stopped: keep the URL
+    base = f"http://127.0.0.1:{port}"
+    await repo_secret(kube, home, "own-git-creds", base, gs.token)
+    await kube.apply(new_app("steady", home, url, namespace, interval="1s"))
+
+    async with Runtime(runtime_options(home, tmp_path, kubeconfig)):
+        await eventually(lambda: synced_to(kube, home, "steady", sha), WAIT, "initial sync")
+        before = await live_uids(kube, namespace)
+        assert len(before) == 5
+        inventory = (await app_status(kube, home, "steady"))["inventory"]
+
+        async def source_error(reason: str) -> dict[str, Any] | None:
+            cond = condition(await app_status(kube, home, "steady"), "SourceError")
+            return cond if cond and cond.get("reason") == reason else None
+
+        async def kept_last_state() -> None:
+            st = await app_status(kube, home, "steady")
+            assert await live_uids(kube, namespace) == before, "objects changed or pruned"
+            assert st["sync"]["revision"] == sha
+            assert st["inventory"] == inventory
+            op = st["operationState"]
+            assert (op["phase"], op["revision"]) == ("Succeeded", sha)
+
+        # (a) The git server goes away: the poll (every 1 s) fails, and the app says why.
+        await asyncio.to_thread(gs.stop)
+        cond = await eventually(
+            lambda: source_error("RepositoryUnreachable"), WAIT, "SourceError: unreachable"
+        )
+        assert url in cond["message"], cond
+        await asyncio.sleep(2.5)  # a few more failed polls change nothing
+        await kept_last_state()
+        # Back at the same URL: it recovers by itself.
+        await asyncio.to_thread(GitServer(tmp_path / "gs", http_port=port).start)
+        await eventually(lambda: synced_to(kube, home, "steady", sha), WAIT, "recovery")
+        assert await live_uids(kube, namespace) == before
+
+        # (b) The credentials are revoked: the condition names authentication.
+        await repo_secret(kube, home, "own-git-creds", base, "revoked-" + uuid.uuid4().hex)
+        cond = await eventually(
+            lambda: source_error("AuthenticationFailed"), WAIT, "SourceError: authentication"
+        )
+        assert "authentication" in cond["message"].lower(), cond
+        assert gs.token not in str(await app_status(kube, home, "steady"))
+        await asyncio.sleep(2.5)
+        await kept_last_state()
+        await repo_secret(kube, home, "own-git-creds", base, gs.token)
+        await eventually(lambda: synced_to(kube, home, "steady", sha), WAIT, "recovery")
+        assert await live_uids(kube, namespace) == before
+
+
+# ---- 2. kube-apiserver restarted mid-sync ---------------------------------------------------
+
+
+async def test_api_server_restart_mid_sync_converges(
+    kube: KubeClient,
+    kubeconfig: str,
+    home: str,  # noqa: F811
+    namespace: str,
+    git_repo: RepoHandle,
+    tmp_path: Path,
+) -> None:
+    n = 150
+    # 40 KiB each, so that applying them all takes long enough to be cut in the middle.
+    sha = git_repo.commit(many_configmaps(n, pad_kib=40), message="bulk")
+    await kube.apply(new_app("bulk", home, git_repo.http_url, namespace))
+    created: set[str] = set()
+    some = asyncio.Event()
+    watcher = asyncio.create_task(watch_created(kube, namespace, created, some, 20))
+    async with Runtime(runtime_options(home, tmp_path, kubeconfig)):
+        try:
+            await asyncio.wait_for(some.wait(), WAIT)
+            restart = asyncio.create_task(
+                asyncio.to_thread(Cluster().restart_apiserver, down_for=2)
+            )
+            await asyncio.wait_for(watcher, WAIT)  # the watch ends as the API server stops
+        finally:
+            watcher.cancel()
+        before_down = len(created)
+        try:
+            await restart
+        except BaseException:
+            await asyncio.to_thread(Cluster().up)  # never leave the shared cluster down
+            raise
+        assert 0 < before_down < n, f"{before_down} of {n} existed when the API server stopped"
+
+        async def converged() -> bool:
+            return len(await live_uids(kube, namespace)) == n and bool(
+                await synced_to(kube, home, "bulk", sha)
+            )
+
+        await eventually(lambda: tolerant(converged), WAIT, f"all {n} applied after the restart")
+    print(f"\n[apiserver restart] {before_down}/{n} ConfigMaps existed when it stopped")
+
+
+# ---- controllers as real processes ----------------------------------------------------------
+
+
+class ControllerProcess:
+    """``tether controller`` as a child process, stopped by its own PID only."""
+
+    def __init__(self, tmp: Path, name: str, kubeconfig: str, namespace: str, *extra: str) -> None:
+        self.name = name
+        self.port = free_port()
+        self.log = tmp / f"{name}.log"
+        self.audit_db = tmp / f"{name}-audit.db"
+        self.args = [
+            TETHER,
+            "controller",
+            "--kubeconfig",
+            kubeconfig,
+            "--namespaces",
+            namespace,
+            "--http-host",
+            "127.0.0.1",
+            "--http-port",
+            str(self.port),
+            "--audit-db",
+            str(self.audit_db),
+            "--cache-dir",
+            str(tmp / f"{name}-git"),
+            *extra,
+        ]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ControllerProcess:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.args,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to write status, release a lease or close the audit DB."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def tail(self, n: int = 30) -> str:
+        lines = self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
+        return f"--- {self.name} log ({self.log}):\n" + "\n".join(lines[-n:])
+
+    async def metric(self, name: str) -> float | None:
+        """A gauge from its /metrics; None until it serves HTTP."""
+        try:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(f"http://127.0.0.1:{self.port}/metrics") as resp,
+            ):
+                text = await resp.text()
+        except aiohttp.ClientError:
+            return None
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
+
+
+@pytest.fixture
+def processes() -> Iterator[list[ControllerProcess]]:
+    """Controller processes a test starts; each is stopped (by PID) afterwards."""
+    procs: list[ControllerProcess] = []
+    yield procs
+    for p in procs:
+        p.stop()
+
+
+# ---- 3. the controller killed (SIGKILL) mid-sync --------------------------------------------
+
+
+def integrity_check(db: Path) -> str:
+    con = sqlite3.connect(db)
+    try:
+        return str(con.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        con.close()
+
+
+async def test_controller_killed_mid_sync_resumes_and_keeps_the_audit_db(
+    kube: KubeClient,
+    kubeconfig: str,
+    home: str,  # noqa: F811
+    namespace: str,
+    git_repo: RepoHandle,
+    tmp_path: Path,
+    processes: list[ControllerProcess],
+) -> None:
+    n = 300
+    sha = git_repo.commit(many_configmaps(n, pad_kib=8), message="three hundred")
+    await kube.apply(new_app("big", home, git_repo.http_url, namespace))
+    created: set[str] = set()
+    some = asyncio.Event()
+    watcher = asyncio.create_task(watch_created(kube, namespace, created, some, 20))
+    ctl = ControllerProcess(tmp_path, "ctl", kubeconfig, home)
+    processes.append(ctl.start())
+    try:
+        await asyncio.wait_for(some.wait(), WAIT)
+    except TimeoutError:
+        raise AssertionError("the controller created nothing\n" + ctl.tail()) from None
+    finally:
+        watcher.cancel()
+    ctl.kill()
+    existing = len(await live_uids(kube, namespace))
+    st = await app_status(kube, home, "big")
+    assert 0 < existing < n, f"{existing} of {n} existed when the controller was killed"
+    # The marker written at the start of the sync is still there: nobody finished it.
+    assert st["operationState"]["phase"] == "Running", st["operationState"]
+    assert st["operationState"]["revision"] == sha
+    assert integrity_check(ctl.audit_db) == "ok"
+
+    restarted = ControllerProcess(tmp_path, "ctl", kubeconfig, home)
+    processes.append(restarted.start())
+
+    async def converged() -> bool:
+        return len(await live_uids(kube, namespace)) == n and bool(
+            await synced_to(kube, home, "big", sha)
+        )
+
+    try:
+        await eventually(converged, WAIT, f"all {n} objects after the restart")
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{restarted.tail()}") from None
+    assert integrity_check(restarted.audit_db) == "ok"
+    store = SqliteAuditStore(restarted.audit_db)
+    try:
+        syncs = [r for r in store.query(app=f"{home}/big") if r.kind == "sync"]
+    finally:
+        store.close()
+    # Only the restarted process finished a sync; the killed one never recorded one.
+    assert [(r.revision, r.result) for r in syncs] == [(sha, "Succeeded")], syncs
+    print(f"\n[SIGKILL] {existing}/{n} ConfigMaps existed when the controller was killed")
+
+
+# ---- 4. a flood of webhooks for many apps on one repository ---------------------------------
+
+
+async def test_webhook_flood_for_many_apps_costs_one_fetch(
+    kube: KubeClient,
+    kubeconfig: str,
+    home: str,  # noqa: F811
+    namespace: str,
+    git_repo: RepoHandle,
+    tmp_path: Path,
+) -> None:
+    apps = [f"svc-{i}" for i in range(10)]
+
+    def files(version: str) -> dict[str, str]:
+        return {f"apps/{a}/cm.yaml": cm_yaml(a, {"version": version}) for a in apps}
+
+    first = git_repo.commit(files("1"), message="v1")
+    for a in apps:
+        await kube.apply(new_app(a, home, git_repo.http_url, namespace, path=f"apps/{a}"))
+    async with Runtime(runtime_options(home, tmp_path, kubeconfig)) as rt:
+        assert rt.controller is not None
+        git = rt.controller.engine.git
+
+        async def all_synced(sha: str) -> bool:
+            for a in apps:
+                if not await synced_to(kube, home, a, sha):
+                    return False
+            return True
+
+        await eventually(lambda: all_synced(first), WAIT, "initial sync of 10 apps")
+        # The poller's first look at the repository (0.5 s after start) is behind us too.
+        await asyncio.sleep(1.0)
+        fetches, ls_remotes = git.fetch_count, git.ls_remote_count
+
+        second = await asyncio.to_thread(git_repo.commit, files("2"), message="v2")
+        body, headers = github_push(git_repo, second)
+        url = f"http://127.0.0.1:{rt.port}/api/webhook"
+        async with aiohttp.ClientSession() as http:
+
+            async def send() -> tuple[int, Any]:
+                async with http.post(url, data=body, headers=headers) as resp:
+                    return resp.status, await resp.json()
+
+            answers = await asyncio.gather(*(send() for _ in range(30)))
+        assert answers == [(200, {"status": "accepted", "apps": 10})] * 30
+        await eventually(lambda: all_synced(second), WAIT, "10 apps synced to the new commit")
+        for a in apps:
+            cm = await kube.get("v1", "ConfigMap", a, namespace)
+            assert cm is not None and cm["data"]["version"] == "2"
+        fetched = git.fetch_count - fetches
+        listed = git.ls_remote_count - ls_remotes
+    print(f"\n[webhook flood] 30 webhooks x 10 apps: {fetched} fetch, {listed} ls-remote")
+    assert fetched == 1
+    assert listed <= 3
+
+
+# ---- 5. the shipped RBAC is enough ----------------------------------------------------------
+
+
+async def test_the_shipped_rbac_is_enough_to_run_the_controller(
+    kube: KubeClient,
+    kubeconfig: str,
+    namespace: str,
+    git_server: GitServer,
+    git_repo: RepoHandle,
+    tmp_path: Path,
+) -> None:
+    await apply_for_real(kube, "namespace.yaml", "rbac.yaml")
+    for crd in sorted((DEPLOY / "crds").glob("*.yaml")):
+        await apply_for_real(kube, f"crds/{crd.name}")
+    await kube.wait_for_resource(API_VERSION, "Application")
+    config = token_kubeconfig(
+        kubeconfig, await service_account_token(kube), tmp_path / "sa.kubeconfig"
+    )
+    name = f"rbac-{uuid.uuid4().hex[:8]}"
+    secret_name = f"{name}-repo"
+    sha = git_repo.commit(
+        {
+            "app/cm.yaml": cm_yaml("settings", {"color": "blue"}),
+            "app/secret.yaml": yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {"name": "token"},
+                    "stringData": {"token": "s3cr3t"},
+                }
+            ),
+            "app/deploy.yaml": DEPLOYMENT,
+        },
+        message="rbac",
+    )
+    # The whole repository URL: the longest prefix wins over other tests' Secrets here.
+    await repo_secret(kube, SYSTEM_NS, secret_name, git_repo.http_url, git_server.token)
+    app = new_application(
+        name,
+        SYSTEM_NS,
+        repo_url=git_repo.http_url,
+        path="app",
+        dest_namespace=namespace,
+        auto_sync=True,
+        prune=True,
+        self_heal=True,
+    )
+    app["metadata"]["annotations"] = {"tether.dev/refresh-interval": "1h"}
+    await kube.apply(app)
+    try:
+        opts = runtime_options(SYSTEM_NS, tmp_path, str(config))
+        async with Runtime(opts):
+            await eventually(lambda: synced_to(kube, SYSTEM_NS, name, sha), WAIT, "synced")
+            for kind, obj_name in (("ConfigMap", "settings"), ("Secret", "token")):
+                assert await kube.get("v1", kind, obj_name, namespace) is not None
+            assert await kube.get("apps/v1", "Deployment", "web", namespace) is not None
+
+            live = await kube.get("v1", "ConfigMap", "settings", namespace)
+            assert live is not None
+            await kube.merge_patch(live, {"data": {"color": "red"}}, field_manager="intruder")
+
+            async def healed() -> bool:
+                cm = await kube.get("v1", "ConfigMap", "settings", namespace)
+                return bool(cm and cm["data"]["color"] == "blue")
+
+            await eventually(healed, WAIT, "self-heal of a live edit")
+
+            async def reasons() -> set[str]:
+                events, _ = await kube.list("v1", "Event", SYSTEM_NS)
+                got = {e["reason"] for e in events if e["involvedObject"]["name"] == name}
+                want = {"SyncStarted", "SyncSucceeded", "DriftDetected", "DriftCorrected"}
+                return got if want <= got else set()
+
+            await eventually(reasons, WAIT, "events written with the ServiceAccount")
+            await eventually(lambda: synced_to(kube, SYSTEM_NS, name, sha), WAIT, "synced")
+    finally:
+        await kube.delete(API_VERSION, "Application", name, SYSTEM_NS)
+        await kube.delete("v1", "Secret", secret_name, SYSTEM_NS)
+
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: "nginx:1.27"}]}
+"""
+
+
+# ---- 6. HA: the standby takes over from a killed leader -------------------------------------
+
+
+async def test_standby_takes_over_within_20s_of_the_leader_being_killed(
+    kube: KubeClient,
+    kubeconfig: str,
+    home: str,  # noqa: F811
+    namespace: str,
+    git_repo: RepoHandle,
+    tmp_path: Path,
+    processes: list[ControllerProcess],
+) -> None:
+    first = git_repo.commit({"app/cm.yaml": cm_yaml("ha", {"v": "1"})}, message="v1")
+    await kube.apply(new_app("ha", home, git_repo.http_url, namespace))
+    ctls = {
+        ident: ControllerProcess(
+            tmp_path, ident, kubeconfig, home, "--leader-elect", "--identity", ident
+        )
+        for ident in ("replica-a", "replica-b")
+    }
+    for c in ctls.values():
+        processes.append(c.start())
+
+    async def holder() -> str:
+        lease = await kube.get("coordination.k8s.io/v1", "Lease", "tether-controller", home)
+        return str(((lease or {}).get("spec") or {}).get("holderIdentity") or "")
+
+    def logs() -> str:
+        return "\n".join(c.tail() for c in ctls.values())
+
+    async def leads(c: ControllerProcess, want: float) -> bool:
+        return await c.metric("tether_leader") == want
+
+    try:
+        leader = await eventually(holder, WAIT, "a leader")
+        assert leader in ctls, leader
+        (standby,) = set(ctls) - {leader}
+        await eventually(lambda: synced_to(kube, home, "ha", first), WAIT, "synced by the leader")
+        # Exactly one leads: each process says so on /metrics.
+        await eventually(lambda: leads(ctls[standby], 0), WAIT, f"{standby} serving, standing by")
+        assert await leads(ctls[leader], 1)
+        assert await holder() == leader
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{logs()}") from None
+
+    loop = asyncio.get_running_loop()
+    killed_at = loop.time()
+    ctls[leader].kill()
+    second = git_repo.commit({"app/cm.yaml": cm_yaml("ha", {"v": "2"})}, message="v2")
+    try:
+        new = await eventually(
+            lambda: _holder_other_than(holder, leader), WAIT, "another holder of the Lease"
+        )
+        takeover = loop.time() - killed_at
+        await eventually(lambda: synced_to(kube, home, "ha", second), WAIT, "the new commit")
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{logs()}") from None
+    print(f"\n[HA] {standby} took over {takeover:.1f}s after {leader} was killed")
+    assert new == standby
+    assert takeover <= 20.0, f"takeover took {takeover:.1f}s"
+    cm = await kube.get("v1", "ConfigMap", "ha", namespace)
+    assert cm is not None and cm["data"]["v"] == "2"
+    # The sync of the new commit was the standby's own work.
+    events, _ = await kube.list("v1", "Event", home)
+    synced_by = {
+        e.get("reportingInstance")
+        for e in events
+        if e["reason"] == "SyncSucceeded" and second[:10] in e.get("message", "")
+    }
+    assert synced_by == {standby}, synced_by
+
+
+async def _holder_other_than(holder: Callable[[], Awaitable[str]], old: str) -> str:
+    h = await holder()
+    return h if h and h != old else ""
