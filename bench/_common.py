@@ -16,7 +16,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from devcluster.cluster import Cluster  # noqa: E402
 from devcluster.gitserver import GitServer, RepoHandle  # noqa: E402
+from devcluster.procs import free_port  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from tether.api.application import API_VERSION, crd_manifests  # noqa: E402
@@ -57,12 +57,6 @@ def say(msg: str) -> None:
 
 def new_run_id() -> str:
     return uuid.uuid4().hex[:6]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # ---- numbers -----------------------------------------------------------------------------

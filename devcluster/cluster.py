@@ -21,7 +21,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -31,6 +30,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from devcluster.procs import free_port, pid_alive, stop_pid
 
 REPO = Path(__file__).resolve().parent.parent
 K8S_VERSION = "1.20.2"
@@ -58,30 +59,9 @@ def log(msg: str) -> None:
     print(f"[devcluster] {msg}", file=sys.stderr, flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def port_in_use(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours still "exists"; treat it as dead.
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @dataclass
@@ -293,7 +273,7 @@ class Cluster:
         tests of how clients survive an API server restart."""
         cmds = self.state.get("commands") or {}
         assert isinstance(cmds, dict)
-        _stop_pid(self._pids()["kube-apiserver"])
+        stop_pid(self._pids()["kube-apiserver"])
         time.sleep(down_for)
         self._spawn("kube-apiserver", list(cmds["kube-apiserver"]))
         self._wait("kube-apiserver", self._readyz, 90)
@@ -493,7 +473,7 @@ class Cluster:
                 continue
             if not quiet:
                 log(f"stopping {name} (pid {pid})")
-            _stop_pid(pid)
+            stop_pid(pid)
         if self.p.data.exists():
             shutil.rmtree(self.p.data, ignore_errors=True)
         self.p.kubeconfig.unlink(missing_ok=True)
@@ -511,23 +491,6 @@ class Cluster:
                 for n, pid in pids.items()
             },
         }
-
-
-def _stop_pid(pid: int, timeout: float = 10) -> None:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and pid_alive(pid):
-        time.sleep(0.1)
-    if pid_alive(pid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        while pid_alive(pid):
-            time.sleep(0.05)
 
 
 def _http_ok(url: str) -> bool:

@@ -14,8 +14,6 @@ import json
 import os
 import secrets
 import shlex
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +23,7 @@ from pathlib import Path
 
 from devcluster.cluster import Cluster, ClusterError
 from devcluster.gitserver import GitServer, GitServerError
+from devcluster.procs import free_port, stop_pid
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = REPO / ".venv" / "bin"
@@ -320,12 +319,6 @@ def wait_for(check: Callable[[], bool], timeout: float) -> None:
         time.sleep(0.1)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_controller(dev: Path, kubeconfig: str) -> int:
     stop_controller(dev)
     port = free_port()
@@ -371,15 +364,7 @@ def stop_controller(dev: Path) -> None:
     state = dev / "controller.json"
     if not state.exists():
         return
-    pid = int(json.loads(state.read_text())["pid"])
-    try:
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(100):
-            os.kill(pid, 0)
-            time.sleep(0.1)
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    stop_pid(int(json.loads(state.read_text())["pid"]))
     state.unlink(missing_ok=True)
 
 

@@ -48,6 +48,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
 
+from devcluster.procs import free_port, pid_alive, stop_pid
+
 REPO = Path(__file__).resolve().parent.parent
 SSHD = Path("/usr/sbin/sshd")
 REALM = "tether-git"
@@ -57,27 +59,6 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 class GitServerError(Exception):
     """A component failed to start or a helper git command failed; names the log to read."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # PID 1 in a container may never reap an orphan, so a zombie must count as dead.
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _pid_is_ours(pid: int, root: Path) -> bool:
@@ -659,7 +640,7 @@ class GitServer:
         for name, pid in self._pids().items():
             proc = self._procs.pop(name, None)
             if pid_alive(pid) and _pid_is_ours(pid, self.root):
-                _stop_pid(pid, timeout)
+                stop_pid(pid, timeout)
             if proc is not None:
                 proc.wait()
             (self.root / f"{name}.pid").unlink(missing_ok=True)
@@ -792,7 +773,7 @@ class GitServer:
                     raise
                 proc = self._procs.pop("sshd")
                 if proc.poll() is None:
-                    _stop_pid(proc.pid)
+                    stop_pid(proc.pid)
                 proc.wait()
 
     def _start_sshd_on(self, port: int) -> None:
@@ -848,23 +829,6 @@ def _git_free_run(cmd: list[str]) -> None:
     r = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=60)
     if r.returncode != 0:
         raise GitServerError(f"{cmd[0]} failed: {r.stderr.strip()[-500:]}")
-
-
-def _stop_pid(pid: int, timeout: float = 10.0) -> None:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and pid_alive(pid):
-        time.sleep(0.05)
-    if pid_alive(pid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        while pid_alive(pid):
-            time.sleep(0.05)
 
 
 def main(argv: list[str] | None = None) -> int:

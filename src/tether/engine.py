@@ -432,29 +432,15 @@ class Engine:
         predicted: dict[ResourceKey, Obj | None] = {}
 
         async def dry_run(m: Manifest) -> None:
-            key = m.key
-            current = live.get(key)
+            current = live.get(m.key)
             if (current is None and not validate) or (
                 current is not None and _fast_path_synced(m.obj, current)
             ):
                 # A read-only diff shows a missing object as its manifest; a sync still asks
                 # the server (dry-run) so a bad manifest fails before anything is applied.
-                predicted[key] = None
+                predicted[m.key] = None
                 return
-            try:
-                predicted[key] = await self.kube.apply(m.obj, dry_run=True)
-            except KubeError as e:
-                if e.status == 404 and current is None:
-                    # The namespace or CRD it needs comes in this same sync.
-                    predicted[key] = None
-                    return
-                src = desired.sources.get(key)
-                where = f"{src.source_file}:{src.line}: " if src else ""
-                raise KubeError(
-                    f"{where}{key}: server-side dry-run failed: {e.message}",
-                    status=e.status,
-                    hint=e.hint,
-                ) from e
+            predicted[m.key] = await self._predict(m, current, desired)
 
         await _bounded(APPLY_CONCURRENCY, (dry_run(m) for m in desired.manifests))
         for m in desired.manifests:
@@ -486,6 +472,29 @@ class Engine:
                 message="in the cluster but no longer in Git",
             )
 
+    async def _predict(self, m: Manifest, current: Obj | None, desired: Desired) -> Obj | None:
+        """The server-side-apply dry-run of ``m``: what the server would store."""
+        try:
+            return await self.kube.apply(m.obj, dry_run=True)
+        except KubeError as e:
+            if e.status == 404 and current is None:
+                return None  # the namespace or CRD it needs comes in this same sync
+            src = desired.sources.get(m.key)
+            where = f"{src.source_file}:{src.line}: " if src else ""
+            raise KubeError(
+                f"{where}{m.key}: server-side dry-run failed: {e.message}",
+                status=e.status,
+                hint=e.hint,
+            ) from e
+
+    async def _validate_missing(self, cmp: Comparison) -> None:
+        """Dry-runs the objects a read-only comparison left unasked (those not yet in the
+        cluster), so a bad manifest still fails before anything is applied."""
+        assert cmp.desired is not None
+        desired = cmp.desired
+        missing = [m for m in desired.manifests if m.key not in cmp.live]
+        await _bounded(APPLY_CONCURRENCY, (self._predict(m, None, desired) for m in missing))
+
     # ---- sync -------------------------------------------------------------------------
     async def sync(
         self,
@@ -498,20 +507,29 @@ class Engine:
         trigger: str = "manual",
         write_status: bool = True,
         skip: set[ResourceKey] | None = None,
+        comparison: Comparison | None = None,
     ) -> SyncResult:
         """Compare, then apply what differs (in order) and prune if asked.
 
         ``skip`` names objects not to touch this time (self-heal gave up on them).
+        ``comparison`` is a read-only comparison just made (the controller's): it is used
+        instead of comparing again, and only its missing objects are still dry-run.
         """
         started = now()
         writes_before = self.kube.write_requests
-        cmp = await self.compare(app, revision, validate=True)
+        if comparison is None:
+            cmp = await self.compare(app, revision, validate=True)
+            validated = True
+        else:
+            cmp, validated = comparison, False
         result = SyncResult("Running", "", cmp.revision, started, comparison=cmp, dry_run=dry_run)
         do_prune = app.sync_policy.prune if prune is None else prune
         try:
             if cmp.error is not None:
                 raise cmp.error
             assert cmp.desired is not None
+            if not validated:
+                await self._validate_missing(cmp)
             await self._sync(app, cmp, result, do_prune, dry_run, allow_mass_prune, skip or set())
         except PruneBlocked as e:
             result.phase, result.message = "Failed", str(e)

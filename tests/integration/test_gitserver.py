@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from devcluster.gitserver import GitServer, GitServerError, RepoHandle, pid_alive
+from devcluster.gitserver import GitServer, GitServerError, RepoHandle
+from devcluster.procs import pid_alive
 
 from git_fixtures import git_repo, git_server
 

@@ -19,7 +19,8 @@ import aiohttp
 import pytest
 import yaml
 from devcluster.cluster import Cluster
-from devcluster.gitserver import GitServer, RepoHandle, free_port
+from devcluster.gitserver import GitServer, RepoHandle
+from devcluster.procs import free_port
 from test_controller import (  # noqa: F401  (home is a fixture: pytest finds it here)
     cm_yaml,
     eventually,

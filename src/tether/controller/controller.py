@@ -486,7 +486,7 @@ class Controller:
     ) -> SyncResult | None:
         skip: set[ResourceKey] = set()
         if trigger == "self-heal":
-            skip = self._fight_check(app, cmp, st, drifted)
+            skip = await self._fight_check(app, cmp, st, drifted)
             if set(drifted) <= skip:
                 return None
         logx.info("syncing (%s) to %s", trigger, cmp.revision[:10])
@@ -499,7 +499,12 @@ class Controller:
         )
         fresh = await self._mark_running(app, cmp.revision)
         res = await self.engine.sync(
-            fresh, revision=cmp.revision, trigger=trigger, write_status=False, skip=skip
+            fresh,
+            revision=cmp.revision,
+            trigger=trigger,
+            write_status=False,
+            skip=skip,
+            comparison=cmp,
         )
         metrics.SYNCS.labels(app.namespace, app.name, res.phase, trigger).inc()
         changed = res.changed()
@@ -586,7 +591,7 @@ class Controller:
             )
         return res
 
-    def _fight_check(
+    async def _fight_check(
         self, app: Application, cmp: Comparison, st: AppState, drifted: list[ResourceKey]
     ) -> set[ResourceKey]:
         """Objects tether keeps correcting against another writer: stop, and say who."""
@@ -608,26 +613,18 @@ class Controller:
                     "Self-heal stopped for this object"
                 )
                 _AppLog(app).warning("%s", message)
-                metrics_fields = {"objects": [{**key.to_dict(), "manager": who}]}
-                asyncio.get_running_loop().create_task(
-                    emit_event(
-                        self.kube,
-                        app.obj,
-                        "SelfHealFighting",
-                        message,
-                        warning=True,
-                        instance=self.opts.identity,
-                    )
+                objects = [{**key.to_dict(), "manager": who}]
+                await emit_event(
+                    self.kube,
+                    app.obj,
+                    "SelfHealFighting",
+                    message,
+                    warning=True,
+                    instance=self.opts.identity,
                 )
                 if self.audit:
-                    asyncio.get_running_loop().create_task(
-                        self.audit.record(
-                            "fighting",
-                            app,
-                            revision=cmp.revision,
-                            message=message,
-                            **metrics_fields,
-                        )
+                    await self.audit.record(
+                        "fighting", app, revision=cmp.revision, message=message, objects=objects
                     )
                 if self.notify:
                     self.notify.send(
@@ -636,7 +633,7 @@ class Controller:
                         message,
                         revision=cmp.revision,
                         field_manager=who,
-                        objects=metrics_fields["objects"],
+                        objects=objects,
                     )
         return set(st.fighting)
 

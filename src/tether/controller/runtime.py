@@ -101,6 +101,13 @@ class Runtime:
         self._stopping = False
 
     @property
+    def home_namespace(self) -> str:
+        """Where the controller's own Secrets, ConfigMap and Lease live: the first watched
+        namespace (tether-system when it watches all)."""
+        o = self.opts
+        return o.namespaces[0] if o.namespaces and o.namespaces[0] else "tether-system"
+
+    @property
     def port(self) -> int:
         assert self.runner is not None
         return bound_port(self.runner)
@@ -118,7 +125,7 @@ class Runtime:
         metrics.KUBE_REQUESTS.source = lambda: list(kube.requests.items())
         o.audit_db.parent.mkdir(parents=True, exist_ok=True)
         self.store = SqliteAuditStore(o.audit_db)
-        home_ns = o.namespaces[0] if o.namespaces and o.namespaces[0] else "tether-system"
+        home_ns = self.home_namespace
         try:
             sinks = await load_sinks(kube, home_ns)
         except TetherError as e:
@@ -213,11 +220,7 @@ class Runtime:
         if self._secrets is not None and time.monotonic() - self._secrets[0] < 5:
             return self._secrets[1]
         assert self.kube is not None
-        ns = (
-            self.opts.namespaces[0]
-            if self.opts.namespaces and self.opts.namespaces[0]
-            else ("tether-system")
-        )
+        ns = self.home_namespace
         data: dict[str, str] = {}
         try:
             secret = await self.kube.get("v1", "Secret", WEBHOOK_SECRET, ns)
