@@ -22,12 +22,12 @@ import contextlib
 import enum
 import logging
 import math
-import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tether import metrics
+from tether.backoff import Backoff
 from tether.errors import KubeError
 from tether.kube.client import KubeClient
 from tether.model import Obj
@@ -138,7 +138,7 @@ class LeaderElector:
         while True:
             if await self._attempt(self.renew_deadline) is _Attempt.ACQUIRED:
                 return
-            await asyncio.sleep(self.retry_period * (1 + random.uniform(0, JITTER)))
+            await asyncio.sleep(Backoff(self.retry_period, factor=1, jitter=JITTER).delay(1))
 
     async def _lead(
         self,

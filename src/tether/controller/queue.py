@@ -9,11 +9,17 @@ never two at once for one app (the model client-go's workqueue and kopf's batchi
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Iterable
 
+from tether.backoff import Backoff
+
 AppKey = tuple[str, str]
 """(namespace, name) of an Application."""
+
+RECONCILE_BACKOFF = Backoff(base=0.5, cap=60.0)
+"""After a failed reconcile: no jitter, as client-go's per-item rate limiter."""
 
 
 class WorkQueue:
@@ -26,6 +32,8 @@ class WorkQueue:
         self._failures: dict[AppKey, int] = {}
         self._delayed: dict[AppKey, set[str]] = {}
         self._closed = False
+        self.progress_at = time.monotonic()
+        """When a worker last took or finished an item (liveness)."""
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -70,23 +78,34 @@ class WorkQueue:
                 await self._cond.wait()
             key = self._queue.popleft()
             self._processing.add(key)
+            self.progress_at = time.monotonic()
             return key, self._reasons.pop(key, set())
 
     def done(self, key: AppKey) -> None:
         self._processing.discard(key)
+        self.progress_at = time.monotonic()
         if key in self._reasons:
             self._queue.append(key)
             asyncio.get_running_loop().create_task(self._notify())
 
-    def backoff(self, key: AppKey, base: float = 0.5, cap: float = 60.0) -> float:
-        """Delay before retrying ``key`` after a failure: doubles each time, up to ``cap``."""
-        n = self._failures.get(key, 0)
-        self._failures[key] = n + 1
-        return float(min(base * (2**n), cap))
+    def backoff(self, key: AppKey, policy: Backoff = RECONCILE_BACKOFF) -> float:
+        """Delay before retrying ``key`` after a failure: doubles each time, up to the cap."""
+        n = self._failures.get(key, 0) + 1
+        self._failures[key] = n
+        return policy.delay(n)
 
     def forget(self, key: AppKey) -> None:
         """Resets ``key``'s failure count (it succeeded)."""
         self._failures.pop(key, None)
+
+    def idle(self, key: AppKey) -> bool:
+        """True when ``key`` is neither waiting, delayed nor being processed."""
+        return not (
+            key in self._reasons
+            or key in self._processing
+            or key in self._timers
+            or key in self._queue
+        )
 
     def remove(self, key: AppKey) -> None:
         timer = self._timers.pop(key, None)

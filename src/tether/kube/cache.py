@@ -13,11 +13,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from tether.backoff import Backoff
 from tether.errors import KubeError
 from tether.kube.client import Gone, KubeClient, split_api_version
 from tether.model import Obj, ResourceKey
 
 log = logging.getLogger(__name__)
+
+# Watches of every type drop together when the API server restarts: jitter spreads the relists.
+_WATCH_BACKOFF = Backoff(base=0.5, cap=10.0, jitter=0.5)
 
 Listener = Callable[[str, Obj], None]
 """Called with (event type, object) for ADDED, MODIFIED and DELETED."""
@@ -119,7 +123,7 @@ class LiveCache:
         inf.synced.set()
 
     async def _run(self, inf: Informer) -> None:
-        backoff = 0.5
+        failures = 0
         while True:
             try:
                 if not inf.resource_version:
@@ -131,7 +135,7 @@ class LiveCache:
                     label_selector=inf.label_selector,
                     resource_version=inf.resource_version,
                 ):
-                    backoff = 0.5
+                    failures = 0
                     meta = ev.object.get("metadata") or {}
                     if meta.get("resourceVersion"):
                         inf.resource_version = str(meta["resourceVersion"])
@@ -153,11 +157,12 @@ class LiveCache:
                     inf.error = e
                     inf.synced.set()
                     return
-                log.warning("watch of %s interrupted: %s; retrying in %.1fs", inf.kind, e, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10)
+                failures += 1
+                delay = _WATCH_BACKOFF.delay(failures)
+                log.warning("watch of %s interrupted: %s; retrying in %.1fs", inf.kind, e, delay)
+                await asyncio.sleep(delay)
             except Exception:
                 log.exception("informer for %s failed; relisting", inf.kind)
                 inf.resource_version = ""
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10)
+                failures += 1
+                await asyncio.sleep(_WATCH_BACKOFF.delay(failures))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import urllib.parse
 from collections import Counter
@@ -21,11 +22,21 @@ import aiohttp
 from kubernetes_asyncio import config as kconfig
 from kubernetes_asyncio.client import ApiClient, Configuration
 
+from tether.backoff import Backoff, retry_after
 from tether.errors import KubeError
 from tether.model import Obj
 
 FIELD_MANAGER = "tether"
 DEFAULT_TIMEOUT = 30.0
+RETRY_ATTEMPTS = 5
+"""Attempts per request, the first included, when the server answers 429 or 5xx."""
+RETRY_BACKOFF = Backoff(base=0.2, cap=5.0, jitter=0.5)
+"""Waits between attempts when the server does not say (no ``Retry-After``)."""
+MAX_RETRY_AFTER = 60.0
+"""A longer ``Retry-After`` fails the request at once: a caller's own retry serves it better
+than a request held open for minutes."""
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,8 @@ class KubeClient:
         self._discovery_lock = asyncio.Lock()
         self.requests: Counter[tuple[str, int]] = Counter()
         """Requests made, by (verb, status code): what benchmarks and metrics read."""
+        self.retries: Counter[tuple[str, int]] = Counter()
+        """Requests repeated after an answer of 429 or 5xx, by (verb, status code)."""
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
@@ -144,6 +157,16 @@ class KubeClient:
             headers[auth["key"]] = auth["value"]
         return headers
 
+    async def bearer_token(self) -> str | None:
+        """The bearer token this client sends (kubeconfig token, exec plugin, in-cluster
+        account), or None when it authenticates otherwise (a client certificate): what a
+        service that checks callers with a TokenReview, such as tether's audit API, needs."""
+        for auth in (await self._cfg.auth_settings()).values():
+            value = str(auth.get("value") or "")
+            if str(auth.get("key")).lower() == "authorization" and value[:7].lower() == "bearer ":
+                return value[7:].strip() or None
+        return None
+
     def _session(self) -> aiohttp.ClientSession:
         session: aiohttp.ClientSession = self._api.rest_client.pool_manager
         return session
@@ -158,13 +181,66 @@ class KubeClient:
         content_type: str = "application/json",
         timeout: float = DEFAULT_TIMEOUT,
         ok_missing: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> Any:
-        """One API call; returns the decoded JSON body. Raises KubeError on failure."""
+        """One API call; returns the decoded JSON body. Raises KubeError on failure.
+        ``headers`` are sent as well (e.g. to a service behind the API server's proxy).
+
+        An answer of 429 or 5xx is retried when repeating the request is safe (see
+        :func:`_may_retry`), waiting as long as ``Retry-After`` asks or else by
+        :data:`RETRY_BACKOFF`, at most :data:`RETRY_ATTEMPTS` attempts in all.
+        """
         url = self._host + path
         if query:
             url += "?" + urllib.parse.urlencode(query)
         data = json.dumps(body) if body is not None else None
-        headers = await self._headers(content_type if data is not None else None)
+        preconditions = isinstance(body, dict) and bool(body.get("preconditions"))
+        for attempt in range(1, RETRY_ATTEMPTS + 1):
+            status, raw, asked = await self._send(
+                method, url, path, data, content_type, timeout, headers
+            )
+            if status == 404 and ok_missing:
+                return None
+            if status < 300:
+                return json.loads(raw) if raw else None
+            if not _may_retry(method, status, preconditions):
+                raise _api_error(method, path, status, raw)
+            if attempt == RETRY_ATTEMPTS:
+                raise _api_error(method, path, status, raw, f"gave up after {attempt} attempts")
+            wait = asked if asked is not None else RETRY_BACKOFF.delay(attempt)
+            if wait > MAX_RETRY_AFTER:
+                raise _api_error(
+                    method, path, status, raw, f"the server asked to retry after {wait:.0f}s"
+                )
+            self.retries[(method, status)] += 1
+            log.info(
+                "%s %s answered %d; retrying in %.1fs%s (attempt %d of %d)",
+                method,
+                path,
+                status,
+                wait,
+                " as Retry-After asks" if asked is not None else "",
+                attempt + 1,
+                RETRY_ATTEMPTS,
+            )
+            await asyncio.sleep(wait)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        data: str | None,
+        content_type: str,
+        timeout: float,
+        extra_headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes, float | None]:
+        """One attempt: (status, body, seconds Retry-After asks for or None)."""
+        headers = {
+            **(extra_headers or {}),
+            **await self._headers(content_type if data is not None else None),
+        }
         try:
             async with self._session().request(
                 method,
@@ -175,6 +251,7 @@ class KubeClient:
             ) as resp:
                 raw = await resp.read()
                 status = resp.status
+                asked = retry_after(resp.headers.get("Retry-After"))
         except (aiohttp.ClientError, OSError) as e:
             self.requests[(method, 0)] += 1
             raise KubeError(
@@ -185,11 +262,7 @@ class KubeClient:
             self.requests[(method, 0)] += 1
             raise KubeError(f"{method} {path} timed out after {timeout:.0f}s") from e
         self.requests[(method, status)] += 1
-        if status == 404 and ok_missing:
-            return None
-        if status >= 300:
-            raise _api_error(method, path, status, raw)
-        return json.loads(raw) if raw else None
+        return status, raw, asked
 
     @property
     def write_requests(self) -> int:
@@ -366,11 +439,13 @@ class KubeClient:
         }
         if preconditions_uid:
             body["preconditions"] = {"uid": preconditions_uid}
-        query = {"dryRun": "All"} if dry_run else None
+        if dry_run:
+            # The API server reads DeleteOptions from the body when there is one and then
+            # ignores the query string: dryRun must travel in the body or it deletes for real.
+            body["dryRun"] = ["All"]
         out = await self.request(
             "DELETE",
             res.path(namespace if res.namespaced else "", name),
-            query=query,
             body=body,
             ok_missing=True,
         )
@@ -424,7 +499,32 @@ class KubeClient:
             raise KubeError(f"watch of {kind} interrupted: {e}") from e
 
 
-def _api_error(method: str, path: str, status: int, raw: bytes) -> KubeError:
+def _may_retry(method: str, status: int, preconditions: bool) -> bool:
+    """Whether an answer of ``status`` to ``method`` may be retried without doing twice what
+    was asked.
+
+    429 (API Priority and Fairness, max-in-flight) and 503 are refusals before the request was
+    acted on, so any request may be repeated. Another 5xx may come after the work was done:
+    only requests whose repetition lands in the same state are repeated then: reads, PATCH
+    (server-side apply and merge patches state the result, not a change), PUT (carries a
+    resourceVersion: a repeat after success is a conflict, not a second write) and a DELETE
+    bound to one object by preconditions. A create (POST) is never repeated after one.
+    A PATCH answered 500 is not repeated either: kube-apiserver answers 500 for a
+    server-side apply it cannot build ("failed to create typed patch object"), which no
+    repeat changes; 502 and 504 (a proxy or a timeout in front of it) are repeated.
+    """
+    if status in (429, 503):
+        return True
+    if status < 500 or status == 501:
+        return False
+    if method == "PATCH" and status == 500:
+        return False
+    if method in ("GET", "HEAD", "PATCH", "PUT"):
+        return True
+    return method == "DELETE" and preconditions
+
+
+def _api_error(method: str, path: str, status: int, raw: bytes, retried: str = "") -> KubeError:
     message = raw.decode(errors="replace")[:500]
     reason = ""
     try:
@@ -439,6 +539,8 @@ def _api_error(method: str, path: str, status: int, raw: bytes) -> KubeError:
         409: "the object changed or another field manager owns the field",
         422: "the object is invalid: fix the manifest in Git",
     }
+    if retried:
+        message += f" ({retried})"
     err = KubeError(
         f"{method} {path}: {status} {reason}: {message}".replace(":  :", ":"),
         status=status,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections import Counter
 from collections.abc import Sequence
 from types import TracebackType
@@ -18,6 +17,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from tether.backoff import Backoff
 from tether.metrics import NOTIFICATIONS
 from tether.notify.model import Notification
 from tether.notify.sinks import NotifyError, Sink, accepts
@@ -240,8 +240,7 @@ class Notifier:
     def _backoff(self, attempt: int) -> float:
         """Exponential, capped, with half of it random: sinks that failed together (one chat
         service down) do not all retry in the same instant."""
-        ceiling = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return Backoff(base=self.base_delay / 2, cap=self.max_delay / 2, jitter=1.0).delay(attempt)
 
     def _count(self, sink: str, outcome: str, k: int = 1) -> None:
         {"sent": self.sent, "retried": self.retried, "dropped": self.dropped}[outcome][sink] += k
