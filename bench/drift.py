@@ -65,16 +65,17 @@ class Seen:
         return None
 
 
-async def watch_configmaps(env: Env, ns: str, app: str, seen: Seen, stop: asyncio.Event) -> None:
-    """Records every ConfigMap change in ``ns`` as it arrives; reconnects until ``stop``."""
-    _, rv = await env.kube.list("v1", "ConfigMap", ns, label_selector=f"tether.dev/app={app}")
+async def watch_configmaps(env: Env, ns: str, label: str, seen: Seen, stop: asyncio.Event) -> None:
+    """Records every ConfigMap change in ``ns`` labelled ``tether.dev/app=<label>`` as it
+    arrives; reconnects until ``stop``."""
+    _, rv = await env.kube.list("v1", "ConfigMap", ns, label_selector=f"tether.dev/app={label}")
     while not stop.is_set():
         try:
             async for ev in env.kube.watch(
                 "v1",
                 "ConfigMap",
                 namespace=ns,
-                label_selector=f"tether.dev/app={app}",
+                label_selector=f"tether.dev/app={label}",
                 resource_version=rv,
                 timeout_seconds=600,
             ):
@@ -89,7 +90,7 @@ async def watch_configmaps(env: Env, ns: str, app: str, seen: Seen, stop: asynci
                     return
         except Gone:
             _, rv = await env.kube.list(
-                "v1", "ConfigMap", ns, label_selector=f"tether.dev/app={app}"
+                "v1", "ConfigMap", ns, label_selector=f"tether.dev/app={label}"
             )
         except KubeError as e:
             say(f"ConfigMap watch interrupted ({e}); resuming")
@@ -219,7 +220,7 @@ async def measure(
 ) -> int:
     seen = Seen()
     stop = asyncio.Event()
-    watcher = asyncio.create_task(watch_configmaps(env, dest, app_name, seen, stop))
+    watcher = asyncio.create_task(watch_configmaps(env, dest, f"{home}_{app_name}", seen, stop))
     store = SqliteAuditStore(ctl.audit_db, readonly=True)
     use_fm = kubectl_has_field_manager()
     names = sorted(originals)

@@ -7,7 +7,7 @@ controller only decides *when*.
 from __future__ import annotations
 
 import asyncio
-import base64
+import json
 import logging
 import time
 from collections.abc import Iterable
@@ -18,17 +18,19 @@ from typing import Any
 
 from tether.api.application import (
     API_VERSION,
-    APP_LABEL,
+    KIND,
     MANIFEST_HASH_ANNOTATION,
     REPO_SECRET_LABEL,
+    TRACKING_ANNOTATION,
     Application,
 )
 from tether.diff import IgnoreRule, diff_object, restrict_to
 from tether.diff.normalize import normalize
 from tether.errors import InvalidSpec, KubeError, PruneBlocked, RenderError, TetherError
-from tether.health import aggregate, assess
+from tether.health import aggregate, assess, of_objects
 from tether.kube import KubeClient, LiveCache
 from tether.kube.client import split_api_version
+from tether.kube.secrets import decode_secret_data
 from tether.model import (
     Health,
     HealthStatus,
@@ -40,11 +42,25 @@ from tether.model import (
     SyncStatus,
 )
 from tether.render import DirectoryOptions, Tree, render_directory
-from tether.source import GitCache, RepoCredentials, from_secret_data, match_credentials
+from tether.source import GitCache, RepoCredentials, from_secret_data, match_credentials, redact
 from tether.sync.defaults import set_native_defaults
+from tether.sync.namespaces import (
+    CREATE_NAMESPACE,
+    creates_destination,
+    missing_namespace_message,
+    namespaces_to_check,
+)
 from tether.sync.plan import plan_steps
 from tether.sync.prune import check_prune_safety, plan_prune
-from tether.sync.tracking import manifest_hash, mark, object_sync_options, owned_by
+from tether.sync.tracking import (
+    label_selector,
+    manifest_hash,
+    mark,
+    object_sync_options,
+    other_owner,
+    owned_by,
+    without_bookkeeping,
+)
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +125,8 @@ class Condition:
             "type": self.type,
             "status": "True",
             "reason": self.reason or self.type,
-            "message": self.message,
+            # Messages quote errors, and errors may quote a repository URL with a token in it.
+            "message": redact(self.message),
             "lastTransitionTime": at,
         }
 
@@ -123,6 +140,14 @@ class Comparison:
     desired_objects: dict[ResourceKey, Obj] = field(default_factory=dict)
     conditions: list[Condition] = field(default_factory=list)
     error: TetherError | None = None
+    target_revision: str = ""
+    """What was compared against, as asked (a branch, tag or commit): the app's
+    ``targetRevision``, or the revision given instead (``--revision``)."""
+    shared: dict[ResourceKey, str] = field(default_factory=dict)
+    """Desired objects another existing Application tracks: key → ``namespace/name``."""
+    live_health: Health | None = None
+    """When the comparison failed: the health of the inventory's live objects, assessed
+    without Git (None when nothing could be read)."""
 
     @property
     def revision(self) -> str:
@@ -138,10 +163,13 @@ class Comparison:
 
     @property
     def health(self) -> Health:
-        healths = [r.health for r in self.resources.values() if r.health is not None]
-        if not healths and self.error is not None and not self.resources:
+        if self.error is not None and not self.resources:
+            # Nothing was compared, but the objects are still there and still working or
+            # failing: a Degraded app must stay Degraded while Git is unreachable.
+            if self.live_health is not None:
+                return self.live_health
             return Health(HealthStatus.UNKNOWN, str(self.error))
-        return aggregate(healths)
+        return aggregate(r.health for r in self.resources.values() if r.health is not None)
 
     def diffs(self) -> list[ResourceDiff]:
         return [self.resources[k].diff for k in sorted(self.resources)]
@@ -166,6 +194,9 @@ class SyncResult:
     revision: str
     started_at: str
     finished_at: str = ""
+    target_revision: str = ""
+    """The revision the sync was asked for (a branch, tag or commit): ``--revision`` when
+    given, else the app's ``targetRevision``. ``revision`` is the commit it resolved to."""
     results: list[ResourceResult] = field(default_factory=list)
     comparison: Comparison | None = None
     dry_run: bool = False
@@ -243,10 +274,11 @@ class Engine:
         secrets = await self._repo_secrets(self.credentials_namespace or app.namespace)
         candidates = []
         for s in secrets:
-            data = {k: base64.b64decode(v).decode() for k, v in (s.get("data") or {}).items()}
-            data.update(s.get("stringData") or {})
+            data = decode_secret_data(s)
             if data.get("url"):
-                candidates.append((data["url"], from_secret_data(data)))
+                meta = s.get("metadata") or {}
+                origin = f"Secret {meta.get('namespace')}/{meta.get('name')}"
+                candidates.append((data["url"], from_secret_data(data, origin)))
         return match_credentials(app.source.repo_url, candidates)
 
     # ---- source + render --------------------------------------------------------------
@@ -367,7 +399,7 @@ class Engine:
                 ns = namespaces.pop() if len(namespaces) == 1 else ""
                 try:
                     items, _ = await self.kube.list(
-                        api_version, kind, ns, label_selector=f"{APP_LABEL}={app.label_value}"
+                        api_version, kind, ns, label_selector=label_selector(app)
                     )
                 except KubeError as e:
                     if e.status == 404:
@@ -401,20 +433,42 @@ class Engine:
         ``validate`` dry-runs objects that do not exist yet too, so that a sync learns of an
         invalid manifest before it applies anything.
         """
+        target = revision or app.source.target_revision
         try:
             desired = await self.fetch_desired(app, revision)
         except TetherError as e:
-            cmp = Comparison(app, None, error=e)
+            cmp = Comparison(app, None, error=e, target_revision=target)
             ctype = "ComparisonError" if isinstance(e, KubeError) else e.condition_type
             cmp.conditions.append(Condition(ctype, str(e), reason=e.reason))
+            await self._assess_inventory(cmp)
             return cmp
-        cmp = Comparison(app, desired)
+        cmp = Comparison(app, desired, target_revision=target)
         try:
             await self._compare_objects(cmp, desired, validate)
         except TetherError as e:
             cmp.error = e
             cmp.conditions.append(Condition("ComparisonError", str(e), reason=e.reason))
+            await self._assess_inventory(cmp)
         return cmp
+
+    async def _assess_inventory(self, cmp: Comparison) -> None:
+        """Health from the live objects alone, for a comparison that failed: the objects the
+        app deployed (its inventory, less those that had already left Git)."""
+        app = cmp.app
+        left_git = {
+            _key_of_row(row)
+            for row in app.status.get("resources") or []
+            if row.get("status") == ResourceDiffStatus.EXTRANEOUS.value
+        }
+        inventory = {k: v for k, v in inventory_of(app).items() if k not in left_git}
+        if not inventory:
+            return  # nothing deployed yet: the health is not known
+        try:
+            live = await self.live_objects(app, inventory.items())
+        except KubeError as e:
+            log.warning("cannot read the objects of %s/%s: %s", app.namespace, app.name, e)
+            return
+        cmp.live_health = of_objects(inventory, live)
 
     async def _compare_objects(self, cmp: Comparison, desired: Desired, validate: bool) -> None:
         app = cmp.app
@@ -434,7 +488,7 @@ class Engine:
         async def dry_run(m: Manifest) -> None:
             current = live.get(m.key)
             if (current is None and not validate) or (
-                current is not None and _fast_path_synced(m.obj, current)
+                current is not None and _fast_path_synced(app, m.obj, current)
             ):
                 # A read-only diff shows a missing object as its manifest; a sync still asks
                 # the server (dry-run) so a bad manifest fails before anything is applied.
@@ -447,10 +501,10 @@ class Engine:
             key = m.key
             cur = live.get(key)
             pred = predicted.get(key)
-            if cur is not None and pred is None and _fast_path_synced(m.obj, cur):
+            if cur is not None and pred is None and _fast_path_synced(app, m.obj, cur):
                 d = ResourceDiff(key, ResourceDiffStatus.SYNCED)
             else:
-                d = diff_object(key, _without_hash(m.obj), pred, cur, rules)
+                d = diff_object(key, without_bookkeeping(app, m.obj, cur), pred, cur, rules)
             health = (
                 assess(cur)
                 if cur is not None
@@ -470,6 +524,41 @@ class Engine:
                 d,
                 None,
                 message="in the cluster but no longer in Git",
+            )
+        await self._find_shared(cmp)
+
+    async def _find_shared(self, cmp: Comparison) -> None:
+        """Desired objects that another existing Application tracks: reported with a
+        ``SharedResourceWarning`` naming both apps, and left alone by a sync (no tug of war
+        between two apps that both write as field manager ``tether``).
+
+        An object whose tracking id names an app that no longer exists (deleted with
+        ``--orphan``) is not shared: this app may adopt it.
+        """
+        app = cmp.app
+        assert cmp.desired is not None
+        claimed: dict[tuple[str, str], list[ResourceKey]] = {}
+        for m in cmp.desired.manifests:
+            cur = cmp.live.get(m.key)
+            owner = other_owner(app, cur) if cur is not None else None
+            if owner is not None:
+                claimed.setdefault(owner, []).append(m.key)
+        this = f"{app.namespace}/{app.name}"
+        for (namespace, name), keys in sorted(claimed.items()):
+            try:
+                exists = await self.kube.get(API_VERSION, KIND, name, namespace) is not None
+            except KubeError as e:
+                if e.status not in (401, 403):
+                    raise
+                exists = True  # cannot tell: never take over what may be another app's
+            if not exists:
+                continue
+            other = f"{namespace}/{name}"
+            for key in keys:
+                cmp.shared[key] = other
+                cmp.resources[key].message = f"tracked by application {other}, not this app"
+            cmp.conditions.append(
+                Condition("SharedResourceWarning", shared_message(this, other, keys))
             )
 
     async def _predict(self, m: Manifest, current: Obj | None, desired: Desired) -> Obj | None:
@@ -522,7 +611,15 @@ class Engine:
             validated = True
         else:
             cmp, validated = comparison, False
-        result = SyncResult("Running", "", cmp.revision, started, comparison=cmp, dry_run=dry_run)
+        result = SyncResult(
+            "Running",
+            "",
+            cmp.revision,
+            started,
+            target_revision=cmp.target_revision or app.source.target_revision,
+            comparison=cmp,
+            dry_run=dry_run,
+        )
         do_prune = app.sync_policy.prune if prune is None else prune
         try:
             if cmp.error is not None:
@@ -583,7 +680,12 @@ class Engine:
         prune_plan = plan_prune(app, inventory, desired_keys, cmp.live)
         if do_prune:
             check_prune_safety(prune_plan, inventory, allow_mass_prune=allow_mass_prune)
-        if app.sync_policy.option("CreateNamespace") == "true" and app.destination.namespace:
+        if cmp.shared:
+            _refuse_shared(cmp, result)
+            return
+        if await self._refuse_missing_namespaces(app, cmp, result):
+            return
+        if creates_destination(app):
             await self._create_namespace(app.destination.namespace, dry_run, result)
         failed = False
         for step in plan_steps(cmp.desired.manifests):
@@ -647,6 +749,34 @@ class Engine:
                 result.phase, result.message = "Failed", f"{key}: prune failed: {e}"
                 return
 
+    async def _refuse_missing_namespaces(
+        self, app: Application, cmp: Comparison, result: SyncResult
+    ) -> bool:
+        """Fails the sync, before anything is applied, when objects would go into a namespace
+        that does not exist and that this sync does not create. A dry run cannot learn it
+        from the server (its 404 looks like "namespace created earlier in this sync")."""
+        assert cmp.desired is not None
+        needed = namespaces_to_check(app, cmp.desired.manifests, cmp.live)
+        missing: list[str] = []
+        for ns in sorted(needed):
+            try:
+                if await self.kube.get("v1", "Namespace", ns) is None:
+                    missing.append(ns)
+            except KubeError as e:
+                if e.status != 403:
+                    raise
+                # Not allowed to read Namespaces (a namespace-scoped install): the apply
+                # itself reports a missing one.
+        if not missing:
+            return False
+        for ns in missing:
+            why = missing_namespace_message(app, ns)
+            result.results.extend(ResourceResult(k, "failed", why) for k in needed[ns])
+        first = missing_namespace_message(app, missing[0])
+        result.phase, result.message = "Failed", first
+        cmp.conditions.append(Condition("SyncError", first, reason="NamespaceNotFound"))
+        return True
+
     async def _create_namespace(self, name: str, dry_run: bool, result: SyncResult) -> None:
         if await self.kube.get("v1", "Namespace", name) is not None:
             return
@@ -654,7 +784,7 @@ class Engine:
         await self.kube.apply(ns, dry_run=dry_run)
         result.results.append(
             ResourceResult(
-                ResourceKey("", "Namespace", "", name), "created", "CreateNamespace=true"
+                ResourceKey("", "Namespace", "", name), "created", f"{CREATE_NAMESPACE}=true"
             )
         )
 
@@ -679,12 +809,18 @@ class Engine:
         return ResourceResult(key, "configured" if existed else "created", applied=applied)
 
     async def delete_owned(self, app: Application) -> list[ResourceKey]:
-        """Cascade delete: every object in the inventory that is still this app's."""
+        """Cascade delete: every object in the inventory that is still this app's.
+
+        Only the inventory counts: ``live_objects`` may return more (everything carrying the
+        app's label), such as a copy made by hand or an object an earlier app of the same
+        name left behind, and those are not this app's to delete."""
         inventory = inventory_of(app)
         live = await self.live_objects(app, inventory.items())
         deleted: list[ResourceKey] = []
-        for key in sorted(live, key=lambda k: (k.kind == "Namespace", k)):
-            obj = live[key]
+        for key in sorted(inventory, key=lambda k: (k.kind == "Namespace", k)):
+            obj = live.get(key)
+            if obj is None:
+                continue
             if not owned_by(app, obj) or object_sync_options(obj).get("Delete") == "false":
                 continue
             if await self.kube.delete(
@@ -695,12 +831,16 @@ class Engine:
 
     # ---- health wait --------------------------------------------------------------------
     async def wait_healthy(
-        self, app: Application, timeout: float, interval: float = 1.0
+        self, app: Application, timeout: float, interval: float = 1.0, *, revision: str = ""
     ) -> Comparison:
-        """Re-compares until the app is Healthy (or Suspended), Degraded, or time runs out."""
+        """Re-compares until the app is Healthy (or Suspended), Degraded, or time runs out.
+
+        ``revision`` is the commit just synced: the app is judged against it, not against
+        its ``targetRevision`` (which a sync with ``--revision`` did not deploy).
+        """
         deadline = time.monotonic() + timeout
         while True:
-            cmp = await self.compare(app)
+            cmp = await self.compare(app, revision or None)
             h = cmp.health.status
             if h in (HealthStatus.HEALTHY, HealthStatus.SUSPENDED, HealthStatus.DEGRADED):
                 return cmp
@@ -737,7 +877,8 @@ class Engine:
             "sync": {"status": cmp.sync_status.value, "revision": revision},
             "health": {"status": cmp.health.status.value, "message": cmp.health.message},
             "conditions": [
-                c.to_dict(str(previous.get((c.type, c.message), at))) for c in cmp.conditions
+                c.to_dict(str(previous.get((c.type, redact(c.message)), at)))
+                for c in cmp.conditions
             ],
         }
         if cmp.error is None:
@@ -769,7 +910,7 @@ class Engine:
                 "source": {
                     "repoURL": app.source.repo_url,
                     "path": app.source.path,
-                    "targetRevision": app.source.target_revision,
+                    "targetRevision": result.target_revision or app.source.target_revision,
                 },
             }
             if cmp.desired is not None:
@@ -780,6 +921,7 @@ class Engine:
                     else ""
                 )
             status["history"] = [entry, *history][:HISTORY_LIMIT]
+        status = _without_credentials(status)
         if only_if_changed and result is None and _same_status(app.status, status):
             return None
         return await self.kube.patch_status(app.obj, status)
@@ -792,19 +934,48 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "tether" / "git"
 
 
+def _key_of_row(item: dict[str, Any]) -> ResourceKey:
+    """The key of a ``status.inventory`` or ``status.resources`` entry."""
+    return ResourceKey(
+        str(item.get("group", "")),
+        str(item.get("kind", "")),
+        str(item.get("namespace", "")),
+        str(item.get("name", "")),
+    )
+
+
 def inventory_of(app: Application) -> dict[ResourceKey, str]:
     """The app's recorded inventory: key → apiVersion."""
     out: dict[ResourceKey, str] = {}
     for item in app.status.get("inventory") or []:
-        key = ResourceKey(
-            str(item.get("group", "")),
-            str(item.get("kind", "")),
-            str(item.get("namespace", "")),
-            str(item.get("name", "")),
-        )
+        key = _key_of_row(item)
         version = str(item.get("version") or "v1")
         out[key] = f"{key.group}/{version}" if key.group else version
     return out
+
+
+def shared_message(this: str, other: str, keys: list[ResourceKey]) -> str:
+    """The SharedResourceWarning text: both apps, the objects, and how to resolve it."""
+    shown = ", ".join(str(k) for k in keys[:5])
+    if len(keys) > 5:
+        shown += f" and {len(keys) - 5} more"
+    it, are = ("it", "is") if len(keys) == 1 else ("them", "are")
+    return (
+        f"{shown} {are} part of applications {other} and {this}: tracked by {other}, so "
+        f"{this} does not apply {it}. Remove {it} from one of the two apps; to move {it} to "
+        f"{this}, remove {it} from {other}'s source, then delete the annotation "
+        f"{TRACKING_ANNOTATION}"
+    )
+
+
+def _refuse_shared(cmp: Comparison, result: SyncResult) -> None:
+    """Fails a sync that would take objects over from another app, before applying anything."""
+    for key, other in sorted(cmp.shared.items()):
+        result.results.append(
+            ResourceResult(key, "failed", f"tracked by application {other}; not taken over")
+        )
+    first = next(c for c in cmp.conditions if c.type == "SharedResourceWarning")
+    result.phase, result.message = "Failed", first.message
 
 
 def _record_outcome(cmp: Comparison, result: SyncResult) -> None:
@@ -837,6 +1008,8 @@ def new_inventory(
     previous = inventory_of(app)
     keys: dict[ResourceKey, str] = {}
     for m in cmp.desired.manifests:
+        if m.key in cmp.shared:
+            continue  # another app's
         if m.key in cmp.live or (
             result
             and any(
@@ -855,7 +1028,7 @@ def new_inventory(
     return [{**k.to_dict(), "version": v} for k, v in sorted(keys.items())]
 
 
-def _fast_path_synced(desired: Obj, live: Obj) -> bool:
+def _fast_path_synced(app: Application, desired: Obj, live: Obj) -> bool:
     """True when the live object provably matches without asking the server.
 
     The live object must carry the hash of exactly this manifest (so no field was dropped
@@ -865,7 +1038,7 @@ def _fast_path_synced(desired: Obj, live: Obj) -> bool:
     want = ((desired.get("metadata") or {}).get("annotations") or {}).get(MANIFEST_HASH_ANNOTATION)
     if not want or ann.get(MANIFEST_HASH_ANNOTATION) != want:
         return False
-    template = normalize(desired)
+    template = normalize(without_bookkeeping(app, desired, live))
     return bool(restrict_to(live, template) == template)
 
 
@@ -888,17 +1061,24 @@ def _newer(a: Obj | None, b: Obj | None) -> Obj | None:
     return b if _rv(b) > _rv(a) else a
 
 
+def _without_credentials(status: dict[str, Any]) -> dict[str, Any]:
+    """``status`` with the credentials of every URL in it masked.
+
+    A repoURL may carry a token (``https://user:TOKEN@host/x.git``) and reaches status both
+    directly (history) and quoted in error messages; masking the whole of what is written
+    covers every field, including ones added later.
+    """
+    text = json.dumps(status)
+    masked = redact(text)
+    if masked == text:
+        return status
+    out: dict[str, Any] = json.loads(masked)
+    return out
+
+
 def _same_status(old: dict[str, Any], new: dict[str, Any]) -> bool:
     """Equal but for the reconcile time: nothing worth a write."""
     return all(old.get(k) == v for k, v in new.items() if k != "reconciledAt")
-
-
-def _without_hash(obj: Obj) -> Obj:
-    """The manifest minus tether's own hash annotation, which is bookkeeping, not drift."""
-    meta = obj.get("metadata") or {}
-    ann = dict(meta.get("annotations") or {})
-    ann.pop(MANIFEST_HASH_ANNOTATION, None)
-    return {**obj, "metadata": {**meta, "annotations": ann}}
 
 
 def _crd_scopes(manifests: list[Manifest]) -> dict[tuple[str, str], bool]:

@@ -94,13 +94,17 @@ async def repo_secret(kube: KubeClient, git_server: GitServer, engine: Engine) -
 
 
 class AppFixture:
-    def __init__(self, engine: Engine, repo: RepoHandle, name: str, dest: str) -> None:
+    def __init__(
+        self, engine: Engine, repo: RepoHandle, name: str, dest: str, namespace: str = APPS_NS
+    ) -> None:
         self.engine, self.repo, self.name, self.dest = engine, repo, name, dest
+        self.namespace = namespace
+        """Where the Application lives (its repository credentials must be there too)."""
 
     async def create(self, **kw: Any) -> Application:
         obj = new_application(
             self.name,
-            APPS_NS,
+            self.namespace,
             repo_url=kw.pop("repo_url", self.repo.http_url),
             path=kw.pop("path", "app"),
             dest_namespace=self.dest,
@@ -110,7 +114,7 @@ class AppFixture:
         return await self.get()
 
     async def get(self) -> Application:
-        return await self.engine.get_app(self.name, APPS_NS)
+        return await self.engine.get_app(self.name, self.namespace)
 
 
 @pytest.fixture
@@ -128,7 +132,7 @@ async def wait_health(
     cmp = await engine.wait_healthy(await a.get(), timeout)
     deadline = asyncio.get_running_loop().time() + timeout
     while cmp.health.status != want and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.2)
         cmp = await engine.compare(await a.get())
     return cmp.health.status
 
@@ -169,7 +173,7 @@ async def test_create_sync_healthy(engine: Engine, app: AppFixture, kube: KubeCl
     assert st["operationState"]["phase"] == "Succeeded"
     live = await kube.get("v1", "ConfigMap", "settings", app.dest)
     assert live is not None
-    assert live["metadata"]["labels"]["tether.dev/app"] == app.name
+    assert live["metadata"]["labels"]["tether.dev/app"] == f"{APPS_NS}_{app.name}"
     assert live["metadata"]["annotations"]["tether.dev/tracking-id"] == (
         f"{APPS_NS}_{app.name}:/ConfigMap:{app.dest}/settings"
     )
@@ -292,10 +296,14 @@ async def test_object_owned_by_another_app_is_never_pruned(
         }
     )
     assert (await engine.sync(await app.create())).ok
-    # A second app takes over "shared" (its tracking id now names the other app).
+    # "shared" is handed over to a second app (unmarked, then applied by it): its tracking
+    # id now names the other app.
     other_repo = git_server.create_repo(f"other-{uuid.uuid4().hex[:6]}")
     other_repo.commit({"app/shared.yaml": cm("shared", {"v": "2"})})
     other = AppFixture(engine, other_repo, f"other-{uuid.uuid4().hex[:6]}", app.dest)
+    shared = await kube.get("v1", "ConfigMap", "shared", app.dest)
+    assert shared is not None
+    await kube.merge_patch(shared, {"metadata": {"annotations": {"tether.dev/tracking-id": None}}})
     try:
         assert (await engine.sync(await other.create())).ok
         app.repo.commit({"app/shared.yaml": None})

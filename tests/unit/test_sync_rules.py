@@ -74,7 +74,7 @@ def test_mark_sets_tracking_label_and_hash_without_touching_input() -> None:
     ann = marked["metadata"]["annotations"]
     assert ann["tether.dev/tracking-id"] == "tether-system_web:/ConfigMap:prod/c"
     assert ann["tether.dev/manifest-hash"] == manifest_hash(o)
-    assert marked["metadata"]["labels"] == {"tether.dev/app": "web"}
+    assert marked["metadata"]["labels"] == {"tether.dev/app": "tether-system_web"}
     assert owned_by(a, marked) and not owned_by(app("other"), marked)
     assert owner_of(marked) == "tether-system_web"
 

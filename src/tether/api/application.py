@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
+from tether.backoff import Backoff
 from tether.errors import InvalidSpec
 from tether.model import Obj
 
@@ -26,6 +29,7 @@ SYNC_WAVE_ANNOTATION = "tether.dev/sync-wave"
 MANIFEST_HASH_ANNOTATION = "tether.dev/manifest-hash"
 REFRESH_ANNOTATION = "tether.dev/refresh"
 REPO_SECRET_LABEL = "tether.dev/secret-type"
+LABEL_VALUE_MAX = 63
 
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h)$")
 
@@ -69,7 +73,9 @@ class Retry:
 
     def delay(self, attempt: int) -> float:
         """Backoff before retry number ``attempt`` (1-based)."""
-        return float(min(self.duration * (self.factor ** max(attempt - 1, 0)), self.max_duration))
+        # The CRD holds factor >= 1; an object read from a file has not been through it.
+        factor = max(self.factor, 1)
+        return Backoff(self.duration, cap=self.max_duration, factor=factor).delay(attempt)
 
 
 @dataclass
@@ -111,9 +117,31 @@ class Application:
         return ann
 
     @property
+    def tracking_owner(self) -> str:
+        """``<namespace>_<name>``: this app in its tracking ids and labels. A namespace
+        cannot hold ``_``, so the two parts split apart again without ambiguity."""
+        return f"{self.namespace}_{self.name}"
+
+    @property
     def label_value(self) -> str:
-        """Value of the ``tether.dev/app`` label on every object this app applies."""
-        return self.name[:63]
+        """Value of the ``tether.dev/app`` label on every object this app applies.
+
+        ``tracking_owner``, so two apps of the same name in two namespaces never share it.
+        A label value holds at most 63 characters: a longer one keeps its first 52 and ends
+        with ``-`` and 10 hex digits of a hash of the whole, which stays unique.
+        """
+        full = self.tracking_owner
+        if len(full) <= LABEL_VALUE_MAX:
+            return full
+        digest = hashlib.sha256(full.encode()).hexdigest()[:10]
+        return f"{full[: LABEL_VALUE_MAX - 11]}-{digest}"
+
+    @property
+    def label_values(self) -> tuple[str, ...]:
+        """Every ``tether.dev/app`` value that marks this app's objects: the current one,
+        then the older form (the name alone, cut to 63), still on objects applied before
+        the label carried the namespace."""
+        return tuple(dict.fromkeys((self.label_value, self.name[:LABEL_VALUE_MAX])))
 
     @classmethod
     def from_obj(cls, obj: Obj) -> Application:
@@ -126,6 +154,8 @@ class Application:
         src = spec.get("source")
         if not isinstance(src, dict) or not src.get("repoURL"):
             raise InvalidSpec(f"{where}: spec.source.repoURL is required")
+        check_repo_url(str(src["repoURL"]), where)
+        check_source_path(str(src.get("path") or "."), where)
         dest = spec.get("destination") or {}
         server = str(dest.get("server") or "")
         if server not in IN_CLUSTER_SERVERS:
@@ -174,6 +204,34 @@ class Application:
             ),
             ignore_differences=list(spec.get("ignoreDifferences") or []),
             obj=obj,
+        )
+
+
+def check_repo_url(url: str, where: str) -> None:
+    """Refuses a repository URL that cannot be parsed (``http://[oops/x.git``), so that it
+    fails its own Application with a condition rather than whatever code reads it next.
+    The URL itself is not quoted: it may carry a token."""
+    try:
+        parts = urlsplit(url.strip())
+        _ = parts.port  # a port that is not a number fails only when read
+    except ValueError as e:
+        raise InvalidSpec(
+            f"{where}: spec.source.repoURL is not a valid URL ({e})",
+            hint="use https://host/path, ssh://user@host/path, user@host:path or file:///path",
+        ) from None
+
+
+def check_source_path(path: str, where: str) -> None:
+    """Refuses a ``spec.source.path`` that is not inside the repository: an absolute path or
+    one with a ``..`` segment (Argo CD refuses both too). Checked when an Application is
+    read, so the mistake shows when the Application is written (``app create``, ``app
+    apply``) or, for one written by other means, as its own condition, not at a sync."""
+    parts = path.strip().split("/")
+    if path.strip().startswith("/") or ".." in parts:
+        raise InvalidSpec(
+            f"{where}: spec.source.path {path!r} is not inside the repository",
+            hint="give a path relative to the repository root, without '..' "
+            "(for example 'apps/web', or '.' for the root)",
         )
 
 

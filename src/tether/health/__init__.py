@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from tether.health import (
     apiextensions,
@@ -22,7 +22,7 @@ from tether.health import (
 from tether.health._fields import mapping
 from tether.model import Health, HealthStatus, Obj, ResourceKey
 
-__all__ = ["aggregate", "assess", "missing"]
+__all__ = ["aggregate", "assess", "missing", "of_objects"]
 
 _ASSESSORS: dict[tuple[str, str], Callable[[Obj], Health]] = {
     ("apps", "Deployment"): deployment.assess,
@@ -91,3 +91,15 @@ def missing(key: ResourceKey | None = None) -> Health:
         HealthStatus.MISSING,
         f"{key} is not in the cluster" if key is not None else "not in the cluster",
     )
+
+
+def of_objects(keys: Iterable[ResourceKey], live: Mapping[ResourceKey, Obj]) -> Health:
+    """The health of a set of objects from the cluster alone: each one present is assessed,
+    each one gone is Missing. Needs nothing from Git, so it holds while Git is unreachable."""
+    healths: list[Health] = []
+    for key in keys:
+        obj = live.get(key)
+        h = assess(obj) if obj is not None else missing(key)
+        if h is not None:
+            healths.append(h)
+    return aggregate(healths)

@@ -7,7 +7,6 @@ from tether.source.credentials import (
     normalize_url,
     redact,
     secret_entry,
-    strip_url_credentials,
 )
 from tether.source.git import (
     REASON_AUTH,
@@ -43,5 +42,4 @@ __all__ = [
     "redact",
     "secret_entry",
     "source_error",
-    "strip_url_credentials",
 ]

@@ -10,9 +10,11 @@ from urllib.parse import urlsplit, urlunsplit
 # Git's scp-like syntax, "user@host:path", has no scheme; a Windows drive ("C:\\x") is not it.
 _SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/:]+)@)?(?P<host>[^@/:]{2,}):(?P<path>(?!//).*)$")
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ssh": 22, "git": 9418}
-_URL_PASSWORD = re.compile(r"(?P<prefix>[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*):[^/@\s]*@")
+# Both patterns start at the literal "://" and look back for the scheme: the regex engine
+# then skips straight to each "://", which keeps masking a whole status document cheap.
+_URL_PASSWORD = re.compile(r"://(?<=[A-Za-z0-9+.-]://)(?P<user>[^/@\s:]*):[^/@\s]*@")
 # Over HTTP the user part alone may be the secret ("https://<token>@host/...").
-_HTTP_USERINFO = re.compile(r"(?P<prefix>https?://)[^/@\s]+@", re.IGNORECASE)
+_HTTP_USERINFO = re.compile(r"://(?:(?<=http://)|(?<=https://))[^/@\s]+@", re.IGNORECASE)
 _TRUE = {"true", "yes", "1", "on"}
 
 
@@ -25,6 +27,8 @@ class RepoCredentials:
     ssh_private_key: str = ""
     known_hosts: str = ""
     insecure_ignore_host_key: bool = False
+    origin: str = ""
+    """Where these came from (``Secret ns/name``), so an authentication failure names it."""
 
     def __repr__(self) -> str:
         def mask(value: str) -> str:
@@ -50,7 +54,7 @@ class RepoCredentials:
         return out
 
 
-def from_secret_data(data: dict[str, str]) -> RepoCredentials:
+def from_secret_data(data: dict[str, str], origin: str = "") -> RepoCredentials:
     """Credentials from a repository Secret's decoded ``data`` (Argo CD's key names).
 
     ``token`` is accepted in place of ``password``; with a token and no username the
@@ -66,6 +70,7 @@ def from_secret_data(data: dict[str, str]) -> RepoCredentials:
         ssh_private_key=key + "\n" if key else "",
         known_hosts=data.get("knownHosts", "").strip(),
         insecure_ignore_host_key=data.get("insecureIgnoreHostKey", "").strip().lower() in _TRUE,
+        origin=origin,
     )
 
 
@@ -127,14 +132,17 @@ def match_credentials(
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with credentials in URLs and each of ``secrets`` replaced by ``***``."""
-    text = _HTTP_USERINFO.sub(r"\g<prefix>***@", text)
-    text = _URL_PASSWORD.sub(r"\g<prefix>:***@", text)
+    """``text`` safe to write anywhere: the user info of every URL in it, and each of
+    ``secrets``, replaced by ``***``.
+
+    The one helper for every repository URL and every message that may quote one (status,
+    history, Events, audit records, notifications, logs, cache markers). Over HTTP(S) the
+    whole user info goes, since the user part alone may be the token
+    (``https://<token>@host/x.git``); over SSH and other schemes the user is part of the
+    address (``ssh://git@host/x``) and only a password is masked.
+    """
+    text = _HTTP_USERINFO.sub("://***@", text)
+    text = _URL_PASSWORD.sub(r"://\g<user>:***@", text)
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
-
-
-def strip_url_credentials(url: str) -> str:
-    """``url`` safe to show: no user info over HTTP(S), no password anywhere."""
-    return _URL_PASSWORD.sub(r"\g<prefix>@", _HTTP_USERINFO.sub(r"\g<prefix>", url))

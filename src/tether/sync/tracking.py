@@ -53,6 +53,35 @@ def owner_of(live: Obj) -> str:
     return tid.split(":", 1)[0] if tid else ""
 
 
+def other_owner(app: Application, live: Obj) -> tuple[str, str] | None:
+    """``(namespace, name)`` of the Application the live object's tracking id names, when
+    that is not ``app``; None when it names ``app`` or no app at all."""
+    owner = owner_of(live)
+    if not owner or owner == app.tracking_owner:
+        return None
+    namespace, sep, name = owner.partition("_")
+    return (namespace, name) if sep and namespace and name else None
+
+
+def without_bookkeeping(app: Application, desired: Obj, live: Obj | None) -> Obj:
+    """The manifest minus tether's own marks that are bookkeeping, not drift: the manifest
+    hash always, and the app label when ``live`` carries this app's label in its older form
+    (the next apply of that object rewrites it; until then it is still found and owned)."""
+    meta = desired.get("metadata") or {}
+    ann = dict(meta.get("annotations") or {})
+    ann.pop(MANIFEST_HASH_ANNOTATION, None)
+    labels = dict(meta.get("labels") or {})
+    have = ((live or {}).get("metadata") or {}).get("labels") or {}
+    if have.get(APP_LABEL) in app.label_values[1:]:
+        labels.pop(APP_LABEL, None)
+    return {**desired, "metadata": {**meta, "annotations": ann, "labels": labels}}
+
+
+def label_selector(app: Application) -> str:
+    """Selects the objects marked with any of this app's label values (current and older)."""
+    return f"{APP_LABEL} in ({','.join(app.label_values)})"
+
+
 def object_sync_options(obj: Obj) -> dict[str, str]:
     """``tether.dev/sync-options: Prune=false,Delete=false`` as a dict."""
     ann = (obj.get("metadata") or {}).get("annotations") or {}
