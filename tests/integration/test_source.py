@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -167,9 +167,7 @@ async def test_wrong_token_is_an_authentication_error_without_the_token(
         with pytest.raises(SourceError) as err:
             await cache.resolve(git_repo.http_url, "main", creds)
         assert err.value.reason == REASON_AUTH
-        assert str(err.value).startswith(
-            f"authentication to {git_repo.http_url} failed: check the repository credentials secret"
-        )
+        assert str(err.value).startswith(f"authentication to {git_repo.http_url} failed: ")
         assert_no_secret(err.value, wrong, git_server.token)
 
 
@@ -239,10 +237,9 @@ async def test_unreachable_server_fails_fast(cache: GitCache, scheme: str) -> No
         if scheme == "http"
         else f"ssh://git@127.0.0.1:{port}/x.git"
     )
-    started = time.monotonic()
     with pytest.raises(SourceError) as err:
         await cache.resolve(url, "main", RepoCredentials(insecure_ignore_host_key=True))
-    assert time.monotonic() - started < 5
+    # Refused at once, not waited on: a wait would end in the cache's timeout (REASON_TIMEOUT).
     assert err.value.reason == REASON_UNREACHABLE
     assert str(err.value).startswith(f"cannot reach {url}: ")
     assert "check the URL and network" in str(err.value)
@@ -255,10 +252,9 @@ async def test_a_server_that_never_answers_times_out(tmp_path: Path) -> None:
         silent.listen()
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/x.git"
         cache = GitCache(tmp_path / "cache", timeout=1.5)
-        started = time.monotonic()
         with pytest.raises(SourceError) as err:
             await cache.resolve(url, "main")
-        assert time.monotonic() - started < 6
+    # The configured timeout is what ended it (the message names it), not a later one.
     assert err.value.reason == REASON_TIMEOUT
     assert str(err.value).startswith(f"timed out after 1.5s listing refs of {url}")
 
@@ -334,18 +330,33 @@ async def test_read_tree_at_an_old_commit(
 
 
 @integration
-async def test_symlinks_are_reported_not_followed(
+async def test_symlinks_are_kept_as_links_and_their_targets_read(
     cache: GitCache, git_server: GitServer, git_repo: RepoHandle
 ) -> None:
     url, creds = git_repo.http_url, http_creds(git_server)
     sha = git_repo.commit(
-        {"app/base.yaml": "a: 1\n", "shared/common.yaml": "c: 1\n", "app/bin.dat": b"\x00\xff"},
-        symlinks={"app/link.yaml": "base.yaml", "app/shared": "../shared"},
+        {
+            "app/base.yaml": "a: 1\n",
+            "shared/common.yaml": "c: 1\n",
+            "other/unrelated.yaml": "u: 1\n",
+            "app/bin.dat": b"\x00\xff",
+        },
+        symlinks={"app/link.yaml": "base.yaml", "app/shared": "../shared", "app/out": "../../x"},
     )
     await cache.fetch(url, creds, sha)
     tree = cache.read_tree(url, sha, "app")
-    assert tree.files == {"app/base.yaml": b"a: 1\n", "app/bin.dat": b"\x00\xff"}
-    assert tree.symlinks == {"app/link.yaml": "base.yaml", "app/shared": "../shared"}
+    # What a link inside the repository points at is read too, even outside the path, so
+    # the renderer can follow it; nothing else outside the path is read.
+    assert tree.files == {
+        "app/base.yaml": b"a: 1\n",
+        "app/bin.dat": b"\x00\xff",
+        "shared/common.yaml": b"c: 1\n",
+    }
+    assert tree.symlinks == {
+        "app/link.yaml": "base.yaml",
+        "app/shared": "../shared",
+        "app/out": "../../x",
+    }
 
 
 @integration
@@ -413,38 +424,57 @@ async def test_fetch_skips_the_network_for_a_cached_commit(
     assert cache.repo_path(url + "/") == cache.repo_path(url.replace("http", "HTTP", 1)[:-4])
 
 
+def record_invocations(bin_dir: Path, log_dir: Path, *tools: str) -> None:
+    """Puts a wrapper for each tool first on PATH: it appends its argv to log_dir/argv and its
+    environment to log_dir/env.<pid> (both NUL-separated), then runs the real tool. Every
+    invocation is seen, however short-lived."""
+    bin_dir.mkdir()
+    log_dir.mkdir()
+    for tool in tools:
+        real = shutil.which(tool)
+        assert real, f"{tool} is not installed"
+        wrapper = bin_dir / tool
+        wrapper.write_text(
+            "#!/bin/sh\n"
+            f"{{ printf '%s\\0' {tool} \"$@\"; printf '\\n'; }} >> '{log_dir}/argv'\n"
+            f"env -0 > '{log_dir}/env.'$$\n"
+            f"exec '{real}' \"$@\"\n"
+        )
+        wrapper.chmod(0o755)
+
+
 @integration
 async def test_secrets_never_reach_process_arguments(
-    cache: GitCache, git_server: GitServer, git_repo: RepoHandle
+    cache: GitCache,
+    git_server: GitServer,
+    git_repo: RepoHandle,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sha = git_repo.commit({"a": "1"})
     ssh = ssh_creds(git_server)
-    secrets = [git_server.token.encode(), *(s.encode() for s in ssh.secrets)]
-    seen: list[str] = []
-    done = threading.Event()
-
-    def watch() -> None:
-        while not done.is_set():
-            for proc in Path("/proc").iterdir():
-                try:
-                    cmdline = (proc / "cmdline").read_bytes()
-                except OSError:
-                    continue
-                seen.extend(cmdline.decode(errors="replace") for s in secrets if s in cmdline)
-
+    secrets = [git_server.token, *ssh.secrets]
+    log = tmp_path / "invocations"
+    record_invocations(tmp_path / "bin", log, "git", "ssh")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     before = set(Path(tempfile.gettempdir()).glob("tether-ssh-*"))
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
-        for _ in range(3):
-            assert await cache.resolve(git_repo.http_url, "main", http_creds(git_server)) == sha
-            assert await cache.resolve(git_repo.ssh_url, "main", ssh) == sha
-        await cache.fetch(git_repo.http_url, http_creds(git_server), sha)
-        await cache.fetch(git_repo.ssh_url, ssh, sha)
-    finally:
-        done.set()
-        watcher.join()
-    assert seen == []
+
+    for _ in range(3):
+        assert await cache.resolve(git_repo.http_url, "main", http_creds(git_server)) == sha
+        assert await cache.resolve(git_repo.ssh_url, "main", ssh) == sha
+    await cache.fetch(git_repo.http_url, http_creds(git_server), sha)
+    await cache.fetch(git_repo.ssh_url, ssh, sha)
+
+    calls = [line.split("\0")[:-1] for line in (log / "argv").read_text().splitlines()]
+    # Every git run and every ssh connection was recorded: the check below saw them all.
+    assert len([c for c in calls if c[0] == "git"]) >= 2
+    assert len([c for c in calls if c[0] == "ssh"]) >= 2
+    assert [c for c in calls if any(secret in arg for arg in c for secret in secrets)] == []
+    # In the environment, only the askpass helper's variable carries the HTTP password.
+    for env_file in log.glob("env.*"):
+        env = dict(e.split("=", 1) for e in env_file.read_text().split("\0") if "=" in e)
+        holders = {k for k, v in env.items() for secret in secrets if secret in v}
+        assert holders <= {"TETHER_GIT_PASSWORD"}, (env_file.name, holders)
     # The key and known_hosts files live only as long as the command that needed them.
     assert set(Path(tempfile.gettempdir()).glob("tether-ssh-*")) == before
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from tether.diff import (
     render_diffs,
     restrict_to,
 )
+from tether.diff.jq_paths import JqRunner
+from tether.diff.merge_keys import shape_of
 from tether.errors import InvalidSpec
 from tether.model import Obj, ResourceDiff, ResourceDiffStatus, ResourceKey
 
@@ -103,7 +106,8 @@ def test_changes_by_hand_to_fields_git_sets_are_drift() -> None:
     assert result.status is ResourceDiffStatus.OUT_OF_SYNC
     assert result.changed_paths == [
         "spec.template.spec.containers[name=web].args",
-        "spec.template.spec.containers[name=log-shipper].volumeMounts[name=logs].readOnly",
+        "spec.template.spec.containers[name=log-shipper].volumeMounts[mountPath=/var/log/web]"
+        ".readOnly",
     ]
 
 
@@ -129,6 +133,118 @@ def test_a_list_item_git_has_and_live_lacks_is_drift() -> None:
     assert result.status is ResourceDiffStatus.OUT_OF_SYNC
     assert result.changed_paths == ["spec.template.spec.containers[name=log-shipper]"]
     assert "+      - image: registry.example.com/tools/log-shipper:2.0.1" in result.diff_text
+
+
+def another_manager(obj: Obj, manager: str, fields: Obj) -> None:
+    """Records in ``obj``'s field sets that ``manager`` owns ``fields``."""
+    obj["metadata"]["managedFields"].append(
+        {"manager": manager, "operation": "Update", "fieldsType": "FieldsV1", "fieldsV1": fields}
+    )
+
+
+def test_volume_mounts_are_matched_by_mount_path_as_the_server_merges_them() -> None:
+    # Another manager mounts the same volume a second time, ahead of Git's mount. Matched by
+    # name, Git's mount would be compared with the other one and reported as drift that no sync
+    # could remove; the server merges volumeMounts by mountPath and so does the diff.
+    desired, predicted, live = deployment()
+    extra = {"name": "logs", "mountPath": "/debug", "readOnly": False}
+    for obj in (predicted, live):
+        container(obj, "log-shipper")["volumeMounts"].insert(0, dict(extra))
+    mount = {'k:{"mountPath":"/debug"}': {".": {}, "f:mountPath": {}, "f:name": {}}}
+    another_manager(
+        live,
+        "debugger",
+        {
+            "f:spec": {
+                "f:template": {
+                    "f:spec": {
+                        "f:containers": {'k:{"name":"log-shipper"}': {"f:volumeMounts": mount}}
+                    }
+                }
+            }
+        },
+    )
+
+    assert diff_object(DEPLOYMENT, desired, predicted, live).status is ResourceDiffStatus.SYNCED
+
+    container(live, "log-shipper")["volumeMounts"][1]["readOnly"] = False
+    result = diff_object(DEPLOYMENT, desired, predicted, live)
+    assert result.changed_paths == [
+        "spec.template.spec.containers[name=log-shipper].volumeMounts[mountPath=/var/log/web]"
+        ".readOnly"
+    ]
+
+
+def test_a_renamed_port_is_reported_on_the_port_the_server_keys_it_by() -> None:
+    desired, predicted, live = deployment()
+    container(live, "web")["ports"][1]["name"] = "prom"
+
+    result = diff_object(DEPLOYMENT, desired, predicted, live)
+
+    assert result.changed_paths == [
+        "spec.template.spec.containers[name=web].ports[containerPort=9090].name"
+    ]
+
+
+def test_an_item_added_to_an_atomic_list_is_drift_even_with_a_name() -> None:
+    # RoleBinding subjects carry names, but the server keeps the list whole (atomic): a subject
+    # added by hand is removed by the next sync, so it is drift, not someone else's item.
+    desired = load("rolebinding-desired.yaml")
+    live = load("rolebinding-live.yaml")
+    predicted = copy.deepcopy(live)
+    key = ResourceKey("rbac.authorization.k8s.io", "RoleBinding", "shop", "web-view")
+    assert diff_object(key, desired, predicted, live).status is ResourceDiffStatus.SYNCED
+
+    live["subjects"].append(
+        {"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"}
+    )
+    result = diff_object(key, desired, predicted, live)
+
+    assert result.status is ResourceDiffStatus.OUT_OF_SYNC
+    assert result.changed_paths == ["subjects[1]"]
+    assert "mallory" in result.diff_text
+
+
+def test_a_set_keeps_only_the_members_git_lists() -> None:
+    template: Obj = {"metadata": {"finalizers": ["example.com/cleanup"]}}
+    live: Obj = {
+        "metadata": {
+            "finalizers": ["kubernetes.io/pvc-protection", "example.com/cleanup"],
+            "managedFields": [
+                {
+                    "manager": "tether",
+                    "fieldsV1": {"f:metadata": {"f:finalizers": {'v:"example.com/cleanup"': {}}}},
+                }
+            ],
+        }
+    }
+
+    assert restrict_to(live, template) == template
+    live["metadata"]["finalizers"] = ["kubernetes.io/pvc-protection"]
+    assert restrict_to(live, template) == {}
+
+
+def test_a_custom_resources_lists_follow_the_keys_its_schema_declares() -> None:
+    key = ResourceKey("example.com", "Gateway", "shop", "edge")
+    desired: Obj = {
+        "apiVersion": "example.com/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "edge", "namespace": "shop"},
+        "spec": {"listeners": [{"port": 443, "hostname": "a.example.com", "tls": "strict"}]},
+    }
+    live = copy.deepcopy(desired)
+    live["spec"]["listeners"].insert(0, {"port": 80, "hostname": "a.example.com"})
+    listener = {'k:{"hostname":"a.example.com","port":443}': {".": {}, "f:tls": {}}}
+    live["metadata"]["managedFields"] = [
+        {"manager": "tether", "fieldsV1": {"f:spec": {"f:listeners": listener}}}
+    ]
+    predicted = copy.deepcopy(live)
+
+    assert diff_object(key, desired, predicted, live).status is ResourceDiffStatus.SYNCED
+    live["spec"]["listeners"][1]["tls"] = "off"
+    assert diff_object(key, desired, predicted, live).changed_paths == [
+        "spec.listeners[hostname=a.example.com,port=443].tls"
+    ]
 
 
 def test_an_annotation_added_live_that_git_does_not_set_is_not_drift() -> None:
@@ -266,6 +382,94 @@ def test_whole_list_items_can_be_ignored_by_index() -> None:
     p, _ = apply_ignores(ResourceKey("", "Pod", "shop", "x"), obj, obj, [rule])
 
     assert p == {"spec": {"tolerations": [{"key": "a"}, {"key": "c"}]}}
+
+
+def test_jq_path_expressions_ignore_the_fields_they_select() -> None:
+    desired, predicted, live = deployment()
+    container(live, "log-shipper")["image"] = "registry.example.com/tools/log-shipper:9.9"
+    live["spec"]["replicas"] = 7
+    rule = IgnoreRule.from_spec(
+        {
+            "group": "apps",
+            "kind": "Deployment",
+            "jqPathExpressions": [
+                '.spec.template.spec.containers[] | select(.name == "log-shipper") | .image',
+                ".spec.replicas",
+            ],
+        }
+    )
+
+    result = diff_object(DEPLOYMENT, desired, predicted, live, [rule])
+    p, lv = apply_ignores(DEPLOYMENT, predicted, live, [rule])
+
+    assert result.status is ResourceDiffStatus.SYNCED
+    assert "image" not in container(p, "log-shipper") and "image" in container(p, "web")
+    assert "replicas" not in lv["spec"]
+    assert live["spec"]["replicas"] == 7, "inputs are left alone"
+
+
+def test_a_jq_expression_that_selects_nothing_changes_nothing() -> None:
+    desired, predicted, live = deployment()
+    live["spec"]["replicas"] = 7
+    rule = IgnoreRule(
+        "apps", "Deployment", jq_path_expressions=['.spec.nothing | select(. == "x")']
+    )
+
+    result = diff_object(DEPLOYMENT, desired, predicted, live, [rule])
+
+    assert result.changed_paths == ["spec.replicas"]
+
+
+@pytest.mark.parametrize(
+    ("expression", "why"),
+    [
+        # Runs into the memory limit or the time limit, whichever comes first on this machine.
+        ("[range(1e9)]", "(MiB of memory|took longer than 1s)"),
+        (".spec | until(false; .)", "took longer than 1s, the limit"),
+        (".spec[", "syntax error"),
+        (".x) | [range(1e5)] | del(.[0]", "gave a result larger than the object"),
+    ],
+)
+def test_a_jq_expression_that_runs_away_or_is_invalid_fails_the_comparison(
+    expression: str, why: str
+) -> None:
+    desired, predicted, live = deployment()
+    rule = IgnoreRule("apps", "Deployment", jq_path_expressions=[expression])
+
+    with pytest.raises(InvalidSpec) as err:
+        diff_object(DEPLOYMENT, desired, predicted, live, [rule])
+
+    assert str(err.value).startswith(f"{DEPLOYMENT}: ignoreDifferences: jqPathExpressions")
+    assert repr(expression) in str(err.value)
+    assert re.search(why, str(err.value))
+    # The next comparison gets a working jq again.
+    fine = IgnoreRule("apps", "Deployment", jq_path_expressions=[".spec.replicas"])
+    assert diff_object(DEPLOYMENT, desired, predicted, live, [fine]).status is (
+        ResourceDiffStatus.SYNCED
+    )
+
+
+def test_jq_that_needs_more_memory_than_its_limit_is_stopped() -> None:
+    jq = JqRunner(time_limit=600.0, memory_limit=128 * 2**20)
+    try:
+        with pytest.raises(InvalidSpec, match="needed more than 128 MiB of memory"):
+            jq.delete("[range(1e9)]", [{}])
+        assert jq.restarts == 1
+        assert jq.delete(".a", [{"a": 1, "b": 2}]) == [{"b": 2}]
+    finally:
+        jq.close()
+
+
+def test_a_jq_error_never_quotes_a_secret_value() -> None:
+    desired, live = secret()[0], secret()[2]
+    rule = IgnoreRule("", "Secret", jq_path_expressions=[".data.password[]"])
+
+    with pytest.raises(InvalidSpec) as err:
+        diff_object(SECRET, desired, copy.deepcopy(live), live, [rule])
+
+    assert "Cannot iterate over string" in str(err.value)
+    assert live["data"]["password"] not in str(err.value)
+    assert_no_secret_values(str(err.value))
 
 
 def test_ignore_rule_from_argo_cd_spec() -> None:
@@ -470,20 +674,31 @@ def test_normalize_folds_secret_string_data_into_data() -> None:
     assert out["data"] == {"username": b64("shop"), "password": b64(NEW_PASSWORD)}
 
 
-def test_restrict_to_matches_ports_by_number_and_protocol() -> None:
-    template: Obj = {"ports": [{"containerPort": 53, "protocol": "UDP"}, {"containerPort": 53}]}
+def ports_field_set(*keys: str) -> Obj:
+    """An object's metadata whose field set says ``ports`` is keyed as the server keys it."""
+    ports = {f"k:{k}": {".": {}, "f:containerPort": {}} for k in keys}
+    entry = {"manager": "tether", "fieldsType": "FieldsV1", "fieldsV1": {"f:ports": ports}}
+    return {"managedFields": [entry]}
+
+
+def test_restrict_to_matches_ports_by_the_servers_keys_and_a_defaulted_protocol() -> None:
+    template: Obj = {"ports": [{"containerPort": 53}, {"containerPort": 53, "protocol": "UDP"}]}
     live: Obj = {
+        "metadata": ports_field_set(
+            '{"containerPort":53,"protocol":"UDP"}', '{"containerPort":53,"protocol":"TCP"}'
+        ),
         "ports": [
             {"containerPort": 8080, "protocol": "TCP"},
-            {"containerPort": 53, "protocol": "TCP", "hostPort": 0},
             {"containerPort": 53, "protocol": "UDP", "hostPort": 0},
-        ]
+            {"containerPort": 53, "protocol": "TCP", "hostPort": 0},
+        ],
     }
 
+    # The item that leaves protocol to its default does not take the UDP one listed first.
     assert restrict_to(live, template) == {
-        "ports": [{"containerPort": 53, "protocol": "UDP"}, {"containerPort": 53}]
+        "ports": [{"containerPort": 53}, {"containerPort": 53, "protocol": "UDP"}]
     }
-    assert fields_of(template) == {
+    assert fields_of(template, shape_of(live)) == {
         "ports[containerPort=53,protocol=UDP].containerPort",
         "ports[containerPort=53,protocol=UDP].protocol",
         "ports[containerPort=53].containerPort",
@@ -510,7 +725,7 @@ def test_lists_without_keys_are_compared_whole() -> None:
 
 
 def test_fields_of_names_every_field_the_manifest_sets() -> None:
-    fields = fields_of(load("deployment-desired.yaml"))
+    fields = fields_of(load("deployment-desired.yaml"), shape_of(load("deployment-live.yaml")))
 
     assert "spec.replicas" in fields
     assert 'metadata.labels["app.kubernetes.io/version"]' in fields
@@ -522,13 +737,15 @@ def test_fields_of_names_every_field_the_manifest_sets() -> None:
     )
     assert "spec.template.spec.volumes[name=logs].emptyDir" in fields
     assert not any("imagePullPolicy" in f or "status" in f for f in fields)
-    repeated = {"mounts": [{"name": "cfg", "subPath": "a"}, {"name": "cfg", "subPath": "b"}]}
-    assert fields_of(repeated) == {
-        "mounts[name=cfg].name",
-        "mounts[name=cfg].subPath",
-        "mounts[name=cfg#2].name",
-        "mounts[name=cfg#2].subPath",
-    }
+    assert "spec.template.spec.containers[name=web].ports[containerPort=9090].name" in fields
+    assert (
+        "spec.template.spec.containers[name=log-shipper].volumeMounts[mountPath=/var/log/web]"
+        ".readOnly" in fields
+    )
+    assert fields_of({"mounts": [{"name": "cfg"}, {"name": "x"}]}) == {
+        "mounts[0].name",
+        "mounts[1].name",
+    }, "with nothing known of the list, its items are named by index"
 
 
 # -- Rendering -------------------------------------------------------------------------------

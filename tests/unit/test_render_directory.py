@@ -377,7 +377,48 @@ def test_invalid_yaml_names_the_problem() -> None:
 def test_unknown_tag_is_refused_as_invalid_yaml() -> None:
     err = render_error({"apps/a.yaml": configmap("a") + "  other: !Ref x\n"})
     assert (err.file, err.line) == ("apps/a.yaml", 7)
-    assert "could not determine a constructor for the tag '!Ref'" in str(err)
+    assert "could not determine a constructor for the tag" in str(err)
+    assert err.hint == "a value starting with '!' is read by YAML as a tag: put the value in quotes"
+
+
+CANARY = "CANARY-7f3a9c"
+SECRET_HEAD = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        f"!{CANARY}",
+        f"!<{CANARY}> x",
+        f"!x!{CANARY} y",
+        f"*{CANARY}",
+        f"!!int {CANARY}",
+        f"!!float {CANARY}",
+        f"!!bool {CANARY}",
+        f"!!binary {CANARY}x",
+        f"!!map {CANARY}",
+        f'"\\q{CANARY}"',
+    ],
+)
+def test_errors_in_a_secrets_file_never_quote_its_values(value: str) -> None:
+    err = render_error({"apps/secret.yaml": SECRET_HEAD + f"  password: {value}\n"})
+
+    assert (err.file, err.line) == ("apps/secret.yaml", 6)
+    assert str(err).startswith("apps/secret.yaml:6: invalid YAML:")
+    assert CANARY.lower() not in (str(err) + err.hint).lower()
+
+
+def test_a_value_that_does_not_fit_its_explicit_tag_is_invalid_yaml() -> None:
+    err = render_error({"apps/a.yaml": configmap("a") + "  n: !!int twelve\n"})
+
+    assert (err.file, err.line) == ("apps/a.yaml", 7)
+    assert "the value is not a valid !!int" in str(err)
+
+
+def test_a_tab_or_token_named_by_the_parser_is_still_shown() -> None:
+    err = render_error({"apps/a.yaml": "a: b\n\tc: d\n"})
+
+    assert "tab" in str(err) or "'\\t'" in str(err)
 
 
 def test_control_characters_are_refused_at_their_line() -> None:

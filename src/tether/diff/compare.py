@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from tether.diff.ignore import IgnoreRule, apply_ignores
+from tether.diff.merge_keys import Shape, shape_of
 from tether.diff.normalize import (
     ABSENT,
     align_items,
@@ -61,17 +62,20 @@ def diff_object(
 
     template = normalize(desired)
     before_ignores = predicted if predicted is not None else template
+    # Lists are matched by the merge keys the server used for this very object (the dry-run
+    # holds our own field set, live everyone's), read before ignores can touch metadata.
+    shape = shape_of(predicted, live) or Shape([])
     # Ignores run on the whole objects: JSON pointers index lists as the server orders them.
     ignored_predicted, ignored_live = apply_ignores(key, before_ignores, live, ignore_rules)
     # The template is normalized, so restricting to it also drops what normalize would, without
     # copying the whole of each object first.
-    want = restrict_to(ignored_predicted, template)
-    have = restrict_to(ignored_live, template)
+    want = restrict_to(ignored_predicted, template, shape)
+    have = restrict_to(ignored_live, template, shape)
     if want == have:
         return ResourceDiff(key, ResourceDiffStatus.SYNCED)
 
     paths: list[str] = []
-    _changed_paths(template, have, want, "", paths)
+    _changed_paths(template, have, want, "", shape, paths)
     shown_want, shown_have = redact_pair(want, have)
     return ResourceDiff(
         key,
@@ -81,7 +85,9 @@ def diff_object(
     )
 
 
-def _changed_paths(template: Any, have: Any, want: Any, path: str, out: list[str]) -> None:
+def _changed_paths(
+    template: Any, have: Any, want: Any, path: str, shape: Shape | None, out: list[str]
+) -> None:
     """Appends the path of every field that differs, as high up as one side lacks it."""
     if have == want:
         return
@@ -89,9 +95,9 @@ def _changed_paths(template: Any, have: Any, want: Any, path: str, out: list[str
         tmpl = template if isinstance(template, dict) else {}
         keys = list(tmpl) + [k for k in (*have, *want) if k not in tmpl]
         for k in dict.fromkeys(keys):
-            _changed_paths(
-                tmpl.get(k), have.get(k, ABSENT), want.get(k, ABSENT), join_path(path, k), out
-            )
+            sub = shape.field(str(k)) if shape is not None else None
+            have_k, want_k = have.get(k, ABSENT), want.get(k, ABSENT)
+            _changed_paths(tmpl.get(k), have_k, want_k, join_path(path, k), sub, out)
         return
     if (
         isinstance(have, list)
@@ -99,12 +105,12 @@ def _changed_paths(template: Any, have: Any, want: Any, path: str, out: list[str
         and isinstance(template, list)
         and not is_atomic_list(template)
     ):
-        have_items = {seg: (t, item) for seg, t, item in align_items(template, have)}
-        want_items = {seg: (t, item) for seg, t, item in align_items(template, want)}
+        have_items = {seg: (t, it, sh) for seg, t, it, sh in align_items(template, have, shape)}
+        want_items = {seg: (t, it, sh) for seg, t, it, sh in align_items(template, want, shape)}
         for seg in dict.fromkeys([*have_items, *want_items]):
-            t, have_item = have_items.get(seg, (None, ABSENT))
-            want_item = want_items.get(seg, (None, ABSENT))[1]
-            _changed_paths(t, have_item, want_item, path + seg, out)
+            t, have_item, item_shape = have_items.get(seg, (None, ABSENT, None))
+            want_item = want_items.get(seg, (None, ABSENT, None))[1]
+            _changed_paths(t, have_item, want_item, path + seg, item_shape, out)
         return
     out.append(path or ".")
 

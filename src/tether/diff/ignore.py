@@ -1,7 +1,8 @@
 """Ignore rules: fields a user declares are not drift, in Argo CD's ``ignoreDifferences`` shape.
 
 A rule selects objects by group, kind (``*`` for any), and optionally name and namespace, then
-names fields by RFC 6901 JSON pointers, or by the field managers whose fields should not count.
+names fields by RFC 6901 JSON pointers, by jq path expressions, or by the field managers whose
+fields should not count.
 
 For managers the rule follows Argo CD: a field owned by one of them in the live object's
 ``metadata.managedFields`` is removed from both sides when both have it and the values differ.
@@ -10,12 +11,13 @@ Equal owned fields stay, since they cannot cause drift and they keep the diff's 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from tether.diff import jq_paths
+from tether.diff.merge_keys import item_keys
 from tether.diff.normalize import ABSENT
 from tether.errors import InvalidSpec
 from tether.model import Obj, ResourceKey
@@ -43,7 +45,8 @@ class IgnoreRule:
     """Only objects in this namespace; empty for any."""
     json_pointers: list[str] = field(default_factory=list)
     jq_path_expressions: list[str] = field(default_factory=list)
-    """Accepted so Argo CD specs load unchanged; not applied yet."""
+    """jq expressions naming fields to ignore, applied as ``del(EXPRESSION)``, bounded in time
+    and memory (see :mod:`tether.diff.jq_paths`)."""
     managed_fields_managers: list[str] = field(default_factory=list)
 
     @classmethod
@@ -162,6 +165,11 @@ def apply_ignores(
             tokens = parse_pointer(pointer)
             p = _without(p, tokens, 0)
             lv = _without(lv, tokens, 0)
+        for expression in rule.jq_path_expressions:
+            try:
+                p, lv = jq_paths.runner().delete(expression, [p, lv])
+            except InvalidSpec as e:
+                raise InvalidSpec(f"{key}: {e.message}", hint=e.hint) from None
     return p, lv
 
 
@@ -287,7 +295,7 @@ def _rebuilt(items: list[Any], changes: dict[int, Any]) -> list[Any]:
 def _locate(element: str, items: list[Any]) -> int | None:
     """Index of the list item a fieldsV1 element (``k:{...}`` or ``i:N``) names."""
     if element.startswith("k:"):
-        keys = _item_keys(element)
+        keys = item_keys(element)
         if keys is None:
             return None
         for index, item in enumerate(items):
@@ -299,15 +307,3 @@ def _locate(element: str, items: list[Any]) -> int | None:
     # "v:" names an item of a set by its value; the same value is on both sides, so it never
     # differs and there is nothing to drop.
     return None
-
-
-@lru_cache(maxsize=4096)
-def _item_keys(element: str) -> tuple[tuple[str, Any], ...] | None:
-    try:
-        keys = json.loads(element[2:])
-    except ValueError:
-        # A malformed entry from some other manager must not stop the diff.
-        return None
-    if not isinstance(keys, dict):
-        return None
-    return tuple(keys.items())

@@ -4,11 +4,12 @@
 fields the manifest in Git sets, so server defaults, fields other controllers own and list items
 others add are not drift. Field paths read like ``spec.template.spec.containers[name=web].image``.
 
-Lists are matched the way server-side apply merges them. A list of maps whose items all carry a
-``name`` is keyed by it; failing that, by ``containerPort`` or ``port`` plus ``protocol`` (TCP when
-unset, as the server defaults it); failing that, by index. Keyed lists keep foreign items out of
-the comparison. A list matched by index, or a list of scalars, is atomic for the server: a sync
-replaces it whole, so items beyond what Git lists still count.
+Lists are matched the way server-side apply merges them, with the merge keys the server itself
+used, read from the field sets it records (see :mod:`tether.diff.merge_keys`): volumeMounts by
+``mountPath``, container ports by ``containerPort`` and ``protocol``, a custom resource's lists by
+whatever its schema declares. Keyed lists and sets keep foreign items out of the comparison. An
+atomic list (or one nothing is known of) is matched by index: a sync replaces it whole, so items
+beyond what Git lists still count.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import re
 from typing import Any, Final
 
+from tether.diff.merge_keys import Shape, shape_of
 from tether.diff.redact import LAST_APPLIED, is_secret
 from tether.model import Obj
 
@@ -110,131 +112,186 @@ def join_path(path: str, key: object) -> str:
     return f"{path}[{json.dumps(name)}]"
 
 
+def _child(shape: Shape | None, key: object) -> Shape | None:
+    return shape.field(str(key)) if shape is not None else None
+
+
 def is_atomic_list(template: list[Any]) -> bool:
     """True when the list is compared whole rather than item by item (not a list of maps)."""
     return not template or not all(isinstance(item, dict) for item in template)
 
 
-def _identity_fields(template: list[Any]) -> str | None:
-    """The field that identifies an item of this list of maps, or None to match by index."""
-    for field in ("name", "containerPort", "port"):
-        if all(field in item and isinstance(item[field], _SCALARS) for item in template):
-            return field
-    return None
+_MISSING: Final = _Absent()
 
 
-def _identity(item: Any, field: str) -> tuple[Any, ...] | None:
-    if not isinstance(item, dict) or field not in item:
+def _identity(item: Any, keys: tuple[str, ...]) -> tuple[Any, ...] | None:
+    """The item's values of ``keys`` (``_MISSING`` for one it leaves to a server default, as
+    a port's protocol); None when it has none of them."""
+    if not isinstance(item, dict):
         return None
-    value = item[field]
-    if not isinstance(value, _SCALARS):
-        return None
-    if field == "name":
-        return (value,)
-    return (value, item.get("protocol") or "TCP")
+    values = tuple(item.get(k, _MISSING) for k in keys)
+    missing = 0
+    for v in values:
+        if v is _MISSING:
+            missing += 1
+        elif not isinstance(v, _SCALARS):
+            return None
+    return None if missing == len(values) else values
 
 
-def _identities(items: list[Any], field: str) -> list[tuple[Any, ...] | None]:
-    """Identity of each item; the n-th repeat of an identity is told apart by its count."""
-    seen: dict[tuple[Any, ...], int] = {}
-    out: list[tuple[Any, ...] | None] = []
-    for item in items:
-        ident = _identity(item, field)
+def _agrees(partial: tuple[Any, ...], full: tuple[Any, ...] | None) -> bool:
+    return full is not None and all(
+        p is _MISSING or p == f for p, f in zip(partial, full, strict=True)
+    )
+
+
+def _match(template: list[Any], items: list[Any], keys: tuple[str, ...]) -> list[int | None]:
+    """For each template item, the index of its counterpart in ``items`` (or None).
+
+    Items that set every key are matched first, so one that leaves a key to its default (a port
+    without ``protocol``) cannot take their match; it then matches on the keys it sets.
+    """
+    found = [_identity(item, keys) for item in items]
+    by_identity: dict[tuple[Any, ...], list[int]] = {}
+    for j, ident in enumerate(found):
+        if ident is not None:
+            by_identity.setdefault(ident, []).append(j)
+    out: list[int | None] = [None] * len(template)
+    claimed: set[int] = set()
+    partial: list[tuple[int, tuple[Any, ...]]] = []
+    for i, t in enumerate(template):
+        ident = _identity(t, keys)
         if ident is None:
-            out.append(None)
             continue
-        count = seen.get(ident, 0)
-        seen[ident] = count + 1
-        out.append((*ident, count))
+        if _MISSING in ident:
+            partial.append((i, ident))
+            continue
+        for j in by_identity.get(ident, ()):
+            if j not in claimed:
+                claimed.add(j)
+                out[i] = j
+                break
+    for i, ident in partial:
+        for j, full in enumerate(found):
+            if j not in claimed and _agrees(ident, full):
+                claimed.add(j)
+                out[i] = j
+                break
     return out
 
 
-def _segment(field: str, ident: tuple[Any, ...]) -> str:
-    if field == "name":
-        label = f"name={ident[0]}"
-    else:
-        label = f"{field}={ident[0]}" + ("" if ident[1] == "TCP" else f",protocol={ident[1]}")
-    count = ident[-1]
-    return f"[{label}#{count + 1}]" if count else f"[{label}]"
+def _segments(template: list[Any], keys: tuple[str, ...]) -> list[str]:
+    """``[mountPath=/data]`` for each item, from the keys it sets; ``#n`` tells repeats apart."""
+    seen: dict[str, int] = {}
+    out = []
+    for index, item in enumerate(template):
+        ident = _identity(item, keys)
+        if ident is None:
+            out.append(f"[{index}]")
+            continue
+        label = ",".join(f"{k}={v}" for k, v in zip(keys, ident, strict=True) if v is not _MISSING)
+        count = seen[label] = seen.get(label, 0) + 1
+        out.append(f"[{label}#{count}]" if count > 1 else f"[{label}]")
+    return out
 
 
-def align_items(template: list[Any], items: list[Any]) -> list[tuple[str, Any, Any]]:
+def align_items(
+    template: list[Any], items: list[Any], shape: Shape | None = None
+) -> list[tuple[str, Any, Any, Shape | None]]:
     """Pairs each item of a list of maps from Git with its counterpart in ``items``.
 
-    Returns ``(path segment, template item, item or ABSENT)`` in template order. When matched by
-    index, items past the end of the template follow with ``None`` as their template item.
+    Returns ``(path segment, template item, item or ABSENT, shape of the item)`` in template
+    order. Items are matched by the server's merge keys when ``shape`` says the list has them
+    (see :func:`_match`). Otherwise (an atomic list, or nothing known) they are matched by
+    index, and items past the end of the template follow with ``None`` as their template item.
     """
-    field = _identity_fields(template)
-    if field is None:
-        pairs = [
-            (f"[{i}]", t, items[i] if i < len(items) else ABSENT) for i, t in enumerate(template)
+    if shape is None or not shape.keys:
+        pairs: list[tuple[str, Any, Any, Shape | None]] = [
+            (f"[{i}]", t, items[i] if i < len(items) else ABSENT, None)
+            for i, t in enumerate(template)
         ]
-        pairs.extend((f"[{i}]", None, items[i]) for i in range(len(template), len(items)))
+        pairs.extend((f"[{i}]", None, items[i], None) for i in range(len(template), len(items)))
         return pairs
-    by_identity = {
-        ident: item
-        for ident, item in zip(_identities(items, field), items, strict=True)
-        if ident is not None
-    }
-    pairs = []
-    for ident, t in zip(_identities(template, field), template, strict=True):
-        # _identity_fields only picks a field every template item has a scalar for.
-        assert ident is not None
-        pairs.append((_segment(field, ident), t, by_identity.get(ident, ABSENT)))
-    return pairs
+    matched = [ABSENT if j is None else items[j] for j in _match(template, items, shape.keys)]
+    segments = _segments(template, shape.keys)
+    return [
+        (segment, t, item, shape.item)
+        for segment, t, item in zip(segments, template, matched, strict=True)
+    ]
 
 
-def fields_of(desired: Obj) -> set[str]:
-    """Paths of every field the manifest sets, down to scalars, atomic lists and empty maps."""
+def fields_of(desired: Obj, shape: Shape | None = None) -> set[str]:
+    """Paths of every field the manifest sets, down to scalars, atomic lists and empty maps.
+
+    ``shape`` (from :func:`shape_of`) names list items by the server's merge keys; without it
+    lists are named by index.
+    """
     out: set[str] = set()
-    _collect(desired, "", out)
+    _collect(desired, "", shape, out)
     return out
 
 
-def _collect(template: Any, path: str, out: set[str]) -> None:
+def _collect(template: Any, path: str, shape: Shape | None, out: set[str]) -> None:
     if isinstance(template, dict) and template:
         for key, value in template.items():
             if value is not None:
-                _collect(value, join_path(path, key), out)
+                _collect(value, join_path(path, key), _child(shape, key), out)
     elif isinstance(template, list) and not is_atomic_list(template):
-        for segment, item, _ in align_items(template, template):
-            _collect(item, path + segment, out)
+        for segment, item, _, item_shape in align_items(template, template, shape):
+            _collect(item, path + segment, item_shape, out)
     else:
         out.add(path)
 
 
-def restrict_to(obj: Obj, template: Obj) -> Obj:
+def restrict_to(obj: Obj, template: Obj, shape: Shape | None = None) -> Obj:
     """A copy of ``obj`` holding only the fields ``template`` sets.
 
     A field the template sets to null sets nothing. A map the template fills but ``obj`` holds
-    none of is left out, so "no such map" and "a map of other keys" compare equal.
+    none of is left out, so "no such map" and "a map of other keys" compare equal. Lists are
+    matched as ``shape`` says the server merges them (by default, as ``obj``'s own field sets
+    say): items of a keyed list or a set that Git does not list are others' and left out;
+    an atomic list is replaced whole by a sync, so every item counts.
     """
-    out = _restrict(obj, template)
+    out = _restrict(obj, template, shape_of(obj) if shape is None else shape)
     return out if isinstance(out, dict) else {}
 
 
-def _restrict(value: Any, template: Any) -> Any:
+def _restrict(value: Any, template: Any, shape: Shape | None) -> Any:
     if isinstance(template, dict):
         if not isinstance(value, dict):
             return copy_json(value)
         out = {}
         for key, sub in template.items():
-            if sub is not None and key in value:
-                kept = _restrict(value[key], sub)
-                if kept is not ABSENT:
-                    out[key] = kept
+            if sub is None or key not in value:
+                continue
+            if not isinstance(sub, (dict, list)):
+                out[key] = copy_json(value[key])  # a scalar in Git: taken as it is
+                continue
+            kept = _restrict(value[key], sub, _child(shape, key))
+            if kept is not ABSENT:
+                out[key] = kept
         return ABSENT if template and not out else out
     if isinstance(template, list):
-        if not isinstance(value, list) or is_atomic_list(template):
+        if not isinstance(value, list):
+            return copy_json(value)
+        if shape is not None and shape.is_set and is_atomic_list(template):
+            members = [v for v in template if v in value]
+            return members or ABSENT
+        if is_atomic_list(template):
             return copy_json(value)
         items = []
-        for _, sub, item in align_items(template, value):
-            if item is ABSENT:
-                continue
-            if sub is None:
+        if shape is not None and shape.keys:
+            item_shape = shape.item
+            for sub, j in zip(template, _match(template, value, shape.keys), strict=True):
+                if j is not None:
+                    kept = _restrict(value[j], sub, item_shape)
+                    items.append({} if kept is ABSENT else kept)
+            return items or ABSENT
+        for i, item in enumerate(value):
+            if i >= len(template):
                 items.append(copy_json(item))
             else:
-                kept = _restrict(item, sub)
+                kept = _restrict(item, template[i], None)
                 # An item stays even when none of its fields match, or indexes would shift.
                 items.append({} if kept is ABSENT else kept)
         return items or ABSENT

@@ -7,7 +7,7 @@ import json
 import posixpath
 import re
 from itertools import chain
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from yaml.constructor import ConstructorError
@@ -15,6 +15,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from tether.errors import RenderError
 from tether.model import Manifest, ResourceKey
+from tether.symlinks import resolve
 
 if TYPE_CHECKING:
     from tether.render import DirectoryOptions, Tree
@@ -30,8 +31,6 @@ _MAX_ALIASES = 100
 # Kubernetes stores at most 1.5 MiB per object, and every node costs at least a byte or two of
 # JSON, so no object the API server would accept expands to more nodes than this.
 _MAX_EXPANDED_NODES = 1_000_000
-# The same bound Linux puts on a path lookup before it answers ELOOP.
-_MAX_SYMLINK_HOPS = 40
 
 _STR = "tag:yaml.org,2002:str"
 _MAP = "tag:yaml.org,2002:map"
@@ -317,40 +316,16 @@ def _content(tree: Tree, name: str, shown: str) -> bytes | None:
 
 def _resolve(tree: Tree, path: str, shown: str) -> str:
     """``path`` with every symlink along it replaced by its target, as the kernel would do it."""
-    pending = path.split("/")[::-1]
-    done: list[str] = []
-    hops: list[str] = []
-    states: set[tuple[str, tuple[str, ...]]] = set()
-    link = target = ""
-    while pending:
-        part = pending.pop()
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not done:
-                raise _escapes(shown, link, target)
-            done.pop()
-            continue
-        done.append(part)
-        here = "/".join(done)
-        followed = tree.symlinks.get(here)
-        if followed is None:
-            continue
-        link, target = here, followed
-        hops.append(link)
-        state = (link, tuple(pending))
-        if state in states or len(hops) > _MAX_SYMLINK_HOPS:
-            raise RenderError(
-                "symlink loop: " + " -> ".join(hops),
-                file=shown,
-                hint="change one of these links so the chain ends at a file",
-            )
-        states.add(state)
-        if target.startswith("/"):
-            raise _escapes(shown, link, target)
-        done.pop()
-        pending.extend(target.split("/")[::-1])
-    return "/".join(done)
+    resolved = resolve(path, tree.symlinks.get)
+    if resolved.problem == "escapes":
+        raise _escapes(shown, resolved.link, resolved.target)
+    if resolved.problem == "loop":
+        raise RenderError(
+            "symlink loop: " + " -> ".join(resolved.hops),
+            file=shown,
+            hint="change one of these links so the chain ends at a file",
+        )
+    return resolved.path
 
 
 def _escapes(shown: str, link: str, target: str) -> RenderError:
@@ -417,10 +392,10 @@ def _yaml_error(error: yaml.YAMLError, text: str, file: str) -> RenderError:
         problem = " ".join(part for part in (error.problem, error.context) if part)
         column = f" (column {mark.column + 1})" if mark else ""
         return RenderError(
-            f"invalid YAML: {problem}{column}",
+            f"invalid YAML: {_without_values(problem)}{column}",
             file=file,
             line=mark.line + 1 if mark else 0,
-            hint="fix the YAML at that line",
+            hint=_yaml_hint(problem),
         )
     if isinstance(error, yaml.reader.ReaderError) and isinstance(error.character, int):
         at = text.find(chr(error.character))
@@ -431,6 +406,35 @@ def _yaml_error(error: yaml.YAMLError, text: str, file: str) -> RenderError:
             hint="remove the character or escape it in a double-quoted string",
         )
     return RenderError(f"invalid YAML: {error}", file=file, hint="fix the YAML")
+
+
+# A quoted fragment of a parser message: the parser quotes what it read, and what it read may be
+# a Secret's value (``password: !s3cret`` is a tag to YAML, ``*s3cret`` an alias).
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+# What may still be shown: one character (a tab, an escape) or a token name like '<block end>'.
+_HARMLESS = re.compile(r"(?:\\?.|\\x[0-9a-f]{2}|<[a-z ]+>)", re.DOTALL)
+
+
+def _without_values(message: str) -> str:
+    """``message`` with every quoted piece of the file's text left out.
+
+    Render errors reach the sync output, status conditions and logs, and the file may be a
+    Secret: naming the line and column is enough to find the problem.
+    """
+
+    def hide(match: re.Match[str]) -> str:
+        inner = match.group(0)[1:-1]
+        return match.group(0) if _HARMLESS.fullmatch(inner) else "(text not shown)"
+
+    return _QUOTED.sub(hide, message)
+
+
+def _yaml_hint(problem: str) -> str:
+    if "constructor for the tag" in problem or "tag handle" in problem:
+        return "a value starting with '!' is read by YAML as a tag: put the value in quotes"
+    if "undefined alias" in problem:
+        return "a value starting with '*' is read by YAML as an alias: put the value in quotes"
+    return "fix the YAML at that line"
 
 
 def _check_aliases(root: Node, file: str) -> None:
@@ -501,12 +505,25 @@ def _construct(loader: _Loader, node: Node) -> object:
             return node.value
         constructor = _SCALARS.get(tag)
         if constructor is not None:
-            return constructor(loader, node)
+            return _checked(constructor, loader, node)
     elif isinstance(node, MappingNode) and tag == _MAP:
         return _construct_mapping(loader, node)
     elif isinstance(node, SequenceNode) and tag == _SEQ:
         return [_construct(loader, item) for item in node.value]
-    return loader.construct_document(node)
+    return _checked(_Loader.construct_document, loader, node)
+
+
+def _checked(constructor: Any, loader: _Loader, node: Node) -> object:
+    """``constructor(loader, node)``, its failure on a value that does not fit an explicit tag
+    (``!!int abc``) turned into a YAML error at the node; Python's own message quotes the
+    value."""
+    try:
+        return constructor(loader, node)
+    except (ValueError, KeyError, TypeError, OverflowError) as e:
+        short = node.tag.replace("tag:yaml.org,2002:", "!!")
+        raise ConstructorError(
+            None, None, f"the value is not a valid {short}", node.start_mark
+        ) from e
 
 
 def _construct_mapping(loader: _Loader, node: MappingNode) -> dict[object, object]:
@@ -684,6 +701,7 @@ def _manifest(value: object, file: str, line: int) -> Manifest:
             line=line,
             hint="each YAML document or JSON file must be one Kubernetes object",
         )
+    _refuse_kustomization(value, file, line)
     kind = value.get("kind")
     what = f"{kind} object" if isinstance(kind, str) and kind else "object"
     _require_string(value.get("apiVersion"), "apiVersion", what, file, line)
@@ -694,6 +712,28 @@ def _manifest(value: object, file: str, line: int) -> Manifest:
         raise RenderError(f"{what} has {problem}", file=file, line=line, hint=_OBJECT_HINT)
     _require_string(metadata.get("name"), "metadata.name", what, file, line)
     return Manifest(value, file, line)
+
+
+# Kustomize also reads a file named "Kustomization", which a directory app never reads.
+_KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml")
+
+
+def _refuse_kustomization(value: dict[object, object], file: str, line: int) -> None:
+    """A Kustomize file is not an object to apply; say so rather than "object has no
+    apiVersion". A Kubernetes object in a file of that name (a Flux Kustomization) passes."""
+    if posixpath.basename(file) not in _KUSTOMIZATION_FILES:
+        return
+    api_version = value.get("apiVersion")
+    if api_version and not str(api_version).startswith("kustomize.config.k8s.io/"):
+        return
+    raise RenderError(
+        "is a Kustomize file: tether applies a directory's YAML as it is and does not run "
+        "Kustomize yet",
+        file=file,
+        line=line,
+        hint="commit the output of 'kustomize build' and point the path at it, or leave the "
+        f"file out with directory.exclude: '{posixpath.basename(file)}'",
+    )
 
 
 def _require_string(value: object, field: str, what: str, file: str, line: int) -> None:

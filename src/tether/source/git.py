@@ -31,6 +31,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import posixpath
 import re
 import shlex
 import shutil
@@ -52,8 +53,8 @@ from tether.source.credentials import (
     RepoCredentials,
     normalize_url,
     redact,
-    strip_url_credentials,
 )
+from tether.symlinks import resolve
 
 REASON_UNREACHABLE = "RepositoryUnreachable"
 REASON_AUTH = "AuthenticationFailed"
@@ -218,7 +219,7 @@ class GitCache:
         """How many times the network was used to fetch; tests and metrics read it."""
         self.ls_remote_count = 0
         self._locks: dict[str, asyncio.Lock] = {}
-        self._refs: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
+        self._refs: dict[tuple[str, str], tuple[float, dict[str, str] | SourceError]] = {}
         self._refs_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self.root.mkdir(parents=True, exist_ok=True)
         self._askpass = self._write_askpass()
@@ -244,7 +245,7 @@ class GitCache:
         # no repository or a complete one.
         tmp = Path(tempfile.mkdtemp(prefix=".init-", dir=self.root))
         pygit2.init_repository(str(tmp), bare=True)
-        (tmp / "tether-url").write_text(strip_url_credentials(url) + "\n")
+        (tmp / "tether-url").write_text(redact(url) + "\n")
         try:
             tmp.rename(path)
         except OSError:
@@ -258,7 +259,7 @@ class GitCache:
         if not (path / "HEAD").exists():
             raise source_error(
                 REASON_REVISION,
-                f"{strip_url_credentials(url)} has not been fetched into the cache",
+                f"{redact(url)} has not been fetched into the cache",
                 hint="resolve and fetch the revision before reading it",
             )
         return pygit2.Repository(str(path))
@@ -277,7 +278,7 @@ class GitCache:
                         raise source_error(
                             REASON_TIMEOUT,
                             f"timed out after {self.timeout:g}s waiting for another process "
-                            f"fetching {strip_url_credentials(url)}",
+                            f"fetching {redact(url)}",
                             hint=f"remove {self.root / key}.lock if no tether process runs",
                         )
                     await asyncio.sleep(0.05)
@@ -346,7 +347,7 @@ class GitCache:
         after_url: Sequence[str] = (),
     ) -> str:
         """Runs ``git args -- url after_url``; returns stdout or raises a translated error."""
-        safe_url = strip_url_credentials(url)
+        safe_url = redact(url)
         creds = creds or RepoCredentials()
         url, creds = _split_http_userinfo(url, creds)
         env = self._env(creds)
@@ -404,8 +405,17 @@ class GitCache:
             hit = self._refs.get(key)
             now = time.monotonic()
             if hit is not None and now - hit[0] < self.refs_ttl:
+                if isinstance(hit[1], SourceError):
+                    raise source_error(hit[1].reason, hit[1].message, hit[1].hint)
                 return dict(hit[1])
-            refs = await self._ls_remote(url, creds)
+            try:
+                refs = await self._ls_remote(url, creds)
+            except SourceError as e:
+                # A failure is an answer too, kept as long: callers that waited on the lock,
+                # and the reconciles a failed poll triggers, report it rather than wait on
+                # the same unreachable server again. forget_refs() asks Git anew.
+                self._refs[key] = (time.monotonic(), e)
+                raise
             self._refs[key] = (time.monotonic(), refs)
             return dict(refs)
 
@@ -453,7 +463,7 @@ class GitCache:
                 return refs["HEAD"]
             raise source_error(
                 REASON_REVISION,
-                f"{strip_url_credentials(url)} has no default branch (the repository is empty "
+                f"{redact(url)} has no default branch (the repository is empty "
                 f"or HEAD points to a missing branch; branches: {_names(refs, 'refs/heads/')})",
                 hint="push a commit or set targetRevision to an existing branch",
             )
@@ -520,7 +530,7 @@ class GitCache:
                 if not self._has_commit(url, sha):
                     raise source_error(
                         REASON_REVISION,
-                        f"commit {sha} not found in {strip_url_credentials(url)}",
+                        f"commit {sha} not found in {redact(url)}",
                         hint="check that the commit was pushed and is on a branch or tag",
                     )
 
@@ -562,7 +572,7 @@ class GitCache:
         except ValueError as e:
             raise source_error(
                 REASON_REVISION,
-                f"abbreviated SHA '{prefix}' is ambiguous in {strip_url_credentials(url)}",
+                f"abbreviated SHA '{prefix}' is ambiguous in {redact(url)}",
                 hint="use more hex digits or the full SHA",
             ) from e
         try:
@@ -576,7 +586,7 @@ class GitCache:
         if obj is None:
             raise source_error(
                 REASON_REVISION,
-                f"commit {revision} of {strip_url_credentials(url)} is not in the cache",
+                f"commit {revision} of {redact(url)} is not in the cache",
                 hint="fetch it before reading",
             )
         try:
@@ -584,7 +594,7 @@ class GitCache:
         except (ValueError, pygit2.InvalidSpecError) as e:
             raise source_error(
                 REASON_REVISION,
-                f"{revision} in {strip_url_credentials(url)} is a {obj.type_str}, not a commit",
+                f"{revision} in {redact(url)} is a {obj.type_str}, not a commit",
                 hint="use a branch, a tag or a commit SHA",
             ) from e
 
@@ -602,34 +612,15 @@ class GitCache:
         c = self._commit(url, commit)
         sha = str(c.id)
         rel = _clean_path(path)
-        files: dict[str, bytes] = {}
-        symlinks: dict[str, str] = {}
-        if rel:
-            try:
-                top = c.tree[rel]
-            except KeyError:
-                raise source_error(
-                    REASON_PATH,
-                    f"path '{rel}' not found in {strip_url_credentials(url)} at {sha[:12]}",
-                    hint="check the application's source path; it is relative to the "
-                    "repository root",
-                ) from None
-        else:
-            top = c.tree
-        stack: list[tuple[str, Any]] = []
-        if not rel or top.filemode == pygit2.enums.FileMode.TREE:
-            stack.append((rel, top))
-        else:
-            _add_entry(rel, top, files, symlinks)
-        while stack:
-            prefix, tree = stack.pop()
-            for entry in tree:
-                entry_path = f"{prefix}/{entry.name}" if prefix else entry.name
-                if entry.filemode == pygit2.enums.FileMode.TREE:
-                    stack.append((entry_path, entry))
-                else:
-                    _add_entry(entry_path, entry, files, symlinks)
-        return TreeContent(commit=sha, files=files, symlinks=symlinks)
+        reader = _TreeReader(c.tree)
+        if not reader.read(rel):
+            raise source_error(
+                REASON_PATH,
+                f"path '{rel}' not found in {redact(url)} at {sha[:12]}",
+                hint="check the application's source path; it is relative to the repository root",
+            )
+        reader.follow_links()
+        return TreeContent(commit=sha, files=reader.files, symlinks=reader.symlinks)
 
     def commit_info(self, url: str, commit: str) -> CommitInfo:
         c = self._commit(url, commit)
@@ -645,6 +636,70 @@ class GitCache:
 
 
 # ---- helpers ------------------------------------------------------------------------------
+
+
+class _TreeReader:
+    """Reads a path at a commit, and whatever its symlinks point to elsewhere in the repository.
+
+    A link is kept as a link (the renderer resolves it, and refuses one that leads out of the
+    repository); what it points to is read too, even outside the app's path, so that
+    ``app/cm.yaml -> ../shared/cm.yaml`` renders. Links that leave the repository, dangle or
+    loop are left for the renderer to report.
+    """
+
+    def __init__(self, root: Any) -> None:
+        self.root = root
+        self.files: dict[str, bytes] = {}
+        self.symlinks: dict[str, str] = {}
+        self._read_dirs: set[str] = set()
+        self._followed: set[str] = set()
+
+    def read(self, path: str) -> bool:
+        """Reads the file or directory ``path`` names, through links; False if it is not there."""
+        try:
+            resolved = resolve(path, self._link_at)
+        except KeyError:
+            return False
+        if resolved.problem:
+            return True  # out of the repository, or a loop: the renderer says so
+        here = resolved.path
+        entry = self.root[here] if here else self.root
+        if not here or entry.filemode == pygit2.enums.FileMode.TREE:
+            self._walk(here, entry)
+        else:
+            _add_entry(here, entry, self.files, self.symlinks)
+        return True
+
+    def _link_at(self, path: str) -> str | None:
+        """The target of the link at ``path`` (recorded), None if not a link; KeyError if absent."""
+        entry = self.root[path]
+        if entry.filemode != pygit2.enums.FileMode.LINK:
+            return None
+        target: str = entry.data.decode("utf-8", "surrogateescape")
+        self.symlinks[path] = target
+        return target
+
+    def follow_links(self) -> None:
+        """Reads the target of every link read so far, and of the links found doing so."""
+        while todo := [link for link in self.symlinks if link not in self._followed]:
+            for link in todo:
+                self._followed.add(link)
+                self.read(posixpath.join(posixpath.dirname(link), self.symlinks[link]))
+
+    def _walk(self, prefix: str, tree: Any) -> None:
+        """Every entry under ``prefix``, once: a directory inside one already read is skipped."""
+        if any(not d or prefix == d or prefix.startswith(d + "/") for d in self._read_dirs):
+            return
+        self._read_dirs.add(prefix)
+        stack: list[tuple[str, Any]] = [(prefix, tree)]
+        while stack:
+            here, sub = stack.pop()
+            for entry in sub:
+                entry_path = f"{here}/{entry.name}" if here else entry.name
+                if entry.filemode == pygit2.enums.FileMode.TREE:
+                    stack.append((entry_path, entry))
+                else:
+                    _add_entry(entry_path, entry, self.files, self.symlinks)
 
 
 def _add_entry(path: str, entry: Any, files: dict[str, bytes], symlinks: dict[str, str]) -> None:
@@ -679,7 +734,7 @@ def _refspec(item: str) -> str:
 def _revision_not_found(url: str, revision: str, refs: dict[str, str]) -> SourceError:
     return source_error(
         REASON_REVISION,
-        f"revision '{revision}' not found in {strip_url_credentials(url)} "
+        f"revision '{revision}' not found in {redact(url)} "
         f"(branches: {_names(refs, 'refs/heads/')}; tags: {_names(refs, 'refs/tags/')})",
         hint="use an existing branch, tag, or commit SHA (at least 7 hex digits); "
         "check that it was pushed",
@@ -711,10 +766,22 @@ def _translate(stderr: str, action: str, url: str, creds: RepoCredentials) -> So
             "(ssh-keyscan), or set insecureIgnoreHostKey only for testing",
         )
     if reason == REASON_AUTH:
+        if creds.origin:
+            sent = f"the credentials of {creds.origin} (its url matched) were refused"
+            fix = f"check the username, password or key in {creds.origin}"
+        elif creds.username or creds.ssh_private_key:
+            sent = "the credentials sent were refused"
+            fix = "check the user and token (or key) given for it"
+        else:
+            sent = "no credentials were sent: no repository Secret's url matched it"
+            fix = (
+                "create a Secret labelled tether.dev/secret-type=repository whose url is this "
+                "repository or a prefix of it, next to the Application"
+            )
         return source_error(
             reason,
-            f"authentication to {url} failed: check the repository credentials secret",
-            hint=f"git said: {detail}",
+            f"authentication to {url} failed: {sent}",
+            hint=f"{fix}; git said: {detail}",
         )
     if reason == REASON_NOT_FOUND:
         return source_error(
