@@ -15,7 +15,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from tether import metrics
 from tether.api.application import (
@@ -24,42 +24,25 @@ from tether.api.application import (
     REFRESH_ANNOTATION,
     TRACKING_ANNOTATION,
     Application,
-    parse_duration,
 )
-from tether.controller.events import Change, emit_event, last_foreign_change
+from tether.controller import operation, selfheal
+from tether.controller.events import emit_event
+from tether.controller.outlets import AppLog, AuditSink, NotifySink, Outlets
+from tether.controller.polling import RepoPoller
 from tether.controller.queue import AppKey, WorkQueue
+from tether.controller.state import AppState, attempt_key
+from tether.deletion import being_deleted
 from tether.engine import Comparison, Condition, Engine, SyncResult, now
-from tether.errors import InvalidSpec, KubeError, SourceError, TetherError
+from tether.errors import InvalidSpec, KubeError, TetherError
 from tether.kube import KubeClient, LiveCache
-from tether.model import HealthStatus, Obj, ResourceDiffStatus, ResourceKey, SyncStatus
+from tether.lograte import RateLimitedLog
+from tether.model import HealthStatus, Obj, ResourceKey, SyncStatus
 from tether.server.webhooks import PushEvent, matches
-from tether.source import normalize_url, strip_url_credentials
+from tether.source import normalize_url, redact
 
 log = logging.getLogger("tether.controller")
 
-REFRESH_INTERVAL_ANNOTATION = "tether.dev/refresh-interval"
 TRIGGER_ORDER = ("webhook", "poll", "refresh", "spec", "self-heal", "retry", "resync")
-
-
-class AuditSink(Protocol):
-    async def record(self, kind: str, app: Application, **fields: Any) -> None: ...
-
-
-class NotifySink(Protocol):
-    def send(self, event: str, app: Application, message: str, **fields: Any) -> None: ...
-
-
-@dataclass
-class AppState:
-    generation: int = 0
-    refresh_token: str = ""
-    drift_reported: dict[ResourceKey, str] = field(default_factory=dict)
-    """Object → resourceVersion whose drift was already reported (report each once)."""
-    corrections: dict[ResourceKey, deque[float]] = field(default_factory=dict)
-    fighting: dict[ResourceKey, Change | None] = field(default_factory=dict)
-    attempts: dict[str, int] = field(default_factory=dict)
-    """Failed automated syncs per revision, for the retry policy."""
-    health: str = ""
 
 
 @dataclass
@@ -76,6 +59,9 @@ class ControllerOptions:
     """Every app is compared again this often even if nothing signalled a change (catches
     what no watch can see, e.g. types the controller may not list)."""
     identity: str = "tether-controller"
+    stuck_after: float = 600.0
+    """Liveness: work waiting this long while no worker takes any, or a poll loop silent
+    this long, means the controller is stuck (``/healthz`` fails)."""
 
 
 class Controller:
@@ -93,6 +79,7 @@ class Controller:
         self.opts = options or ControllerOptions()
         self.audit = audit
         self.notify = notify
+        self.out = Outlets(kube, self.opts.identity, audit, notify)
         self.queue = WorkQueue()
         self.apps: dict[AppKey, Obj] = {}
         self.state: dict[AppKey, AppState] = {}
@@ -101,10 +88,13 @@ class Controller:
         self.live: LiveCache = engine.cache
         self.live.add_listener(self._on_live_event)
         self.app_cache.add_listener(self._on_app_event)
-        self._repo_refs: dict[str, dict[str, str]] = {}
-        self._repo_next_poll: dict[str, float] = {}
-        self._repo_failed: set[str] = set()
-        self._poll_memo: dict[AppKey, tuple[tuple[str, str], str, float]] = {}
+        self.poller = RepoPoller(
+            engine,
+            self.apps,
+            lambda url: self.refresh_repo(url, "poll"),
+            self.opts.default_refresh_interval,
+        )
+        self._failure_log = RateLimitedLog(log, 60.0)
         self._next_resync = time.monotonic() + self.opts.resync_interval
         self._gauges_at = 0.0
         self._tasks: list[asyncio.Task[Any]] = []
@@ -118,7 +108,9 @@ class Controller:
         for obj in self.app_cache.all_objects():
             self._remember(obj)
             self.queue.add(_key(obj), "resync")
-        self._tasks.append(asyncio.create_task(self._poll_loop(), name="git poller"))
+        self._tasks.append(
+            asyncio.create_task(self.poller.run(self._update_gauges), name="git poller")
+        )
         for i in range(self.opts.workers):
             self._tasks.append(asyncio.create_task(self._worker(), name=f"worker {i}"))
         self.ready.set()
@@ -192,13 +184,14 @@ class Controller:
             self.queue.add(key, "live", delay=self.opts.drift_debounce)
 
     def refresh_repo(self, repo_url: str, trigger: str) -> int:
-        """``repo_url`` moved: forget its refs and queue every app tracking it."""
-        want = normalize_url(repo_url)
-        self.engine.git.forget_refs(repo_url)
+        """Queues every app tracking ``repo_url``: its poll just found new refs, or a new
+        failure. The refs (or the failure) the poll cached are what those reconciles read,
+        so Git is not asked again for each app."""
+        want = _repo_key(repo_url)
         n = 0
-        for key, obj in self.apps.items():
+        for key, obj in list(self.apps.items()):
             src = (obj.get("spec") or {}).get("source") or {}
-            if normalize_url(str(src.get("repoURL", ""))) == want:
+            if want and _repo_key(str(src.get("repoURL", ""))) == want:
                 self.queue.add(key, trigger)
                 n += 1
         return n
@@ -207,11 +200,14 @@ class Controller:
         """A webhook push: queue the apps whose repository and branch (or tag) it names."""
         n = 0
         forgotten: set[str] = set()
-        for key, obj in self.apps.items():
+        for key, obj in list(self.apps.items()):
             src = (obj.get("spec") or {}).get("source") or {}
             url = str(src.get("repoURL", ""))
-            if not matches(url, event):
-                continue
+            try:
+                if not matches(url, event):
+                    continue
+            except ValueError:
+                continue  # an unparsable repoURL: that app's reconcile says so (InvalidSpec)
             rev = str(src.get("targetRevision") or "HEAD")
             # HEAD follows the default branch, which only the remote knows: refresh it.
             branch_ok = rev in ("HEAD", event.branch, f"refs/heads/{event.branch}")
@@ -225,97 +221,6 @@ class Controller:
             n += 1
         return n
 
-    # ---- polling --------------------------------------------------------------------------
-    def _interval(self, obj: Obj) -> float:
-        ann = (obj.get("metadata") or {}).get("annotations") or {}
-        raw = ann.get(REFRESH_INTERVAL_ANNOTATION)
-        if raw:
-            try:
-                return max(parse_duration(str(raw)), 1.0)
-            except InvalidSpec:
-                log.warning("ignoring invalid %s=%r", REFRESH_INTERVAL_ANNOTATION, raw)
-        return self.opts.default_refresh_interval
-
-    async def _poll_loop(self) -> None:
-        """One ls-remote per repository per interval, shared by all its apps."""
-        while True:
-            await asyncio.sleep(0.5)
-            try:
-                await self._poll_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("git polling failed; continuing")
-
-    def _poll_targets(self) -> dict[str, tuple[float, AppKey]]:
-        """Repository URL → (shortest interval of its apps, one of its apps)."""
-        repos: dict[str, tuple[float, AppKey]] = {}
-        for key, obj in list(self.apps.items()):
-            meta = obj.get("metadata") or {}
-            memo_key = (str(meta.get("generation")), str(meta.get("annotations")))
-            memo = self._poll_memo.get(key)
-            if memo is None or memo[0] != memo_key:
-                src = (obj.get("spec") or {}).get("source") or {}
-                memo = (memo_key, str(src.get("repoURL", "")), self._interval(obj))
-                self._poll_memo[key] = memo
-            _, url, interval = memo
-            if url and (url not in repos or interval < repos[url][0]):
-                repos[url] = (interval, key)
-        return repos
-
-    async def _poll_once(self) -> None:
-        t = time.monotonic()
-        due: list[tuple[str, Application, float]] = []
-        for url, (interval, key) in self._poll_targets().items():
-            obj = self.apps.get(key)
-            if obj is None or self._repo_next_poll.get(url, 0) > t:
-                continue
-            try:
-                due.append((url, Application.from_obj(obj), interval))
-            except InvalidSpec:
-                continue
-        self._update_gauges()
-        await asyncio.gather(*(self._poll_repo(url, a, iv) for url, a, iv in due))
-
-    async def _poll_repo(self, url: str, app: Application, interval: float) -> None:
-        self._repo_next_poll[url] = time.monotonic() + interval
-        t0 = time.perf_counter()
-        try:
-            creds = await self.engine.credentials_for(app)
-            self.engine.git.forget_refs(url)
-            refs = await self.engine.git.ls_remote(url, creds)
-        except (SourceError, KubeError) as e:
-            metrics.GIT_ERRORS.labels("ls-remote", e.reason).inc()
-            if url not in self._repo_failed:
-                log.warning("polling %s failed: %s", _safe_url(url), e)
-                # Reconcile its apps once, so their status says why (a SourceError
-                # condition); they keep what is deployed. Recovery refreshes them again.
-                self._repo_failed.add(url)
-                self.refresh_repo(url, "poll")
-            return
-        finally:
-            metrics.GIT_DURATION.labels("ls-remote").observe(time.perf_counter() - t0)
-        before = self._repo_refs.get(url)
-        self._repo_refs[url] = refs
-        log.debug(
-            "polled %s: %d refs (%s)",
-            _safe_url(url),
-            len(refs),
-            "unchanged" if before == refs else "changed",
-        )
-        recovered = url in self._repo_failed
-        self._repo_failed.discard(url)
-        # First sight counts as a change: a commit may have landed between the startup
-        # reconcile and this first poll.
-        if before != refs or recovered:
-            n = self.refresh_repo(url, "poll")
-            log.info(
-                "%s %s; refreshing %d app(s)",
-                _safe_url(url),
-                "is reachable again" if recovered else "moved",
-                n,
-            )
-
     # ---- workers --------------------------------------------------------------------------
     async def _worker(self) -> None:
         while True:
@@ -328,41 +233,77 @@ class Controller:
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                delay = self.queue.backoff(key)
-                log.warning(
-                    "reconcile of %s/%s failed (%s); retrying in %.1fs",
-                    key[0],
-                    key[1],
-                    e,
-                    delay,
-                    exc_info=not isinstance(e, TetherError),
-                )
-                self.queue.add(key, "retry", delay=delay)
+                await self._reconcile_failed(key, e)
             finally:
                 metrics.RECONCILE_DURATION.labels(*key).observe(time.perf_counter() - t0)
                 self.reconciles += 1
                 self.queue.done(key)
+
+    async def _reconcile_failed(self, key: AppKey, e: Exception) -> None:
+        """A reconcile raised: retry it with backoff, and say why on that app alone."""
+        if key not in self.apps:
+            return  # deleted meanwhile: nothing left to retry or to report on
+        delay = self.queue.backoff(key)
+        cause = _describe(e)
+        self._failure_log.log(
+            logging.WARNING,
+            f"{key} {cause}",
+            "reconcile of %s/%s failed (%s); retrying in %.1fs",
+            key[0],
+            key[1],
+            cause,
+            delay,
+        )
+        self.queue.add(key, "retry", delay=delay)
+        obj = self.apps.get(key)
+        if obj is not None and not being_deleted(obj):
+            await self._write_error_status(
+                obj, Condition("ReconcileError", f"{cause}; retrying in {delay:.0f}s")
+            )
+
+    def _leave_alone(self, app_obj: Obj, st: AppState, why: str) -> None:
+        """An app being deleted is never compared, synced or healed: say so once."""
+        if st.deleting == why:
+            return
+        st.deleting = why
+        meta = app_obj.get("metadata") or {}
+        log.info(
+            "leaving %s/%s alone (no sync, no self-heal): it is being deleted, as %s",
+            meta.get("namespace"),
+            meta.get("name"),
+            why,
+            extra={"app": f"{meta.get('namespace')}/{meta.get('name')}"},
+        )
 
     async def reconcile(self, key: AppKey, reasons: set[str]) -> None:
         obj = self.apps.get(key)
         if obj is None:
             return
         st = self.state.setdefault(key, AppState())
+        why = being_deleted(obj)
+        if why:
+            self._leave_alone(obj, st, why)
+            await self._abandon_leftover_sync(obj)
+            return
+        st.deleting = ""  # a mark removed by hand: the app is managed again
         try:
             app = Application.from_obj(obj)
         except InvalidSpec as e:
-            await self._write_error_status(obj, e)
+            await self._write_error_status(obj, Condition("InvalidSpec", str(e)), revision="")
             return
         trigger = next((t for t in TRIGGER_ORDER if t in reasons), "resync")
-        logx = _AppLog(app)
+        logx = AppLog(app)
         if "refresh" in reasons:
             self.engine.git.forget_refs(app.source.repo_url)
         cmp = await self.engine.compare(app)
         if cmp.error is not None:
             logx.warning("comparison failed: %s", cmp.error)
-        drifted = self._drift(app, cmp, st)
+        latest = self.apps.get(key)
+        if latest is None or being_deleted(latest):
+            return  # deleted (or marked) while comparing: report nothing, write nothing
+        drifted = selfheal.drifted(app, cmp, st)
         if drifted:
-            await self._report_drift(app, cmp, drifted)
+            await selfheal.report_drift(self.out, app, cmp, st, drifted)
 
         result: SyncResult | None = None
         sync_trigger = ""
@@ -377,7 +318,7 @@ class Controller:
             if new_revision:
                 # Failed attempts count per revision and spec: a new commit or spec change
                 # starts afresh; the same one is retried up to syncPolicy.retry.limit times.
-                attempts = st.attempts.get(_attempt_key(cmp.revision, app), 0)
+                attempts = st.attempts.get(attempt_key(cmp.revision, app), 0)
                 if attempts == 0 or attempts <= pol.retry.limit or pol.retry.limit < 0:
                     sync_trigger = trigger if trigger in ("webhook", "poll", "refresh") else "auto"
             elif pol.self_heal and drifted:
@@ -388,92 +329,14 @@ class Controller:
             and (cmp.sync_status == SyncStatus.SYNCED)
         ):
             # Killed after applying but before recording the end: the cluster shows it done.
-            await self._close_interrupted(app)
+            self._store_app(await operation.close_interrupted(self.kube, app))
         if sync_trigger:
             result = await self._sync(app, cmp, st, sync_trigger, drifted, logx)
+            if st.deleting:
+                return  # refused to start: the app is going away
             if result is not None and result.comparison is not None:
                 cmp = result.comparison
         await self._finish(app, cmp, st, result, sync_trigger)
-
-    def _drift(self, app: Application, cmp: Comparison, st: AppState) -> list[ResourceKey]:
-        """Objects that differ from Git because the *cluster* changed (not a new commit)."""
-        last = app.status.get("operationState") or {}
-        if (
-            cmp.error is not None
-            or last.get("revision") != cmp.revision
-            or (last.get("phase") != "Succeeded")
-        ):
-            return []  # not synced to this revision yet: a difference is not drift
-        drift_states = (ResourceDiffStatus.OUT_OF_SYNC, ResourceDiffStatus.MISSING)
-        out = [key for key, rs in cmp.resources.items() if rs.diff.status in drift_states]
-        current = set(out)
-        for k in list(st.drift_reported):
-            if k not in current:
-                del st.drift_reported[k]  # back in sync: a new drift will be reported again
-        return out
-
-    async def _report_drift(
-        self, app: Application, cmp: Comparison, drifted: list[ResourceKey]
-    ) -> None:
-        st = self.state[(app.namespace, app.name)]
-        fresh = []
-        for key in drifted:
-            live = cmp.live.get(key)
-            rv = str(((live or {}).get("metadata") or {}).get("resourceVersion", "deleted"))
-            if st.drift_reported.get(key) == rv:
-                continue
-            st.drift_reported[key] = rv
-            fresh.append(key)
-        if not fresh:
-            return
-        metrics.DRIFT.labels(app.namespace, app.name).inc(len(fresh))
-        objects = []
-        diffs = []
-        managers = set()
-        for key in fresh:
-            rs = cmp.resources[key]
-            live = cmp.live.get(key)
-            change = last_foreign_change(live) if live else None
-            if change:
-                managers.add(change.manager)
-            objects.append(
-                {
-                    **key.to_dict(),
-                    "status": rs.diff.status.value,
-                    "fields": rs.diff.changed_paths,
-                    "manager": change.manager if change else "",
-                    "operation": change.operation if change else ("Delete" if live is None else ""),
-                    "changedAt": change.time if change else "",
-                }
-            )
-            diffs.append(rs.diff.diff_text)
-        who = ", ".join(sorted(managers)) or "unknown (object deleted or no field manager)"
-        names = ", ".join(str(k) for k in fresh[:5]) + ("…" if len(fresh) > 5 else "")
-        message = f"drift: {names} changed in the cluster by {who}"
-        _AppLog(app).info("%s", message)
-        await emit_event(
-            self.kube, app.obj, "DriftDetected", message, warning=True, instance=self.opts.identity
-        )
-        diff_text = "".join(diffs)
-        if self.audit:
-            await self.audit.record(
-                "drift",
-                app,
-                revision=cmp.revision,
-                message=message,
-                objects=objects,
-                details={"diff": diff_text},
-            )
-        if self.notify:
-            self.notify.send(
-                "drift",
-                app,
-                message,
-                revision=cmp.revision,
-                diff=diff_text,
-                field_manager=who,
-                objects=objects,
-            )
 
     async def _sync(
         self,
@@ -482,13 +345,27 @@ class Controller:
         st: AppState,
         trigger: str,
         drifted: list[ResourceKey],
-        logx: _AppLog,
+        logx: AppLog,
     ) -> SyncResult | None:
         skip: set[ResourceKey] = set()
         if trigger == "self-heal":
-            skip = await self._fight_check(app, cmp, st, drifted)
+            skip = await selfheal.stop_fighting(
+                self.out,
+                app,
+                cmp,
+                st,
+                drifted,
+                limit=self.opts.fight_limit,
+                window=self.opts.fight_window,
+            )
             if set(drifted) <= skip:
                 return None
+        try:
+            fresh = await operation.claim(self.kube, app, cmp.revision)
+        except operation.Refused as e:
+            self._leave_alone(e.obj or app.obj, st, e.why)
+            return None
+        self._store_app(fresh.obj)
         logx.info("syncing (%s) to %s", trigger, cmp.revision[:10])
         await emit_event(
             self.kube,
@@ -497,7 +374,6 @@ class Controller:
             f"sync ({trigger}) to {cmp.revision[:10]} started",
             instance=self.opts.identity,
         )
-        fresh = await self._mark_running(app, cmp.revision)
         res = await self.engine.sync(
             fresh,
             revision=cmp.revision,
@@ -508,17 +384,17 @@ class Controller:
         )
         metrics.SYNCS.labels(app.namespace, app.name, res.phase, trigger).inc()
         changed = res.changed()
-        akey = _attempt_key(cmp.revision, app)
+        akey = attempt_key(cmp.revision, app)
+        failures = 0
         if res.ok:
             st.attempts.pop(akey, None)
         else:
-            n = st.attempts.get(akey, 0) + 1
-            st.attempts[akey] = n
+            failures = st.attempts[akey] = st.attempts.get(akey, 0) + 1
             pol = app.sync_policy.retry
-            if pol.limit < 0 or n <= pol.limit:
-                delay = pol.delay(n)
+            if pol.limit < 0 or failures <= pol.limit:
+                delay = pol.delay(failures)
                 logx.warning(
-                    "sync failed (attempt %d): %s; retrying in %.0fs", n, res.message, delay
+                    "sync failed (attempt %d): %s; retrying in %.0fs", failures, res.message, delay
                 )
                 self.queue.add((app.namespace, app.name), "retry", delay=delay)
         if trigger == "self-heal" and res.ok:
@@ -562,7 +438,7 @@ class Controller:
                 details={
                     "outcome": res.message,
                     "source": {
-                        "repoURL": app.source.repo_url,
+                        "repoURL": redact(app.source.repo_url),
                         "path": app.source.path,
                         "targetRevision": app.source.target_revision,
                     },
@@ -589,77 +465,37 @@ class Controller:
                 revision=res.revision,
                 objects=[r.key.to_dict() for r in changed],
             )
+        if failures and 0 <= app.sync_policy.retry.limit < failures:
+            await self._give_up(app, cmp.revision, failures, res.message, logx)
         return res
 
-    async def _fight_check(
-        self, app: Application, cmp: Comparison, st: AppState, drifted: list[ResourceKey]
-    ) -> set[ResourceKey]:
-        """Objects tether keeps correcting against another writer: stop, and say who."""
-        t = time.monotonic()
-        for key in drifted:
-            q = st.corrections.get(key)
-            if q is None:
-                continue
-            while q and t - q[0] > self.opts.fight_window:
-                q.popleft()
-            if len(q) >= self.opts.fight_limit and key not in st.fighting:
-                live = cmp.live.get(key)
-                change = last_foreign_change(live) if live else None
-                st.fighting[key] = change
-                who = change.manager if change else "another writer"
-                message = (
-                    f"{key}: corrected {len(q)} times in "
-                    f"{self.opts.fight_window / 60:.0f} min; {who} keeps changing it. "
-                    "Self-heal stopped for this object"
-                )
-                _AppLog(app).warning("%s", message)
-                objects = [{**key.to_dict(), "manager": who}]
-                await emit_event(
-                    self.kube,
-                    app.obj,
-                    "SelfHealFighting",
-                    message,
-                    warning=True,
-                    instance=self.opts.identity,
-                )
-                if self.audit:
-                    await self.audit.record(
-                        "fighting", app, revision=cmp.revision, message=message, objects=objects
-                    )
-                if self.notify:
-                    self.notify.send(
-                        "self-heal-fighting",
-                        app,
-                        message,
-                        revision=cmp.revision,
-                        field_manager=who,
-                        objects=objects,
-                    )
-        return set(st.fighting)
+    async def _abandon_leftover_sync(self, obj: Obj) -> None:
+        out = await operation.abandon_leftover(self.kube, obj)
+        if out is not None:
+            self._store_app(out)
 
-    async def _close_interrupted(self, app: Application) -> None:
-        op = dict(app.status.get("operationState") or {})
-        op.update(
-            phase="Succeeded",
-            finishedAt=now(),
-            message="completed: the cluster matches Git (finished before a restart)",
+    async def _give_up(
+        self, app: Application, revision: str, failures: int, why: str, logx: AppLog
+    ) -> None:
+        """The last retry failed: say so everywhere a person looks, once."""
+        limit = app.sync_policy.retry.limit
+        message = (
+            f"sync to {revision[:10]} failed {failures} time(s); retry.limit ({limit}) "
+            f"reached, no more automatic retries: {why}"
         )
-        out = await self.kube.patch_status(app.obj, {"operationState": op})
-        self._store_app(out)
-
-    async def _mark_running(self, app: Application, revision: str) -> Application:
-        """Records that a sync started, so a controller killed mid-sync resumes it."""
-        op = dict(app.status.get("operationState") or {})
-        op.update(
-            phase="Running",
-            revision=revision,
-            startedAt=now(),
-            generation=app.generation,
-            message="sync in progress",
+        logx.warning("%s", message)
+        await emit_event(
+            self.kube,
+            app.obj,
+            "SyncRetriesExhausted",
+            message,
+            warning=True,
+            instance=self.opts.identity,
         )
-        out = await self.kube.patch_status(app.obj, {"operationState": op})
-        self._store_app(out)
-        return Application.from_obj(out)
+        if self.audit:
+            await self.audit.record(
+                "retries-exhausted", app, revision=revision, result="Failed", message=message
+            )
 
     async def _finish(
         self,
@@ -669,28 +505,18 @@ class Controller:
         result: SyncResult | None,
         trigger: str,
     ) -> None:
-        if st.fighting:
-            if cmp.error is None and any(
-                k in cmp.resources and cmp.resources[k].diff.status == ResourceDiffStatus.SYNCED
-                for k in st.fighting
-            ):
-                for k in [
-                    k
-                    for k in st.fighting
-                    if cmp.resources.get(k) is None
-                    or cmp.resources[k].diff.status == ResourceDiffStatus.SYNCED
-                ]:
-                    st.fighting.pop(k, None)
-                    st.corrections.pop(k, None)
-            for k, change in st.fighting.items():
-                who = change.manager if change else "another writer"
-                cmp.conditions.append(
-                    Condition(
-                        "SelfHealFighting",
-                        f"{k}: self-heal stopped after repeated corrections; "
-                        f"field manager {who} keeps changing it. Change it in Git, or stop {who}",
-                    )
+        cmp.conditions.extend(selfheal.fighting_conditions(cmp, st))
+        failures = st.attempts.get(attempt_key(cmp.revision, app), 0)
+        limit = app.sync_policy.retry.limit
+        if cmp.revision and 0 <= limit < failures:
+            cmp.conditions.append(
+                Condition(
+                    "RetriesExhausted",
+                    f"sync to {cmp.revision[:10]} failed {failures} time(s) and retry.limit is "
+                    f"{limit}: no more automatic syncs of this revision. Push a fix, change the "
+                    "spec, or run 'tether app sync'",
                 )
+            )
         health = cmp.health.status.value
         if st.health and health != st.health:
             await emit_event(
@@ -721,9 +547,14 @@ class Controller:
         st.health = health
         latest = Application.from_obj(self.apps.get((app.namespace, app.name), app.obj))
         extra = {"generation": app.generation} if result is not None else None
-        out = await self.engine.write_status(
-            latest, cmp, result, trigger=trigger, only_if_changed=True, operation_extra=extra
-        )
+        try:
+            out = await self.engine.write_status(
+                latest, cmp, result, trigger=trigger, only_if_changed=True, operation_extra=extra
+            )
+        except KubeError as e:
+            if e.status == 404:
+                return  # the Application was deleted meanwhile: nothing to write to
+            raise
         if out is not None:
             self._store_app(out)
 
@@ -733,11 +564,15 @@ class Controller:
         if old is None or _rv(obj) >= _rv(old):
             self.apps[key] = obj
 
-    async def _write_error_status(self, obj: Obj, e: TetherError) -> None:
-        st = {
-            "conditions": [Condition("InvalidSpec", str(e)).to_dict(now())],
-            "sync": {"status": "Unknown", "revision": ""},
-        }
+    async def _write_error_status(
+        self, obj: Obj, cond: Condition, *, revision: str | None = None
+    ) -> None:
+        """Status when nothing could be compared: the condition, and sync Unknown (the
+        revision deployed is kept unless ``revision`` replaces it)."""
+        sync: dict[str, str] = {"status": "Unknown"}
+        if revision is not None:
+            sync["revision"] = revision
+        st = {"conditions": [cond.to_dict(now())], "sync": sync}
         with contextlib.suppress(KubeError):
             await self.kube.patch_status(obj, st)
 
@@ -755,6 +590,27 @@ class Controller:
             metrics.APPS.labels(sync, health).set(n)
 
     # ---- queries --------------------------------------------------------------------------
+    def liveness_problem(self) -> str:
+        """Why this controller is stuck ("" when it is not): a loop that died, a poll loop
+        that stopped ticking, or work waiting while no worker took any for too long.
+        A controller that has not started (a standby) is not stuck."""
+        if not self.ready.is_set():
+            return ""
+        dead = [t.get_name() for t in self._tasks if t.done()]
+        if dead:
+            return f"{', '.join(dead)} stopped"
+        t = time.monotonic()
+        bound = self.opts.stuck_after
+        if t - self.poller.heartbeat > bound:
+            return f"the git poll loop has not run for {t - self.poller.heartbeat:.0f}s"
+        waiting = len(self.queue)
+        if waiting and t - self.queue.progress_at > bound:
+            return (
+                f"{waiting} application(s) waiting and no worker took or finished one for "
+                f"{t - self.queue.progress_at:.0f}s"
+            )
+        return ""
+
     def counts(self) -> dict[tuple[str, str], int]:
         out: dict[tuple[str, str], int] = {}
         for obj in self.apps.values():
@@ -767,24 +623,23 @@ class Controller:
         return out
 
 
-class _AppLog:
-    """Logs with the app and revision on every line."""
-
-    def __init__(self, app: Application) -> None:
-        self.extra = {
-            "app": f"{app.namespace}/{app.name}",
-            "revision": str((app.status.get("sync") or {}).get("revision", ""))[:10],
-        }
-
-    def info(self, msg: str, *args: object) -> None:
-        log.info(msg, *args, extra=self.extra)
-
-    def warning(self, msg: str, *args: object) -> None:
-        log.warning(msg, *args, extra=self.extra)
+def _describe(e: Exception) -> str:
+    """One line about an error: its own words for ours, the type and where for a bug."""
+    if isinstance(e, TetherError):
+        return str(e)
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = f" at {tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}" if tb else ""
+    return f"internal error {type(e).__name__}{where}: {e}"
 
 
-def _attempt_key(revision: str, app: Application) -> str:
-    return f"{revision}@{app.generation}"
+def _repo_key(url: str) -> str:
+    """The URL as repositories are matched, or "" for one that cannot be parsed."""
+    try:
+        return normalize_url(url)
+    except ValueError:
+        return ""
 
 
 def _key(obj: Obj) -> AppKey:
@@ -797,7 +652,3 @@ def _rv(obj: Obj) -> int:
         return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
     except ValueError:
         return 0
-
-
-def _safe_url(url: str) -> str:
-    return strip_url_credentials(url)

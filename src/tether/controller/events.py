@@ -10,6 +10,7 @@ from tether.api.application import API_VERSION
 from tether.errors import KubeError
 from tether.kube import FIELD_MANAGER, KubeClient
 from tether.model import Obj
+from tether.source import redact
 
 log = logging.getLogger(__name__)
 COMPONENT = "tether-controller"
@@ -46,7 +47,7 @@ async def emit_event(
             "uid": meta.get("uid", ""),
         },
         "reason": reason,
-        "message": message[:1024],
+        "message": redact(message)[:1024],
         "type": "Warning" if warning else "Normal",
         "source": {"component": COMPONENT},
         "reportingComponent": COMPONENT,

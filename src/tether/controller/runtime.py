@@ -4,7 +4,6 @@ audit store, notifications, leader election and logging."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
@@ -23,15 +22,25 @@ from aiohttp import web
 
 from tether import metrics
 from tether.api.application import Application
-from tether.audit import AuditRecord, SqliteAuditStore
-from tether.audit.api import records_json
+from tether.audit import AuditError, AuditQueryError, AuditRecord, SqliteAuditStore
+from tether.audit.api import StoreReader
+from tether.backoff import Backoff
 from tether.controller.controller import Controller, ControllerOptions
 from tether.controller.leader import LeaderElector
 from tether.engine import Engine
 from tether.errors import KubeError, TetherError
 from tether.kube import KubeClient, LiveCache
+from tether.kube.secrets import decode_secret_data
 from tether.notify import Notifier, load_sinks
-from tether.server import PushEvent, WebhookSecrets, bound_port, create_app, serve
+from tether.server import (
+    KubeAccessReview,
+    PushEvent,
+    WebhookSecrets,
+    bound_port,
+    create_app,
+    create_metrics_app,
+    serve,
+)
 from tether.source import GitCache
 
 log = logging.getLogger("tether.controller")
@@ -45,6 +54,9 @@ class RuntimeOptions:
     namespaces: list[str] = field(default_factory=lambda: ["tether-system"])
     http_host: str = "0.0.0.0"
     http_port: int = 8080
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int | None = None
+    """When set, /metrics is served on metrics_host:metrics_port only (not on http_port)."""
     workers: int = 4
     audit_db: Path = Path.home() / ".local" / "share" / "tether" / "audit.db"
     cache_dir: Path = Path.home() / ".cache" / "tether" / "git"
@@ -55,13 +67,43 @@ class RuntimeOptions:
     fight_window: float = 600.0
     lease_duration: float = 15.0
     retry_period: float = 2.0
+    git_timeout: float = 60.0
+    """Seconds one git command (ls-remote, fetch) may take before it is killed."""
+    stuck_after: float = 600.0
+    """/healthz fails when work waits this long with no worker progress (see Controller)."""
+    pod_namespace: str = ""
+    """$POD_NAMESPACE: the home namespace when all namespaces are watched."""
+
+
+AUDIT_BACKOFF = Backoff(base=0.5, cap=5.0, jitter=0.2)
+"""Waits between attempts to write an audit record (each may also wait for SQLite's lock)."""
 
 
 class StoreAudit:
-    """The controller's audit sink over a store; appends run off the event loop."""
+    """The controller's audit sink over a store; appends run off the event loop.
 
-    def __init__(self, store: SqliteAuditStore) -> None:
+    A write that fails is retried; a record still not written is logged whole (the log is
+    then the trail's only copy) and counted in ``tether_audit_records_lost_total``. While
+    the store cannot write, ``writable()`` is False and the controller reports not ready,
+    re-checking the store at most every ``probe_interval`` seconds until it can write again.
+    """
+
+    def __init__(
+        self,
+        store: SqliteAuditStore,
+        *,
+        attempts: int = 3,
+        backoff: Backoff = AUDIT_BACKOFF,
+        probe_interval: float = 5.0,
+    ) -> None:
         self.store = store
+        self.attempts = attempts
+        self.backoff = backoff
+        self.probe_interval = probe_interval
+        self.failure: str | None = None
+        """Why the last write (or re-check) failed; None while the store writes."""
+        self._probe: asyncio.Task[None] | None = None
+        self._probed_at = 0.0
 
     async def record(self, kind: str, app: Application, **fields: Any) -> None:
         rec = AuditRecord(
@@ -77,10 +119,64 @@ class StoreAudit:
             objects=list(fields.get("objects") or []),
             details=dict(fields.get("details") or {}),
         )
+        await self.append(rec)
+
+    async def append(self, rec: AuditRecord) -> None:
+        """Writes ``rec``, retrying; never raises: a lost record is logged and counted."""
+        error: AuditError | None = None
+        for attempt in range(self.attempts):
+            if attempt:
+                await asyncio.sleep(self.backoff.delay(attempt))
+            try:
+                await asyncio.to_thread(self.store.append, rec)
+            except AuditQueryError as e:
+                error = e  # the record itself is malformed: writing it again cannot help
+                break
+            except AuditError as e:
+                error = e
+                continue
+            self.failure = None
+            return
+        assert error is not None
+        if not isinstance(error, AuditQueryError):
+            self.failure = str(error)
+            self._probed_at = time.monotonic()  # just failed: re-check after an interval
+        metrics.AUDIT_RECORDS_LOST.labels(kind=rec.kind).inc()
+        log.error(
+            "audit record lost after %d attempt(s): %s; the record: %s",
+            attempt + 1,
+            error,
+            json.dumps(rec.to_dict(), sort_keys=True, separators=(",", ":")),
+            extra={"app": rec.app, "revision": rec.revision},
+        )
+
+    def writable(self) -> bool:
+        """False while the store cannot write; each call after ``probe_interval`` starts a
+        re-check in the background, so a store that recovers makes the controller ready."""
+        if self.failure is None:
+            return True
+        now = time.monotonic()
+        if (self._probe is None or self._probe.done()) and (
+            now - self._probed_at >= self.probe_interval
+        ):
+            self._probed_at = now
+            self._probe = asyncio.get_running_loop().create_task(self._recheck())
+        return False
+
+    async def stop(self) -> None:
+        """Waits for a re-check in progress: the store must not be closed under it."""
+        if self._probe is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
+
+    async def _recheck(self) -> None:
         try:
-            await asyncio.to_thread(self.store.append, rec)
-        except Exception:
-            log.exception("could not append %s record for %s", kind, rec.app)
+            await asyncio.to_thread(self.store.check_writable)
+        except AuditError as e:
+            self.failure = str(e)
+            return
+        log.info("audit database %s is writable again", self.store.path)
+        self.failure = None
 
 
 class Runtime:
@@ -94,6 +190,8 @@ class Runtime:
         self.store: SqliteAuditStore | None = None
         self.notifier: Notifier | None = None
         self.runner: web.AppRunner | None = None
+        self.metrics_runner: web.AppRunner | None = None
+        self.audit: StoreAudit | None = None
         self.elector: LeaderElector | None = None
         self._secrets: tuple[float, WebhookSecrets] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -103,9 +201,11 @@ class Runtime:
     @property
     def home_namespace(self) -> str:
         """Where the controller's own Secrets, ConfigMap and Lease live: the first watched
-        namespace (tether-system when it watches all)."""
+        namespace; when it watches all, its Pod's namespace, else tether-system."""
         o = self.opts
-        return o.namespaces[0] if o.namespaces and o.namespaces[0] else "tether-system"
+        if o.namespaces and o.namespaces[0]:
+            return o.namespaces[0]
+        return o.pod_namespace or "tether-system"
 
     @property
     def port(self) -> int:
@@ -125,6 +225,7 @@ class Runtime:
         metrics.KUBE_REQUESTS.source = lambda: list(kube.requests.items())
         o.audit_db.parent.mkdir(parents=True, exist_ok=True)
         self.store = SqliteAuditStore(o.audit_db)
+        self.audit = StoreAudit(self.store)
         home_ns = self.home_namespace
         try:
             sinks = await load_sinks(kube, home_ns)
@@ -133,7 +234,8 @@ class Runtime:
             sinks = []
         self.notifier = Notifier(sinks)
         await self.notifier.start()
-        git = GitCache(o.cache_dir, refs_ttl=10 * 365 * 86400.0)  # the poller refreshes refs
+        # The poller refreshes refs (and a failure, cached as long, is reported once).
+        git = GitCache(o.cache_dir, o.git_timeout, refs_ttl=10 * 365 * 86400.0)
         engine = Engine(
             kube,
             git,
@@ -151,18 +253,35 @@ class Runtime:
                 fight_limit=o.fight_limit,
                 fight_window=o.fight_window,
                 identity=self.identity,
+                stuck_after=o.stuck_after,
             ),
-            audit=StoreAudit(self.store),
+            audit=self.audit,
             notify=self.notifier,
         )
+        separate_metrics = o.metrics_port is not None
         app = create_app(
             on_push=self._on_push,
             get_secrets=self._webhook_secrets,
             is_ready=self._ready,
-            audit_query=self._audit_query,
+            audit=StoreReader(self.store),
+            access=KubeAccessReview(kube),
+            serve_metrics=not separate_metrics,
+            liveness=self._liveness,
         )
         self.runner = await serve(app, o.http_host, o.http_port)
-        log.info("serving HTTP on %s:%d (webhooks, metrics, health)", o.http_host, self.port)
+        if o.metrics_port is not None:
+            self.metrics_runner = await serve(create_metrics_app(), o.metrics_host, o.metrics_port)
+            log.info(
+                "serving HTTP on %s:%d (webhooks, health, audit), metrics on %s:%d",
+                o.http_host,
+                self.port,
+                o.metrics_host,
+                bound_port(self.metrics_runner),
+            )
+        else:
+            log.info(
+                "serving HTTP on %s:%d (webhooks, metrics, health, audit)", o.http_host, self.port
+            )
         if o.leader_elect:
             self.elector = LeaderElector(
                 kube,
@@ -201,7 +320,13 @@ class Runtime:
         # to a standby that would drop them. /healthz keeps standbys alive.
         if self.elector is not None and not self.elector.is_leader:
             return False
+        # Syncing without a trail would leave changes nobody can account for later.
+        if self.audit is not None and not self.audit.writable():
+            return False
         return self.controller is not None and self.controller.ready.is_set()
+
+    def _liveness(self) -> str:
+        return self.controller.liveness_problem() if self.controller is not None else ""
 
     async def _on_push(self, event: PushEvent) -> int:
         if self.controller is None or not self.controller.ready.is_set():
@@ -228,22 +353,10 @@ class Runtime:
             log.warning("cannot read webhook secret %s/%s: %s", ns, WEBHOOK_SECRET, e)
             secret = None
         if secret is not None:
-            data = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+            data = decode_secret_data(secret)
         secrets = WebhookSecrets.from_secret_data(data)
         self._secrets = (time.monotonic(), secrets)
         return secrets
-
-    async def _audit_query(self, params: dict[str, str]) -> list[dict[str, Any]]:
-        assert self.store is not None
-        store = self.store
-        return await asyncio.to_thread(
-            records_json,
-            store,
-            params.get("app"),
-            params.get("since"),
-            params.get("kind"),
-            params.get("limit"),
-        )
 
     async def stop(self) -> None:
         self._stopping = True
@@ -256,8 +369,12 @@ class Runtime:
             await self.controller.stop()
         if self.runner is not None:
             await self.runner.cleanup()
+        if self.metrics_runner is not None:
+            await self.metrics_runner.cleanup()
         if self.notifier is not None:
             await self.notifier.stop(timeout=5)
+        if self.audit is not None:
+            await self.audit.stop()
         if self.store is not None:
             self.store.close()
         if self.kube is not None:
@@ -267,8 +384,9 @@ class Runtime:
 @contextlib.asynccontextmanager
 async def running(opts: RuntimeOptions) -> AsyncIterator[Runtime]:
     rt = Runtime(opts)
-    await rt.start()
     try:
+        # A start that fails half way (a busy port) still closes what it opened.
+        await rt.start()
         yield rt
     finally:
         await rt.stop()

@@ -34,14 +34,13 @@ Events: ``drift``, ``sync-failed``, ``health-degraded``, ``self-heal-fighting``,
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import yaml
 
 from tether.errors import InvalidSpec
+from tether.kube.secrets import decode_secret_data
 from tether.notify.model import EVENTS
 from tether.notify.sinks import SlackSink, WebhookSink
 
@@ -66,7 +65,8 @@ async def load_sinks(kube: KubeClient, namespace: str) -> list[Sink]:
     if not config_yaml.strip():
         return []
     secret_obj = await kube.get("v1", "Secret", CONFIG_NAME, namespace)
-    secret = decode_secret_data((secret_obj or {}).get("data") or {})
+    # A binary value (a file added with --from-file) is skipped with a warning naming it.
+    secret = decode_secret_data(secret_obj) if secret_obj else {}
     try:
         return parse_sinks(config_yaml, secret)
     except InvalidSpec as e:
@@ -75,18 +75,6 @@ async def load_sinks(kube: KubeClient, namespace: str) -> list[Sink]:
                 e.message, hint=f"Secret {namespace}/{CONFIG_NAME} does not exist"
             ) from None
         raise
-
-
-def decode_secret_data(data: dict[str, Any]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key, value in data.items():
-        try:
-            out[key] = base64.b64decode(str(value), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            raise InvalidSpec(
-                f"key {key!r} of Secret {CONFIG_NAME} is not base64-encoded UTF-8 text"
-            ) from None
-    return out
 
 
 def parse_sinks(config_yaml: str, secret: dict[str, str]) -> list[Sink]:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from tether.source.credentials import redact
+
 EVENTS = frozenset(
     {"drift", "sync-failed", "health-degraded", "self-heal-fighting", "sync-succeeded"}
 )
@@ -68,6 +70,8 @@ class Notification:
         if self.severity not in SEVERITIES:
             raise ValueError(f"unknown notification severity {self.severity!r}")
         self.diff = truncate(self.diff, MAX_DIFF_CHARS)
+        # A message may quote an error that quotes a repository URL with its token.
+        self.message = redact(self.message)
 
     def to_json(self) -> dict[str, Any]:
         """The wire form: camelCase keys in a fixed order, so receivers and signatures are
