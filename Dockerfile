@@ -1,4 +1,4 @@
-# The tether image: the CLI and the in-cluster controller (deploy/controller.yaml runs it).
+# The tether image: the CLI and the in-cluster controller (deploy/base/controller.yaml runs it).
 FROM python:3.11-slim
 
 # git: tether runs `git ls-remote` and `git fetch`; openssh-client: for ssh:// repositories.
@@ -33,6 +33,7 @@ USER 10001:10001
 ENV HOME=/home/tether
 WORKDIR /home/tether
 
-EXPOSE 8080
+# 8080: webhooks, probes, audit API; 9090: /metrics with --metrics-addr (as deployed).
+EXPOSE 8080 9090
 ENTRYPOINT ["tether"]
 CMD ["controller"]

@@ -31,7 +31,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from devcluster.procs import free_port, pid_alive, stop_pid
+from devcluster.procs import free_port, pid_alive, start_time, stop_pid, stop_pids
 
 REPO = Path(__file__).resolve().parent.parent
 K8S_VERSION = "1.20.2"
@@ -205,6 +205,20 @@ class Cluster:
             self.state = json.loads(self.p.state.read_text())
 
     # ---- state ---------------------------------------------------------------------------
+    def _reload(self) -> None:
+        self.state = json.loads(self.p.state.read_text()) if self.p.state.exists() else {}
+
+    def _ours(self) -> dict[str, int]:
+        """The recorded processes still running that are the ones we started: a PID whose
+        start time differs was reused by an unrelated process, which is left alone."""
+        starts = self.state.get("start_times") or {}
+        assert isinstance(starts, dict)
+        return {
+            name: pid
+            for name, pid in self._pids().items()
+            if pid_alive(pid) and starts.get(name) in (None, start_time(pid))
+        }
+
     def _save(self) -> None:
         self.p.data.mkdir(parents=True, exist_ok=True)
         self.p.state.write_text(json.dumps(self.state, indent=2))
@@ -262,6 +276,9 @@ class Cluster:
         pids = self._pids()
         pids[name] = proc.pid
         self.state["pids"] = pids
+        starts = dict(self.state.get("start_times") or {})  # type: ignore[call-overload]
+        starts[name] = start_time(proc.pid)
+        self.state["start_times"] = starts
         cmds = dict(self.state.get("commands") or {})  # type: ignore[call-overload]
         cmds[name] = cmd
         self.state["commands"] = cmds
@@ -271,6 +288,7 @@ class Cluster:
     def restart_apiserver(self, down_for: float = 0.0) -> None:
         """Stops kube-apiserver (by PID) and starts it again with the same command: for
         tests of how clients survive an API server restart."""
+        self._reload()  # another process may have restarted it since this one read the state
         cmds = self.state.get("commands") or {}
         assert isinstance(cmds, dict)
         stop_pid(self._pids()["kube-apiserver"])
@@ -464,18 +482,44 @@ class Cluster:
         if shutil.which("etcd") is None:
             raise ClusterError("etcd not found: run 'make deps' or apt-get install etcd-server")
 
-    def down(self, quiet: bool = False) -> None:
-        pids = self._pids()
+    def down(self, quiet: bool = False, grace: float = 10.0) -> None:
+        """Stops every recorded process and, once all are gone, deletes the data.
+
+        Each is sent SIGTERM and given ``grace`` seconds before SIGKILL. The data (etcd's
+        files among it) is deleted only when no recorded process is left and nothing else
+        still serves the cluster's ports; otherwise ClusterError says what still runs, and
+        the data stays.
+        """
+        self._reload()  # the file, not this object's copy: a restart elsewhere changes PIDs
+        ours = self._ours()
         order = ["nodesim", "kube-controller-manager", "kube-apiserver", "etcd"]
-        for name in order + [n for n in pids if n not in order]:
-            pid = pids.get(name)
-            if pid is None or not pid_alive(pid):
+        for name in order + [n for n in ours if n not in order]:
+            pid = ours.get(name)
+            if pid is None:
                 continue
             if not quiet:
                 log(f"stopping {name} (pid {pid})")
-            stop_pid(pid)
+            if stop_pids([pid], grace=grace):
+                raise ClusterError(
+                    f"{name} (pid {pid}) is still running after SIGKILL; "
+                    f"its data is kept in {self.p.data}"
+                )
+        busy = [
+            f"{name} port {port}"
+            for name, port in (
+                ("kube-apiserver", self.state.get("apiserver_port")),
+                ("etcd", self.state.get("etcd_port")),
+            )
+            if isinstance(port, int) and port_in_use(port)
+        ]
+        if busy:
+            raise ClusterError(
+                f"something still listens on {', '.join(busy)} although the recorded processes "
+                f"are gone (a process started outside {self.p.state}?); stop it, then run "
+                f"'down' again. The data is kept in {self.p.data}"
+            )
         if self.p.data.exists():
-            shutil.rmtree(self.p.data, ignore_errors=True)
+            shutil.rmtree(self.p.data)
         self.p.kubeconfig.unlink(missing_ok=True)
         self.state = {}
         if not quiet:

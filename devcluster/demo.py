@@ -3,6 +3,11 @@
 Pushes a small app to a git repository, creates its Application, syncs it to Healthy,
 edits a live field behind Git's back, shows the drift and syncs it back; then starts the
 controller, which applies a pushed commit by itself (webhook) and heals a live edit.
+
+The demo keeps to a namespace of its own (``tether-demo``: its Application, repository
+Secret and webhook Secret), and its controller watches only that namespace, so the
+controller left running afterwards never acts on Applications created elsewhere, such as
+the tests' in tether-system.
 """
 
 from __future__ import annotations
@@ -23,12 +28,14 @@ from pathlib import Path
 
 from devcluster.cluster import Cluster, ClusterError
 from devcluster.gitserver import GitServer, GitServerError
-from devcluster.procs import free_port, stop_pid
+from devcluster.procs import free_port, pid_alive, start_time, stop_pid
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = REPO / ".venv" / "bin"
 APP = "guestbook"
 DEST = "demo"
+HOME = "tether-demo"
+"""Where the demo's Application and Secrets live: the only namespace its controller watches."""
 
 FILES = {
     "guestbook/configmap.yaml": """\
@@ -120,12 +127,13 @@ def main() -> int:
     sh(tether, "install-crds")
 
     step(4, "Give tether read access to the repository (a labelled Secret)")
+    apply_json(kubectl, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": HOME}})
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {
             "name": "demo-app-repo",
-            "namespace": "tether-system",
+            "namespace": HOME,
             "labels": {"tether.dev/secret-type": "repository"},
         },
         "data": {
@@ -145,6 +153,8 @@ def main() -> int:
     step(5, "Create the Application")
     sh(
         tether,
+        "-n",
+        HOME,
         "app",
         "create",
         APP,
@@ -160,8 +170,8 @@ def main() -> int:
     )
 
     step(6, "Sync it and wait until it is Healthy")
-    sh(tether, "app", "sync", APP, "--timeout", "60")
-    sh(tether, "app", "get", APP)
+    sh(tether, "-n", HOME, "app", "sync", APP, "--timeout", "60")
+    sh(tether, "-n", HOME, "app", "get", APP)
 
     step(7, "Someone edits the cluster behind Git's back")
     sh(kubectl, "-n", DEST, "scale", "deployment/guestbook", "--replicas=5")
@@ -178,11 +188,11 @@ def main() -> int:
     time.sleep(1)
 
     step(8, "tether sees the drift (exit code 1 means: differs from Git)")
-    sh(tether, "app", "diff", APP, "--no-color", ok_codes=(1,))
+    sh(tether, "-n", HOME, "app", "diff", APP, "--no-color", ok_codes=(1,))
 
     step(9, "Sync puts Git's version back")
-    sh(tether, "app", "sync", APP, "--timeout", "60")
-    sh(tether, "app", "diff", APP)
+    sh(tether, "-n", HOME, "app", "sync", APP, "--timeout", "60")
+    sh(tether, "-n", HOME, "app", "diff", APP)
     print("in sync with Git again")
 
     # ---- the continuous engine ------------------------------------------------------------
@@ -193,12 +203,14 @@ def main() -> int:
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": "tether-webhook", "namespace": "tether-system"},
+            "metadata": {"name": "tether-webhook", "namespace": HOME},
             "stringData": {"github.secret": webhook_secret},
         },
     )
     sh(
         tether,
+        "-n",
+        HOME,
         "app",
         "create",
         APP,
@@ -261,21 +273,21 @@ def main() -> int:
         "--server",
         f"http://127.0.0.1:{port}",
         "--app",
-        f"tether-system/{APP}",
+        f"{HOME}/{APP}",
         "--limit",
         "10",
     )
-    sh(tether, "app", "history", APP)
+    sh(tether, "-n", HOME, "app", "history", APP)
 
     print(f"""
 {BOLD}The cluster, git server and controller are still running. Explore:{RESET}
   export KUBECONFIG={kubeconfig}
   export PATH={VENV_BIN}:$PATH
-  tether app list
-  tether app get {APP} -o yaml
+  tether -n {HOME} app list
+  tether -n {HOME} app get {APP} -o yaml
   tether audit --server http://127.0.0.1:{port}
   kubectl -n {DEST} get deploy,svc,cm,pods
-  kubectl -n tether-system get events
+  kubectl -n {HOME} get events
   curl -s http://127.0.0.1:{port}/metrics | grep ^tether_
   git clone {repo.http_url}   # user: git, password: the token in {git.root / "http-token"}
 Stop everything with: make cluster-down
@@ -319,32 +331,41 @@ def wait_for(check: Callable[[], bool], timeout: float) -> None:
         time.sleep(0.1)
 
 
+def controller_command(dev: Path, kubeconfig: str, port: int) -> list[str]:
+    """The demo's controller: on loopback, its files under ``dev``, watching only HOME."""
+    return [
+        str(VENV_BIN / "tether"),
+        "controller",
+        "--kubeconfig",
+        kubeconfig,
+        "--http-host",
+        "127.0.0.1",
+        "--http-port",
+        str(port),
+        "--audit-db",
+        str(dev / "audit.db"),
+        "--cache-dir",
+        str(dev / "git-cache"),
+        "--namespaces",
+        HOME,
+    ]
+
+
 def start_controller(dev: Path, kubeconfig: str) -> int:
     stop_controller(dev)
     port = free_port()
     log = open(dev / "controller.log", "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(
-        [
-            str(VENV_BIN / "tether"),
-            "controller",
-            "--kubeconfig",
-            kubeconfig,
-            "--http-host",
-            "127.0.0.1",
-            "--http-port",
-            str(port),
-            "--audit-db",
-            str(dev / "audit.db"),
-            "--cache-dir",
-            str(dev / "git-cache"),
-        ],
+        controller_command(dev, kubeconfig, port),
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
     log.close()
-    (dev / "controller.json").write_text(json.dumps({"pid": proc.pid, "port": port}))
+    (dev / "controller.json").write_text(
+        json.dumps({"pid": proc.pid, "port": port, "start_time": start_time(proc.pid)})
+    )
 
     def ready() -> bool:
         if proc.poll() is not None:
@@ -359,13 +380,20 @@ def start_controller(dev: Path, kubeconfig: str) -> int:
     return port
 
 
-def stop_controller(dev: Path) -> None:
-    """Stops the controller this demo started (by its recorded PID)."""
+def stop_controller(dev: Path) -> int | None:
+    """Stops the controller this demo started (by its recorded PID, if it is still that
+    process); returns the PID it stopped, None when none was running."""
     state = dev / "controller.json"
     if not state.exists():
-        return
-    stop_pid(int(json.loads(state.read_text())["pid"]))
+        return None
+    recorded = json.loads(state.read_text())
+    pid = int(recorded["pid"])
+    stopped: int | None = None
+    if pid_alive(pid) and recorded.get("start_time") in (None, start_time(pid)):
+        stop_pid(pid)
+        stopped = pid
     state.unlink(missing_ok=True)
+    return stopped
 
 
 def send_github_push(port: int, repo_url: str, sha: str, secret: str) -> int:
@@ -394,6 +422,8 @@ def send_github_push(port: int, repo_url: str, sha: str, secret: str) -> int:
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["stop-controller"]:
-        stop_controller(Path(os.environ.get("TETHER_DEV_DIR", str(REPO / ".dev"))))
+        pid = stop_controller(Path(os.environ.get("TETHER_DEV_DIR", str(REPO / ".dev"))))
+        if pid is not None:
+            print(f"stopped the demo's controller (pid {pid})")
         sys.exit(0)
     sys.exit(main())

@@ -53,7 +53,8 @@ GIT_ERRORS = Counter(
 )
 WEBHOOKS = Counter(
     "tether_webhook_requests_total",
-    "Webhook requests by provider and outcome (accepted, ignored, unauthorized, too-large, bad).",
+    "Webhook requests by provider and outcome (accepted, ignored, unauthorized, too-large, bad, "
+    "dropped).",
     ["provider", "outcome"],
     registry=REGISTRY,
 )
@@ -70,6 +71,12 @@ APPS = Gauge(
     registry=REGISTRY,
 )
 LEADER = Gauge("tether_leader", "1 when this controller holds the leader lease.", registry=REGISTRY)
+AUDIT_RECORDS_LOST = Counter(
+    "tether_audit_records_lost_total",
+    "Audit records the store could not write after retries (each is logged whole instead).",
+    ["kind"],
+    registry=REGISTRY,
+)
 
 
 class KubeRequestsCollector(Collector):

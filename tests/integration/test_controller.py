@@ -18,7 +18,8 @@ import yaml
 from aiohttp import web
 from devcluster.gitserver import GitServer, RepoHandle
 
-from tether.api.application import API_VERSION, crd_manifests, new_application
+from tether import metrics
+from tether.api.application import API_VERSION, REFRESH_ANNOTATION, crd_manifests, new_application
 from tether.controller.runtime import Runtime, RuntimeOptions
 from tether.kube import KubeClient
 from tether.model import Obj
@@ -125,6 +126,30 @@ async def receiver() -> AsyncIterator[Receiver]:
     await r.stop()
 
 
+async def notify_to(kube: KubeClient, home: str, receiver: Receiver) -> None:
+    """Notifications of every event go to a real local HTTP receiver."""
+    await kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "tether-notifications", "namespace": home},
+            "data": {
+                "sinks": yaml.safe_dump(
+                    [{"name": "alerts", "type": "webhook", "urlKey": "alerts-url"}]
+                )
+            },
+        }
+    )
+    await kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "tether-notifications", "namespace": home},
+            "stringData": {"alerts-url": f"http://127.0.0.1:{receiver.port}/hook/s3cr3t"},
+        }
+    )
+
+
 def runtime_options(home: str, tmp_path: Path, kubeconfig: str, **kw: Any) -> RuntimeOptions:
     return RuntimeOptions(
         kubeconfig=kubeconfig,
@@ -173,27 +198,7 @@ async def test_full_gitops_round_trip(
     tmp_path: Path,
     receiver: Receiver,
 ) -> None:
-    # Notifications go to a real local HTTP receiver.
-    await kube.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "tether-notifications", "namespace": home},
-            "data": {
-                "sinks": yaml.safe_dump(
-                    [{"name": "alerts", "type": "webhook", "urlKey": "alerts-url"}]
-                )
-            },
-        }
-    )
-    await kube.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "tether-notifications", "namespace": home},
-            "stringData": {"alerts-url": f"http://127.0.0.1:{receiver.port}/hook/s3cr3t"},
-        }
-    )
+    await notify_to(kube, home, receiver)
     git_repo.commit(
         {"app/cm.yaml": cm_yaml("settings", {"color": "blue"}), "app/deploy.yaml": DEPLOY},
         message="first",
@@ -266,10 +271,14 @@ async def test_full_gitops_round_trip(
         assert drift.objects[0]["fields"] == ["data.color"]
         correction = next(r for r in recs if r.kind == "correction")
         assert correction.trigger == "self-heal"
+        # The audit API answers a caller with a Kubernetes token (the admin's here).
+        token = await kube.bearer_token()
         async with (
             aiohttp.ClientSession() as http,
             http.get(
-                f"http://127.0.0.1:{rt.port}/api/v1/audit", params={"app": f"{home}/shop"}
+                f"http://127.0.0.1:{rt.port}/api/v1/audit",
+                params={"app": f"{home}/shop"},
+                headers={"Authorization": f"Bearer {token}"},
             ) as resp,
         ):
             assert {r["kind"] for r in await resp.json()} >= {"sync", "drift", "correction"}
@@ -334,17 +343,26 @@ async def test_polling_refresh_and_no_self_heal_without_opt_in(
         # Without selfHeal a live edit is reported (OutOfSync) but left alone.
         live = await kube.get("v1", "ConfigMap", "settings", namespace)
         assert live is not None
-        await kube.merge_patch(live, {"data": {"v": "edited"}}, field_manager="someone")
+        edited = await kube.merge_patch(live, {"data": {"v": "edited"}}, field_manager="someone")
 
         async def out_of_sync() -> bool:
             a = await kube.get(API_VERSION, "Application", "poller", home)
             return bool(a and a.get("status", {}).get("sync", {}).get("status") == "OutOfSync")
 
         await eventually(out_of_sync, what="drift reported as OutOfSync")
-        await asyncio.sleep(1.5)
-        assert await value() == "edited"
+        # The controller saw the edit (a drift record naming its writer)...
         assert rt.store is not None
-        assert not [r for r in rt.store.query(app=f"{home}/poller") if r.kind == "correction"]
+        store = rt.store
+        drift = await eventually(
+            lambda: _first(store.query(app=f"{home}/poller", kinds=["drift"])), what="drift record"
+        )
+        assert drift.objects[0]["manager"] == "someone"
+        # ...and, made to look again, still left it alone: nothing wrote the ConfigMap.
+        await refresh_and_wait(kube, home, "poller")
+        after = await kube.get("v1", "ConfigMap", "settings", namespace)
+        assert after is not None
+        assert after["metadata"]["resourceVersion"] == edited["metadata"]["resourceVersion"]
+        assert not store.query(app=f"{home}/poller", kinds=["correction"])
 
 
 async def test_self_heal_fighting_stops_and_names_the_other_writer(
@@ -381,12 +399,44 @@ async def test_self_heal_fighting_stops_and_names_the_other_writer(
 
         cond = await eventually(fighting, what="SelfHealFighting condition")
         assert "rogue-operator" in cond["message"]
-        await asyncio.sleep(1.0)
-        assert await owner() == "rogue-3"  # no longer corrected
+        # A refresh makes the controller look again; it must still leave the object alone.
+        before = await kube.get("v1", "ConfigMap", "contested", namespace)
+        assert before is not None and before["data"]["owner"] == "rogue-3"
+        await refresh_and_wait(kube, home, "fight")
+        after = await kube.get("v1", "ConfigMap", "contested", namespace)
+        assert after is not None  # no longer corrected: not written at all
+        assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
 
 
 async def _eq(value: Awaitable[Any], want: Any) -> bool:
     return bool(await value == want)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _first(items: list[Any]) -> Any:
+    return items[0] if items else None
+
+
+async def refresh_and_wait(kube: KubeClient, namespace: str, name: str) -> None:
+    """Asks the in-process controller to look at the app again (as ``tether app refresh``
+    does) and returns once it has finished a reconcile after the request."""
+    seen = reconciles(namespace, name)
+    app = await kube.get(API_VERSION, "Application", name, namespace)
+    assert app is not None
+    await kube.merge_patch(
+        app, {"metadata": {"annotations": {REFRESH_ANNOTATION: uuid.uuid4().hex}}}
+    )
+    await eventually(lambda: _true(reconciles(namespace, name) > seen), what="a reconcile")
+
+
+def reconciles(namespace: str, app: str) -> float:
+    """Reconciles of the app the in-process controller finished, from its metrics."""
+    labels = {"namespace": namespace, "app": app}
+    count = metrics.REGISTRY.get_sample_value("tether_reconcile_duration_seconds_count", labels)
+    return count or 0.0
 
 
 def _b64(s: str) -> str:

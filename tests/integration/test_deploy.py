@@ -1,10 +1,10 @@
-"""The install manifests under deploy/: valid for the real API server, complete in the
-kustomization, and granting the controller's ServiceAccount what it needs and no more."""
+"""The install manifests under deploy/: valid for the real API server, complete in their
+kustomizations, installable after `tether install-crds` with the documented command, and the
+namespace-scoped variant confined to the namespaces it is bound in."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import subprocess
 from pathlib import Path
@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from identities import may
 from tether.kube import KubeClient
 from tether.model import Obj
 
@@ -26,9 +27,17 @@ SA = "tether-controller"
 MANAGER = "tether-deploy-test"
 
 
-def manifest_files() -> list[Path]:
-    files = sorted(DEPLOY.glob("*.yaml")) + sorted(DEPLOY.glob("crds/*.yaml"))
-    return [f for f in files if f.name != "kustomization.yaml"]
+def manifest_files(root: Path = DEPLOY) -> list[Path]:
+    return sorted(f for f in root.rglob("*.yaml") if f.name != "kustomization.yaml")
+
+
+def rendered_by(kustomization: Path) -> list[Path]:
+    """The files a kustomization lists, following the directories it names."""
+    out: list[Path] = []
+    for entry in yaml.safe_load((kustomization / "kustomization.yaml").read_text())["resources"]:
+        target = (kustomization / entry).resolve()
+        out += rendered_by(target) if target.is_dir() else [target]
+    return out
 
 
 def load(path: Path) -> list[Obj]:
@@ -73,7 +82,7 @@ async def apply_for_real(kube: KubeClient, *files: str) -> None:
 
 async def test_every_manifest_passes_a_server_side_dry_run(kube: KubeClient) -> None:
     # Namespaced objects validate only in a namespace that exists.
-    await apply_for_real(kube, "namespace.yaml")
+    await apply_for_real(kube, "base/namespace.yaml")
     seen = []
     for path in manifest_files():
         for obj in load(path):
@@ -84,25 +93,31 @@ async def test_every_manifest_passes_a_server_side_dry_run(kube: KubeClient) -> 
             seen.append(identity(obj))
     kinds = {kind for _, kind, _, _ in seen}
     assert {"Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole"} <= kinds
-    assert {"Role", "RoleBinding", "ClusterRoleBinding", "Deployment", "Service"} <= kinds
-    assert "PersistentVolumeClaim" in kinds
+    assert {"RoleBinding", "ClusterRoleBinding", "Deployment", "Service"} <= kinds
+    assert {"PersistentVolumeClaim", "NetworkPolicy"} <= kinds
 
 
-def test_the_kustomization_renders_every_manifest() -> None:
-    listed = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())["resources"]
-    assert sorted(listed) == sorted(str(f.relative_to(DEPLOY)) for f in manifest_files())
-
+@pytest.mark.parametrize("variant", ["", "namespaced"])
+def test_each_kustomization_renders_its_manifests(variant: str) -> None:
+    root = DEPLOY / variant
+    files = rendered_by(root)
+    every = set(manifest_files())
+    if variant:
+        # The namespace-scoped install: all but the cluster-wide RBAC, plus its own.
+        assert set(files) == every - {DEPLOY / "rbac.yaml"}
+    else:
+        assert set(files) == every - set(manifest_files(DEPLOY / "namespaced"))
     rendered = subprocess.run(
-        [KUBECTL, "kustomize", str(DEPLOY)], capture_output=True, text=True, check=True
+        [KUBECTL, "kustomize", str(root)], capture_output=True, text=True, check=True
     ).stdout
     docs = [d for d in yaml.safe_load_all(rendered) if d]
-    want = [identity(o) for f in manifest_files() for o in load(f)]
+    want = [identity(o) for f in files for o in load(f)]
     assert sorted(identity(d) for d in docs) == sorted(want)
     assert len(docs) == len(want)
 
 
 def test_the_controller_deployment_matches_the_image_and_the_rbac() -> None:
-    docs = {(o["kind"], o["metadata"]["name"]): o for o in load(DEPLOY / "controller.yaml")}
+    docs = {(o["kind"], o["metadata"]["name"]): o for o in load(DEPLOY / "base/controller.yaml")}
     pod = docs[("Deployment", "tether-controller")]["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == SA
     (container,) = pod["containers"]
@@ -118,121 +133,112 @@ def test_the_controller_deployment_matches_the_image_and_the_rbac() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
     assert f"USER {pod['securityContext']['runAsUser']}:" in dockerfile
     svc = docs[("Service", "tether-controller")]["spec"]
-    assert [p["name"] for p in svc["ports"]] == ["http"]
-    assert [p["name"] for p in container["ports"]] == ["http"]
-
-
-async def service_account_token(kube: KubeClient, timeout: float = 30.0) -> str:
-    """The token Kubernetes 1.20's token controller puts in a Secret for the account."""
-    async with asyncio.timeout(timeout):
-        while True:
-            secrets, _ = await kube.list("v1", "Secret", SYSTEM_NS)
-            for s in secrets:
-                annotations = s["metadata"].get("annotations") or {}
-                if (
-                    s.get("type") == "kubernetes.io/service-account-token"
-                    and annotations.get("kubernetes.io/service-account.name") == SA
-                    and (s.get("data") or {}).get("token")
-                ):
-                    return base64.b64decode(s["data"]["token"]).decode()
-            await asyncio.sleep(0.2)
-
-
-def token_kubeconfig(admin_kubeconfig: str, token: str, path: Path) -> Path:
-    """Same server and CA as the admin kubeconfig; the ServiceAccount's token as the user."""
-    admin = yaml.safe_load(Path(admin_kubeconfig).read_text())
-    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
-    cluster = next(c for c in admin["clusters"] if c["name"] == context["context"]["cluster"])
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "tether", "cluster": cluster["cluster"]}],
-        "users": [{"name": SA, "user": {"token": token}}],
-        "contexts": [{"name": SA, "context": {"cluster": "tether", "user": SA}}],
-        "current-context": SA,
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert [p["name"] for p in svc["ports"]] == list(ports) == ["http", "metrics"]
+    assert f"--http-port={ports['http']}" in container["args"]
+    # Metrics on their own port, the one the NetworkPolicy opens only to scrapers.
+    assert f"--metrics-addr=0.0.0.0:{ports['metrics']}" in container["args"]
+    (policy,) = load(DEPLOY / "base/networkpolicy.yaml")
+    assert policy["spec"]["podSelector"]["matchLabels"] == pod_labels(docs)
+    opened = {
+        p["port"]: rule.get("from") for rule in policy["spec"]["ingress"] for p in rule["ports"]
     }
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
-    return path
+    assert opened["http"] is None and opened["metrics"]
 
 
-# (verb, resource, namespace or "*" for all namespaces or "" for cluster scope, subresource)
-NEEDED = [
-    # Its own state in tether-system.
-    ("list", "applications.tether.dev", SYSTEM_NS, ""),
-    ("watch", "applications.tether.dev", SYSTEM_NS, ""),
-    ("patch", "applications.tether.dev", SYSTEM_NS, "status"),
-    ("get", "leases.coordination.k8s.io", SYSTEM_NS, ""),
-    ("create", "leases.coordination.k8s.io", SYSTEM_NS, ""),
-    ("update", "leases.coordination.k8s.io", SYSTEM_NS, ""),
-    ("get", "secrets", SYSTEM_NS, ""),
-    ("list", "secrets", SYSTEM_NS, ""),
-    ("list", "configmaps", SYSTEM_NS, ""),
-    ("watch", "configmaps", SYSTEM_NS, ""),
-    # Applications kept in other namespaces.
-    ("watch", "applications.tether.dev", "*", ""),
-    ("patch", "applications.tether.dev", "{other}", "status"),
-    # Events wherever the objects are.
-    ("create", "events", "*", ""),
-    ("create", "events.events.k8s.io", "*", ""),
-    ("patch", "events", "{other}", ""),
-    # What apps deploy, in any namespace: read, diff, apply (SSA is a PATCH), prune.
-    ("patch", "deployments.apps", "{other}", ""),
-    ("watch", "deployments.apps", "*", ""),
-    ("create", "configmaps", "{other}", ""),
-    ("delete", "configmaps", "{other}", ""),
-    ("list", "pods", "*", ""),
-    ("create", "namespaces", "", ""),
-    ("get", "secrets", "{other}", ""),
-    ("patch", "secrets", "{other}", ""),
-]
-REFUSED = [
-    # Least privilege: Secrets cannot be enumerated outside tether-system.
-    ("list", "secrets", "{other}", ""),
-    ("watch", "secrets", "{other}", ""),
-    ("list", "secrets", "*", ""),
-    ("impersonate", "serviceaccounts", "", ""),
-    ("escalate", "clusterroles.rbac.authorization.k8s.io", "", ""),
-]
+def pod_labels(docs: dict[tuple[str, str], Obj]) -> dict[str, str]:
+    labels: dict[str, str] = docs[("Deployment", "tether-controller")]["spec"]["selector"][
+        "matchLabels"
+    ]
+    return labels
 
 
-def can_i(kubeconfig: Path, verb: str, resource: str, namespace: str, sub: str) -> bool:
-    args = [KUBECTL, "--kubeconfig", str(kubeconfig), "auth", "can-i", verb, resource]
-    if namespace == "*":
-        args.append("--all-namespaces")
-    elif namespace:
-        args += ["--namespace", namespace]
-    if sub:
-        args.append(f"--subresource={sub}")
-    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
-    answer = proc.stdout.strip()
-    assert answer in ("yes", "no"), f"{' '.join(args[3:])}: {proc.stdout}{proc.stderr}"
-    return answer == "yes"
+def install_command() -> list[str]:
+    """The install command docs/install.md gives for deploy/."""
+    text = (REPO / "docs" / "install.md").read_text()
+    (line,) = {
+        ln.split("#")[0].strip()
+        for ln in text.splitlines()
+        if ln.startswith("kubectl apply --server-side")
+        and ln.split("#")[0].strip().endswith(" -k deploy/")
+    }
+    return line.split()
 
 
-async def test_the_service_account_has_what_the_controller_needs_and_no_more(
-    kube: KubeClient, kubeconfig: str, namespace: str, tmp_path: Path
+async def test_the_documented_install_works_after_tether_install_crds(kubeconfig: str) -> None:
+    env = {**os.environ, "KUBECONFIG": kubeconfig}
+
+    def run(args: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+
+    crds = await asyncio.to_thread(run, [str(REPO / ".venv" / "bin" / "tether"), "install-crds"])
+    assert crds.returncode == 0, crds.stderr
+    command = install_command()
+    assert command[0] == "kubectl"
+    # The real kubectl, as documented; a server-side dry run, since the objects are shared.
+    for variant in ("deploy/", "deploy/namespaced/"):
+        args = [KUBECTL, *command[1:-1], str(REPO / variant), "--dry-run=server"]
+        applied = await asyncio.to_thread(run, args)
+        assert applied.returncode == 0, f"{' '.join(command)}: {applied.stderr}"
+        assert "conflict" not in applied.stderr
+
+
+async def test_the_namespaced_install_is_admin_of_its_namespaces_only(
+    kube: KubeClient, namespace: str
 ) -> None:
-    # Left in place afterwards: the controller runs with this ServiceAccount.
-    await apply_for_real(kube, "namespace.yaml", "rbac.yaml")
-    token = await service_account_token(kube)
-    config = token_kubeconfig(kubeconfig, token, tmp_path / "tether-controller.kubeconfig")
+    """The namespaced RBAC, bound to a test account in a test namespace the way the shipped
+    RoleBinding binds tether-system: everything there, nothing elsewhere, and token and
+    access reviews for the audit API."""
+    account = "ns-tether"
+    await kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": account, "namespace": namespace},
+        },
+        field_manager=MANAGER,
+    )
+    for obj in load(DEPLOY / "namespaced" / "rbac.yaml"):
+        if "subjects" in obj:
+            obj["subjects"] = [{"kind": "ServiceAccount", "name": account, "namespace": namespace}]
+        if obj["kind"] == "RoleBinding":
+            obj["metadata"] = {**obj["metadata"], "namespace": namespace}
+        elif obj["kind"] == "ClusterRoleBinding":
+            obj["metadata"] = {**obj["metadata"], "name": f"{namespace}-auth-delegator"}
+        elif obj["kind"] != "ClusterRole":
+            raise AssertionError(f"unexpected {obj['kind']} in namespaced/rbac.yaml")
+        await kube.apply(obj, field_manager=MANAGER)
+    user = f"system:serviceaccount:{namespace}:{account}"
 
-    def check(rules: list[tuple[str, str, str, str]], expected: bool) -> list[str]:
-        wrong = []
-        for verb, resource, ns, sub in rules:
-            ns = ns.format(other=namespace)
-            if can_i(config, verb, resource, ns, sub) != expected:
-                where = "all namespaces" if ns == "*" else (ns or "cluster scope")
-                wrong.append(f"{verb} {resource}{'/' + sub if sub else ''} in {where}")
-        return wrong
+    def attrs(verb: str, resource: str, ns: str = "", group: str = "") -> dict[str, str]:
+        out = {"verb": verb, "resource": resource, "group": group}
+        return {**out, "namespace": ns} if ns else out
 
-    # Each check shells out to kubectl: run them off the event loop.
-    missing = await asyncio.to_thread(check, NEEDED, True)
-    excess = await asyncio.to_thread(check, REFUSED, False)
-    assert missing == [], f"the controller's ServiceAccount cannot: {missing}"
-    assert excess == [], f"the controller's ServiceAccount should not be able to: {excess}"
+    allowed = [
+        attrs("list", "secrets", namespace),
+        attrs("create", "roles", namespace, "rbac.authorization.k8s.io"),
+        attrs("bind", "clusterroles", namespace, "rbac.authorization.k8s.io"),
+        attrs("patch", "deployments", namespace, "apps"),
+        attrs("watch", "applications", namespace, "tether.dev"),
+        attrs("create", "tokenreviews", "", "authentication.k8s.io"),
+        attrs("create", "subjectaccessreviews", "", "authorization.k8s.io"),
+    ]
+    refused = [
+        attrs("list", "secrets", "default"),
+        attrs("patch", "deployments", "kube-system", "apps"),
+        attrs("create", "namespaces"),
+        attrs("create", "customresourcedefinitions", "", "apiextensions.k8s.io"),
+        attrs("create", "clusterroles", "", "rbac.authorization.k8s.io"),
+    ]
+    async with asyncio.timeout(60):  # until the authorizer has seen the new bindings
+        while True:
+            if all([await may(kube, user, a) for a in allowed]):
+                break
+            await asyncio.sleep(0.1)
+    assert [a for a in refused if await may(kube, user, a)] == []
+    await kube.delete(
+        "rbac.authorization.k8s.io/v1", "ClusterRoleBinding", f"{namespace}-auth-delegator"
+    )
 
 
 @pytest.mark.parametrize("path", manifest_files(), ids=lambda p: str(p.relative_to(DEPLOY)))

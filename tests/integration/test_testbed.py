@@ -72,11 +72,9 @@ async def test_dry_run_changes_nothing(kube: KubeClient, namespace: str) -> None
     assert await kube.get("apps/v1", "Deployment", "d", namespace) is None
 
 
-async def test_crd_and_custom_resources(kube: KubeClient, namespace: str) -> None:
-    plural = f"widgets{uuid.uuid4().hex[:6]}"
-    group = "testbed.tether.dev"
-    kind = "Widget" + plural[-6:].capitalize()
-    crd = {
+def widget_crd(group: str, plural: str, kind: str) -> Obj:
+    """A namespaced CRD whose objects have ``spec.size``, an integer of at least 1."""
+    return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {"name": f"{plural}.{group}"},
@@ -104,6 +102,13 @@ async def test_crd_and_custom_resources(kube: KubeClient, namespace: str) -> Non
             ],
         },
     }
+
+
+async def test_crd_and_custom_resources(kube: KubeClient, namespace: str) -> None:
+    plural = f"widgets{uuid.uuid4().hex[:6]}"
+    group = "testbed.tether.dev"
+    kind = "Widget" + plural[-6:].capitalize()
+    crd = widget_crd(group, plural, kind)
     await kube.apply(crd)
     try:
         await kube.wait_for_resource(f"{group}/v1", kind)
@@ -222,7 +227,13 @@ async def test_failing_pod_stays_not_ready(kube: KubeClient, namespace: str) -> 
         return st[0].get("state", {}).get("waiting", {}).get("reason") == "CrashLoopBackOff"
 
     await eventually(crashlooping)
-    await asyncio.sleep(2)
+
+    async def counted_unavailable() -> bool:
+        # The Deployment controller has seen the crash-looping pod and counts it unavailable.
+        d = await kube.get("apps/v1", "Deployment", "broken", namespace)
+        return ((d or {}).get("status") or {}).get("unavailableReplicas") == 1
+
+    await eventually(counted_unavailable)
     d = await kube.get("apps/v1", "Deployment", "broken", namespace)
     assert d is not None
     assert d["status"].get("availableReplicas", 0) == 0

@@ -248,7 +248,7 @@ def test_to_dict_does_not_share_objects_with_the_record() -> None:
 # ---- durability -------------------------------------------------------------------------
 
 CHILD = """
-import sys, time
+import sys, threading
 from pathlib import Path
 from tether.audit import AuditRecord, SqliteAuditStore
 
@@ -262,7 +262,7 @@ while count == 0 or i < count:
     ))
     print(rid, flush=True)
     i += 1
-time.sleep(120)
+threading.Event().wait()  # stay alive until the test kills us
 """
 
 
@@ -391,7 +391,7 @@ def test_concurrent_appends_from_eight_threads_lose_nothing(store: SqliteAuditSt
 
 def test_store_has_no_update_or_delete_api() -> None:
     public = {n for n in dir(SqliteAuditStore) if not n.startswith("_")}
-    assert public == {"append", "query", "close", "schema_version"}
+    assert public == {"append", "query", "namespaces", "check_writable", "close", "schema_version"}
     for word in ("update", "delete", "remove", "put", "set", "clear", "truncate", "prune"):
         assert not any(word in n.lower() for n in public)
 

@@ -51,7 +51,6 @@ class Server:
     url: str
     pushes: list[PushEvent] = field(default_factory=list)
     ready: bool = False
-    audit_calls: list[dict[str, str]] = field(default_factory=list)
     secrets_reads: int = 0
 
 
@@ -67,17 +66,10 @@ async def server() -> AsyncIterator[Server]:
         state.secrets_reads += 1
         return SECRETS
 
-    async def audit_query(query: dict[str, str]) -> list[dict[str, Any]]:
-        state.audit_calls.append(query)
-        if query.get("limit") == "-1":
-            raise ValueError("limit must be positive")
-        return [{"app": query.get("app", ""), "action": "sync", "revision": "abc123"}]
-
     app = create_app(
         on_push=on_push,
         get_secrets=get_secrets,
         is_ready=lambda: state.ready,
-        audit_query=audit_query,
         max_body=MAX_BODY,
     )
     runner = await serve(app, "127.0.0.1", 0)
@@ -337,7 +329,7 @@ async def test_oversize_chunked_body_is_413_without_reading_to_the_end(
     assert server.pushes == [] and server.secrets_reads == 0
 
 
-# --- metrics, probes, audit -----------------------------------------------------------------
+# --- metrics, probes, audit (access checks: tests/integration/test_audit_access.py) ---
 
 
 async def test_metrics_are_served_in_prometheus_format(
@@ -374,21 +366,7 @@ async def test_healthz_and_readyz_flip(server: Server, http: aiohttp.ClientSessi
         assert resp.status == 200
 
 
-async def test_audit_passes_the_query_through(server: Server, http: aiohttp.ClientSession) -> None:
-    params = {"app": "web", "namespace": "tether-system", "since": "2025-03-11T00:00:00Z"}
-    async with http.get(server.url + "/api/v1/audit", params=params) as resp:
-        assert resp.status == 200
-        assert await resp.json() == [{"app": "web", "action": "sync", "revision": "abc123"}]
-    assert server.audit_calls == [params]
-
-
-async def test_audit_bad_query_is_400(server: Server, http: aiohttp.ClientSession) -> None:
-    async with http.get(server.url + "/api/v1/audit", params={"limit": "-1"}) as resp:
-        assert resp.status == 400
-        assert await resp.json() == {"error": "limit must be positive"}
-
-
-async def test_audit_without_a_query_function_is_404(http: aiohttp.ClientSession) -> None:
+async def test_audit_without_a_store_is_404(http: aiohttp.ClientSession) -> None:
     async def on_push(event: PushEvent) -> int:
         return 0
 
@@ -426,3 +404,39 @@ async def test_logs_carry_no_secrets_or_signatures(
     assert "refused gitlab webhook" in caplog.text and "gitlab push to" in caplog.text
     for secret in (SECRETS.gitlab, SECRETS.github, "guess-1", signature):
         assert secret not in caplog.text
+
+
+async def test_clients_dropping_mid_body_leave_one_line_and_no_traceback(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = int(server.url.rsplit(":", 1)[1])
+    drops = 5
+
+    async def drop_mid_body() -> None:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"POST /api/webhook HTTP/1.1\r\nHost: t\r\nX-GitHub-Event: push\r\n"
+            b'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"ref":'
+        )
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    before = webhooks_total("github", "dropped")
+    caplog.set_level(logging.DEBUG)
+    for _ in range(drops):
+        await drop_mid_body()
+    # Each drop is counted once the server has read what the client sent and seen it leave.
+    async with asyncio.timeout(30):
+        while True:
+            if webhooks_total("github", "dropped") >= before + drops:
+                break
+            await asyncio.sleep(0.02)
+
+    assert webhooks_total("github", "dropped") == before + drops
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    lines = [r.getMessage() for r in caplog.records if "closed the connection" in r.getMessage()]
+    assert lines == [
+        "github webhook from 127.0.0.1: the client closed the connection after 7 of 1000 bytes"
+    ]
+    assert not server.pushes

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import hmac
 import inspect
@@ -20,11 +19,9 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from kubernetes_asyncio.client import ApiClient, Configuration
 
 from tether.api.application import Application, new_application
 from tether.errors import InvalidSpec
-from tether.kube import KubeClient
 from tether.metrics import REGISTRY
 from tether.notify import (
     CONFIG_NAME,
@@ -34,7 +31,6 @@ from tether.notify import (
     Sink,
     SlackSink,
     WebhookSink,
-    load_sinks,
     parse_sinks,
 )
 from tether.notify.model import MAX_DIFF_CHARS
@@ -569,94 +565,3 @@ def test_parse_sinks_errors_name_the_sink_and_the_key() -> None:
     assert "line break" in _parse_error(
         '- {name: a, type: webhook, urlKey: audit-url, headers: {X-A: "b\\r\\nX-B: c"}}'
     )
-
-
-# ---- loading from the API -----------------------------------------------------------------
-
-
-class ApiServer:
-    """The two reads ``load_sinks`` makes, served over HTTP to the real ``KubeClient``."""
-
-    def __init__(self, objects: dict[str, dict[str, Any]]) -> None:
-        self.objects = objects
-
-    async def discovery(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "kind": "APIResourceList",
-                "groupVersion": "v1",
-                "resources": [
-                    {
-                        "name": "configmaps",
-                        "kind": "ConfigMap",
-                        "namespaced": True,
-                        "verbs": ["get"],
-                    },
-                    {"name": "secrets", "kind": "Secret", "namespaced": True, "verbs": ["get"]},
-                ],
-            }
-        )
-
-    async def get(self, request: web.Request) -> web.Response:
-        m = request.match_info
-        key = f"{m['ns']}/{m['plural']}/{m['name']}"
-        if key not in self.objects:
-            return web.json_response(
-                {"kind": "Status", "code": 404, "reason": "NotFound"}, status=404
-            )
-        return web.json_response(self.objects[key])
-
-
-@pytest.fixture
-async def api_factory() -> AsyncIterator[
-    Callable[[dict[str, dict[str, Any]]], Awaitable[KubeClient]]
-]:
-    opened: list[tuple[web.AppRunner, KubeClient]] = []
-
-    async def make(objects: dict[str, dict[str, Any]]) -> KubeClient:
-        api = ApiServer(objects)
-        app = web.Application()
-        app.router.add_get("/api/v1", api.discovery)
-        app.router.add_get("/api/v1/namespaces/{ns}/{plural}/{name}", api.get)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        host, port = runner.addresses[0][:2]
-        cfg = Configuration(host=f"http://{host}:{port}")
-        client = KubeClient(ApiClient(cfg), cfg)
-        opened.append((runner, client))
-        return client
-
-    yield make
-    for runner, client in opened:
-        await client.close()
-        await runner.cleanup()
-
-
-def _b64(value: str) -> str:
-    return base64.b64encode(value.encode()).decode()
-
-
-async def test_load_sinks_reads_the_configmap_and_the_secret(
-    api_factory: Callable[[dict[str, dict[str, Any]]], Awaitable[KubeClient]],
-) -> None:
-    cm = {"kind": "ConfigMap", "data": {"sinks": CONFIG}}
-    secret = {"kind": "Secret", "data": {k: _b64(v) for k, v in SECRET.items()}}
-    kube = await api_factory(
-        {
-            f"tether/configmaps/{CONFIG_NAME}": cm,
-            f"tether/secrets/{CONFIG_NAME}": secret,
-            f"no-secret/configmaps/{CONFIG_NAME}": cm,
-        }
-    )
-    sinks = await load_sinks(kube, "tether")
-    assert [(type(s).__name__, s.name) for s in sinks] == [
-        ("SlackSink", "team-chat"),
-        ("WebhookSink", "audit"),
-    ]
-    assert await load_sinks(kube, "elsewhere") == []  # no ConfigMap: no sinks, no error
-
-    with pytest.raises(InvalidSpec) as info:
-        await load_sinks(kube, "no-secret")
-    assert "'team-chat'" in str(info.value) and "'slack-url'" in str(info.value)
-    assert "no-secret/tether-notifications does not exist" in str(info.value)

@@ -5,12 +5,14 @@ repeated or comma-separated) and returns the JSON body: a list of records, newes
 with the keys of ``AuditRecord.to_dict``. Bad parameters raise ``AuditQueryError``, which the
 route answers with 400 and the error's message and hint.
 
-It blocks on the database: call it through ``asyncio.to_thread``.
+It blocks on the database: call it through ``asyncio.to_thread``, as ``StoreReader`` does
+for the HTTP route.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from tether.audit.store import DEFAULT_LIMIT, MAX_LIMIT, AuditQueryError, AuditStore
@@ -49,16 +51,42 @@ def records_json(
     since: str | None = None,
     kinds: str | Sequence[str] | None = None,
     limit: int | str | None = None,
+    namespaces: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
     """The records matching the query, newest first, as JSON-ready dicts.
 
     ``app`` is ``<namespace>/<name>``; ``since`` RFC 3339 or a duration back from the
-    controller's clock (``1h``); empty strings mean the parameter is absent.
+    controller's clock (``1h``); empty strings mean the parameter is absent. ``namespaces``
+    restricts the answer to the namespaces the caller may read (None: every one).
     """
     records = store.query(
         app=app or None,
         since=since or None,
         kinds=split_kinds(kinds) or None,
         limit=parse_limit(limit),
+        namespaces=namespaces,
     )
     return [r.to_dict() for r in records]
+
+
+class StoreReader:
+    """The HTTP route's view of a store (``tether.server.http.AuditReader``), off the loop."""
+
+    def __init__(self, store: AuditStore) -> None:
+        self.store = store
+
+    async def query(
+        self, params: dict[str, str], namespaces: Collection[str] | None
+    ) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(
+            records_json,
+            self.store,
+            params.get("app"),
+            params.get("since"),
+            params.get("kind"),
+            params.get("limit"),
+            namespaces,
+        )
+
+    async def namespaces(self) -> list[str]:
+        return await asyncio.to_thread(self.store.namespaces)

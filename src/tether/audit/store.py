@@ -16,7 +16,7 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,9 +24,10 @@ from typing import Any, Protocol
 
 from tether.errors import TetherError
 
-KINDS = ("sync", "drift", "correction", "prune", "health", "fighting")
+KINDS = ("sync", "drift", "correction", "prune", "health", "fighting", "retries-exhausted")
 """What a record reports: a sync, detected drift, a self-heal correction, a prune, a health
-change, or a field another manager keeps changing back (fighting)."""
+change, a field another manager keeps changing back (fighting), or automated syncs of a
+revision given up after ``retry.limit`` (retries-exhausted)."""
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10000
@@ -113,12 +114,17 @@ class AuditStore(Protocol):
         since: str | None = None,
         kinds: Sequence[str] | None = None,
         limit: int = DEFAULT_LIMIT,
+        namespaces: Collection[str] | None = None,
     ) -> list[AuditRecord]:
         """Records matching every given filter, newest first, at most ``limit``.
 
         ``since`` is RFC 3339 or a duration back from now (``30m``, ``1h``, ``2d``); ``kinds``
-        None or empty means every kind.
+        None or empty means every kind; ``namespaces`` None means every namespace, empty none.
         """
+        ...
+
+    def namespaces(self) -> list[str]:
+        """The namespaces of the apps the trail holds records of, sorted."""
         ...
 
     def close(self) -> None: ...
@@ -154,7 +160,13 @@ def normalize_time(text: str) -> str:
             f"invalid time {text!r}",
             hint="use RFC 3339 such as 2026-11-26T04:31:38Z, or a duration such as 30m, 1h, 2d",
         ) from None
-    return format_time(dt)
+    try:
+        return format_time(dt)
+    except OverflowError:
+        # 9999-12-31T23:59:59-01:00 is a valid RFC 3339 time past the last UTC datetime.
+        raise AuditQueryError(
+            f"time {text!r} is out of range", hint="use a time between the years 1 and 9999"
+        ) from None
 
 
 def parse_since(text: str, now: datetime) -> str:
@@ -162,8 +174,16 @@ def parse_since(text: str, now: datetime) -> str:
     ``1h``, ``2d``, ``1w``, or combined such as ``1h30m``), in the store's time form."""
     t = text.strip()
     if _DURATION.match(t):
-        seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(t))
-        return format_time(now - timedelta(seconds=seconds))
+        try:
+            seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(t))
+            return format_time(now - timedelta(seconds=seconds))
+        except (OverflowError, ValueError):
+            # The window would start before the year 1: no record is that old, but saying
+            # so beats silently widening the query.
+            raise AuditQueryError(
+                f"duration {text!r} is out of range",
+                hint="use a shorter duration, or an RFC 3339 time",
+            ) from None
     return normalize_time(t)
 
 
@@ -204,6 +224,8 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 _COLUMNS = 'id, time, app, kind, revision, author, message, "trigger", result, objects, details'
+# An app is "<namespace>/<name>" (append checks it), so the namespace is what precedes "/".
+_NAMESPACE = "substr(app, 1, instr(app, '/') - 1)"
 
 
 class SqliteAuditStore:
@@ -221,9 +243,12 @@ class SqliteAuditStore:
     the controller's file while it runs).
     """
 
-    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+    def __init__(
+        self, path: Path, *, readonly: bool = False, busy_timeout: float = BUSY_TIMEOUT
+    ) -> None:
         self.path = Path(path)
         self.readonly = readonly
+        self.busy_timeout = busy_timeout
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
@@ -242,7 +267,7 @@ class SqliteAuditStore:
                 conn = sqlite3.connect(
                     self.path.resolve().as_uri() + "?mode=ro",
                     uri=True,
-                    timeout=BUSY_TIMEOUT,
+                    timeout=self.busy_timeout,
                     isolation_level=None,
                     check_same_thread=False,
                 )
@@ -250,7 +275,7 @@ class SqliteAuditStore:
                 # isolation_level=None: transactions are begun explicitly, never implicitly.
                 conn = sqlite3.connect(
                     self.path,
-                    timeout=BUSY_TIMEOUT,
+                    timeout=self.busy_timeout,
                     isolation_level=None,
                     check_same_thread=False,
                 )
@@ -339,7 +364,7 @@ class SqliteAuditStore:
         if self.readonly:
             raise AuditError(f"audit database {self.path} is open read-only")
         _check_kinds([rec.kind])
-        _check_app(rec.app)
+        check_app(rec.app)
         when = normalize_time(rec.time) if rec.time else format_time()
         row = (
             when,
@@ -381,12 +406,18 @@ class SqliteAuditStore:
         since: str | None = None,
         kinds: Sequence[str] | None = None,
         limit: int = DEFAULT_LIMIT,
+        namespaces: Collection[str] | None = None,
     ) -> list[AuditRecord]:
         """Records matching every given filter, newest first (by time, then id)."""
         where: list[str] = []
         args: list[Any] = []
+        if namespaces is not None:
+            if not namespaces:
+                return []
+            where.append(f"{_NAMESPACE} IN ({', '.join('?' * len(namespaces))})")
+            args.extend(namespaces)
         if app:
-            _check_app(app)
+            check_app(app)
             where.append("app = ?")
             args.append(app)
         if since:
@@ -424,13 +455,46 @@ class SqliteAuditStore:
             for r in rows
         ]
 
+    def check_writable(self) -> None:
+        """Raises AuditError unless a record could be written now (nothing is written).
+
+        Takes the write lock and inserts a row, then rolls back: a database that is locked,
+        read-only or gone fails here the way ``append`` would.
+        """
+        if self.readonly:
+            raise AuditError(f"audit database {self.path} is open read-only")
+        conn = self._conn()
+        with self._write_lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.execute(
+                        "INSERT INTO audit_records (time, app, kind) VALUES (?, ?, ?)",
+                        (format_time(), "probe/probe", KINDS[0]),
+                    )
+                finally:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+            except sqlite3.Error as e:
+                raise AuditError(f"cannot write to audit database {self.path}: {e}") from e
+
+    def namespaces(self) -> list[str]:
+        try:
+            rows = self._conn().execute(f"SELECT DISTINCT {_NAMESPACE} FROM audit_records")
+            return sorted(str(r[0]) for r in rows.fetchall())
+        except sqlite3.Error as e:
+            raise AuditError(f"cannot read audit database {self.path}: {e}") from e
+
     def close(self) -> None:
-        """Closes every thread's connection; the store cannot be used afterwards."""
-        with self._conns_lock:
+        """Closes every thread's connection; the store cannot be used afterwards.
+
+        Waits for a write in progress in another thread: closing a connection under a
+        running statement crashes the sqlite3 module."""
+        with self._write_lock, self._conns_lock:
             self._closed = True
             conns, self._conns = self._conns, []
-        for conn in conns:
-            conn.close()
+            for conn in conns:
+                conn.close()
 
     def __enter__(self) -> SqliteAuditStore:
         return self
@@ -448,7 +512,8 @@ def _check_kinds(kinds: Sequence[str]) -> None:
         )
 
 
-def _check_app(app: str) -> None:
+def check_app(app: str) -> None:
+    """Raises AuditQueryError unless ``app`` is ``<namespace>/<name>``."""
     ns, _, name = app.partition("/")
     if not ns or not name or "/" in name:
         raise AuditQueryError(

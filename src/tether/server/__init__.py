@@ -1,6 +1,7 @@
 """The controller's HTTP face: the server (webhooks, metrics, probes, audit) and webhook parsing."""
 
-from tether.server.http import bound_port, create_app, serve
+from tether.server.access import AccessReview, Caller, KubeAccessReview
+from tether.server.http import AuditReader, bound_port, create_app, create_metrics_app, serve
 from tether.server.webhooks import (
     PushEvent,
     WebhookBadRequest,
@@ -14,6 +15,10 @@ from tether.server.webhooks import (
 )
 
 __all__ = [
+    "AccessReview",
+    "AuditReader",
+    "Caller",
+    "KubeAccessReview",
     "PushEvent",
     "WebhookBadRequest",
     "WebhookError",
@@ -21,6 +26,7 @@ __all__ = [
     "WebhookUnauthorized",
     "bound_port",
     "create_app",
+    "create_metrics_app",
     "detect_provider",
     "matches",
     "normalize_repo_url",

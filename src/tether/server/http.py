@@ -1,19 +1,26 @@
 """The controller's HTTP server: push webhooks, Prometheus metrics, health probes, audit queries.
 
-Only ``POST /api/webhook`` authenticates its caller (by the provider's signature); the other
-routes expose nothing secret and are meant for the cluster network (probes, scrapers).
+``POST /api/webhook`` authenticates its caller by the provider's signature; ``GET
+/api/v1/audit`` by a Kubernetes bearer token, answering only with the records of namespaces
+where the caller may list Applications (see ``tether.server.access``). Probes and metrics
+hold nothing secret but say what the cluster runs: ``create_metrics_app`` serves the metrics
+on a listener of their own when they should not share the webhook's address.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any, Protocol
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tether import metrics
+from tether.audit.store import check_app
+from tether.errors import KubeError, TetherError
+from tether.lograte import RateLimitedLog
+from tether.server.access import AccessReview, Caller
 from tether.server.webhooks import (
     PushEvent,
     WebhookBadRequest,
@@ -22,19 +29,43 @@ from tether.server.webhooks import (
     detect_provider,
     parse_webhook,
 )
-from tether.source.credentials import strip_url_credentials
+from tether.source.credentials import redact
 
 log = logging.getLogger(__name__)
 
 OnPush = Callable[[PushEvent], Awaitable[int]]
 GetSecrets = Callable[[], Awaitable[WebhookSecrets]]
-AuditQuery = Callable[[dict[str, str]], Awaitable[list[dict[str, Any]]]]
 
 _READ_CHUNK = 64 * 1024
+FORWARDED_AUTH = "X-Tether-Authorization"
+"""Where a client reaching the API through the Kubernetes API server's service proxy puts
+its bearer token: the API server checks and then removes ``Authorization``."""
+
+
+class AuditReader(Protocol):
+    """Where ``GET /api/v1/audit`` reads from."""
+
+    async def query(
+        self, params: dict[str, str], namespaces: Collection[str] | None
+    ) -> list[dict[str, Any]]:
+        """Records matching the query string, only of ``namespaces`` (None: of every one).
+
+        A ValueError is answered 400 with its message, any other TetherError 503.
+        """
+        ...
+
+    async def namespaces(self) -> list[str]:
+        """Every namespace the trail holds records of."""
+        ...
 
 
 class _TooLarge(Exception):
     pass
+
+
+class _ClientGone(Exception):
+    def __init__(self, received: int) -> None:
+        self.received = received
 
 
 def create_app(
@@ -42,16 +73,24 @@ def create_app(
     on_push: OnPush,
     get_secrets: GetSecrets,
     is_ready: Callable[[], bool],
-    audit_query: AuditQuery | None = None,
+    audit: AuditReader | None = None,
+    access: AccessReview | None = None,
+    serve_metrics: bool = True,
     max_body: int = 1_048_576,
+    liveness: Callable[[], str] | None = None,
 ) -> web.Application:
     """The aiohttp application; the caller owns what each callback does.
 
     ``on_push`` gets every verified push and returns how many Applications it refreshed.
     ``get_secrets`` is awaited per delivery, so a rotated Secret applies without a restart.
-    ``audit_query`` gets the query string of ``GET /api/v1/audit``; a ValueError it raises
-    is answered 400 with its message.
+    ``audit`` serves ``GET /api/v1/audit`` to callers ``access`` lets in; without both the
+    route answers 404. ``serve_metrics=False`` leaves ``/metrics`` to ``create_metrics_app``.
+    ``liveness`` returns why the process is stuck ("" when it is not): ``/healthz`` then
+    answers 503 with that text, so the kubelet restarts it.
     """
+
+    # Anyone who reaches the port can drop connections: one line per client address a minute.
+    dropped = RateLimitedLog(log, interval=60.0)
 
     async def webhook(request: web.Request) -> web.Response:
         provider = detect_provider(request.headers)
@@ -62,6 +101,18 @@ def create_app(
 
         try:
             body = await _read_capped(request, max_body)
+        except _ClientGone as e:
+            # Nobody is left to answer, and there is nothing to debug: one line, no traceback.
+            dropped.log(
+                logging.WARNING,
+                f"dropped:{request.remote}",
+                "%s webhook from %s: the client closed the connection after %d of %s bytes",
+                provider,
+                request.remote,
+                e.received,
+                request.content_length if request.content_length is not None else "?",
+            )
+            return answer("dropped", 400, {"error": "the request body ended early"})
         except _TooLarge:
             log.warning(
                 "refused %s webhook from %s: body over %d bytes", provider, request.remote, max_body
@@ -85,7 +136,7 @@ def create_app(
         log.info(
             "%s push to %s %s (%s) by %s: %d application(s) refreshed",
             event.provider,
-            strip_url_credentials(event.repo_urls[0]),
+            redact(event.repo_urls[0]),
             event.ref,
             event.after[:12] or "deleted",
             event.pusher or "?",
@@ -93,12 +144,10 @@ def create_app(
         )
         return answer("accepted", 200, {"status": "accepted", "apps": apps})
 
-    async def metrics_(_: web.Request) -> web.Response:
-        return web.Response(
-            body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
-
     async def healthz(_: web.Request) -> web.Response:
+        stuck = liveness() if liveness is not None else ""
+        if stuck:
+            return web.Response(text=f"unhealthy: {stuck}", status=503)
         return web.Response(text="ok")
 
     async def readyz(_: web.Request) -> web.Response:
@@ -106,22 +155,104 @@ def create_app(
             return web.Response(text="ready")
         return web.Response(text="not ready", status=503)
 
-    async def audit(request: web.Request) -> web.Response:
-        if audit_query is None:
+    async def audit_(request: web.Request) -> web.Response:
+        if audit is None or access is None:
             return web.json_response({"error": "audit log not enabled"}, status=404)
+        params = dict(request.query)
         try:
-            records = await audit_query(dict(request.query))
+            caller = await _authenticate(request, access)
+            namespaces = await _readable_namespaces(caller, params.get("app"), audit, access)
+            records = await audit.query(params, namespaces)
+        except _Refused as e:
+            return e.response()
         except ValueError as e:
             return web.json_response({"error": str(e)}, status=400)
+        except TetherError as e:
+            log.warning("audit query failed: %s", e)
+            return web.json_response({"error": str(e)}, status=503)
         return web.json_response(records)
 
     app = web.Application()
     app.router.add_post("/api/webhook", webhook)
-    app.router.add_get("/metrics", metrics_)
+    if serve_metrics:
+        app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/api/v1/audit", audit)
+    app.router.add_get("/api/v1/audit", audit_)
     return app
+
+
+def create_metrics_app() -> web.Application:
+    """Only ``GET /metrics``: for a listener of its own (``--metrics-addr``)."""
+    app = web.Application()
+    app.router.add_get("/metrics", _metrics)
+    return app
+
+
+async def _metrics(_: web.Request) -> web.Response:
+    return web.Response(
+        body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, error: str, hint: str) -> None:
+        self.status, self.error, self.hint = status, error, hint
+
+    def response(self) -> web.Response:
+        resp = web.json_response({"error": self.error, "hint": self.hint}, status=self.status)
+        if self.status == 401:
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="tether"'
+        return resp
+
+
+async def _authenticate(request: web.Request, access: AccessReview) -> Caller:
+    header = request.headers.get("Authorization") or request.headers.get(FORWARDED_AUTH) or ""
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    hint = (
+        "send 'Authorization: Bearer <token>' with a Kubernetes token (tether audit sends "
+        "the one in your kubeconfig)"
+    )
+    if scheme.lower() != "bearer" or not token:
+        raise _Refused(401, "a bearer token is required", hint)
+    try:
+        caller = await access.authenticate(token)
+    except KubeError as e:
+        raise _Refused(503, f"cannot check the token with the Kubernetes API: {e}", "retry") from e
+    if caller is None:
+        raise _Refused(401, "the token is not valid", hint)
+    return caller
+
+
+async def _readable_namespaces(
+    caller: Caller, app: str | None, audit: AuditReader, access: AccessReview
+) -> Collection[str] | None:
+    """The namespaces whose records ``caller`` may read, None meaning every namespace.
+
+    With ``app`` (``<namespace>/<name>``), its namespace or a 403; without, the namespaces
+    the trail holds that the caller may list Applications in (possibly none)."""
+
+    async def may_list(ns: str) -> bool:
+        try:
+            return await access.may_list_applications(caller, ns)
+        except KubeError as e:
+            raise _Refused(503, f"cannot check access with the Kubernetes API: {e}", "retry") from e
+
+    if app:
+        check_app(app)  # a malformed name is a 400, before any review
+        ns = app.partition("/")[0]
+        if not await may_list(ns):
+            raise _Refused(
+                403,
+                f"{caller.username} may not list applications.tether.dev in namespace {ns}",
+                "the audit trail of an app is readable by whoever may list Applications in its "
+                "namespace",
+            )
+        return [ns]
+    if await may_list(""):
+        return None
+    return [ns for ns in await audit.namespaces() if await may_list(ns)]
 
 
 async def _read_capped(request: web.Request, limit: int) -> bytes:
@@ -131,11 +262,14 @@ async def _read_capped(request: web.Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     # Content-Length may be absent (chunked) or lie, so count what actually arrives.
-    async for chunk in request.content.iter_chunked(_READ_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
+    try:
+        async for chunk in request.content.iter_chunked(_READ_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge
+            chunks.append(chunk)
+    except (ConnectionResetError, ClientPayloadError):
+        raise _ClientGone(size) from None
     return b"".join(chunks)
 
 

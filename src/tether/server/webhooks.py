@@ -219,16 +219,32 @@ def _is_push(provider: str, h: Mapping[str, str]) -> bool:
     return True
 
 
+_FORM = "application/x-www-form-urlencoded"
+
+
 def _load(provider: str, h: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    content_type = h.get("content-type", "").split(";")[0].strip().lower()
     try:
         # GitHub and Gitea can be set to post the JSON as a form field named "payload".
-        if h.get("content-type", "").split(";")[0].strip() == "application/x-www-form-urlencoded":
+        if content_type == _FORM:
             fields = parse_qs(body.decode("utf-8"), strict_parsing=False)
-            body = fields.get("payload", [""])[0].encode()
+            if "payload" not in fields:
+                # What `curl -d '{...}'` sends: JSON under a form content type.
+                raise WebhookBadRequest(
+                    f"{provider} webhook has Content-Type {_FORM} but no 'payload' form "
+                    "field; send the JSON body with Content-Type: application/json",
+                    provider=provider,
+                )
+            body = fields["payload"][0].encode()
         payload = json.loads(body)
     except (ValueError, RecursionError) as e:
         # RecursionError: deeply nested arrays exhaust the parser's stack.
-        raise WebhookBadRequest(f"{provider} webhook body is not JSON", provider=provider) from e
+        sent = f" (Content-Type: {content_type})" if content_type else ""
+        raise WebhookBadRequest(
+            f"{provider} webhook body is not JSON{sent}; send the JSON body with "
+            "Content-Type: application/json",
+            provider=provider,
+        ) from e
     if not isinstance(payload, dict):
         raise WebhookBadRequest(f"{provider} webhook body is not a JSON object", provider=provider)
     return payload
