@@ -1,5 +1,6 @@
-"""``tether audit`` and ``tether app history`` run as real processes against real sources: a
-SQLite file, and a local HTTP server answering like the controller's API."""
+"""``tether audit`` and ``tether app history`` run as the installed ``tether`` command against
+a real SQLite file; against the controller's real HTTP API in
+tests/integration/test_audit_access.py."""
 
 from __future__ import annotations
 
@@ -8,11 +9,7 @@ import os
 import socket
 import subprocess
 import sys
-import threading
-import urllib.parse
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +20,6 @@ from tether.audit import (
     AuditRecord,
     SqliteAuditStore,
     format_time,
-    records_json,
 )
 from tether.cli.audit_cmds import (
     history_from_records,
@@ -49,32 +45,14 @@ KEYS = [
 ]
 HISTORY_KEYS = ["id", "deployedAt", "revision", "result", "trigger", "author", "message", "source"]
 
-# When the installed ``tether`` lacks the audit commands, they are added as main.py adds them.
-_REGISTER_AND_RUN = (
-    "from tether.cli.main import cli, main\n"
-    "from tether.cli.audit_cmds import register\n"
-    "register(cli, cli.commands['app'])\n"
-    "main()\n"
-)
-
-
-def tether_command() -> list[str]:
-    """The ``tether`` executable once it has the audit commands, else an equivalent."""
-    from tether.cli.main import cli
-
-    exe = Path(sys.executable).with_name("tether")
-    if "audit" in cli.commands and exe.exists():
-        return [str(exe)]
-    return [sys.executable, "-c", _REGISTER_AND_RUN]
+TETHER = str(Path(sys.executable).with_name("tether"))
 
 
 def tether(*args: str) -> subprocess.CompletedProcess[str]:
     # A wide terminal, so table rows are not wrapped and can be checked line by line.
     env = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1"}
     env.pop("KUBECONFIG", None)
-    return subprocess.run(
-        [*tether_command(), *args], capture_output=True, text=True, env=env, timeout=120
-    )
+    return subprocess.run([TETHER, *args], capture_output=True, text=True, env=env, timeout=120)
 
 
 def ago(**delta: float) -> str:
@@ -342,82 +320,7 @@ def test_summaries_and_names() -> None:
     assert qualified_app("apps/web", "tether-system") == "apps/web"
 
 
-# ---- --server ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def server(db: Path) -> Iterator[str]:
-    """A local HTTP server answering GET /api/v1/audit the way the controller's route does."""
-    store = SqliteAuditStore(db, readonly=True)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            url = urllib.parse.urlsplit(self.path)
-            if url.path != "/api/v1/audit":
-                self.answer(404, {"error": f"no route {url.path}"})
-                return
-            # Like the real route: one value per key, ValueError → 400 with str(e).
-            q = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
-            try:
-                body: Any = records_json(
-                    store, q.get("app"), q.get("since"), q.get("kind"), q.get("limit")
-                )
-            except ValueError as e:
-                self.answer(400, {"error": str(e)})
-                return
-            self.answer(200, body)
-
-        def answer(self, status: int, body: Any) -> None:
-            raw = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=10)
-        store.close()
-
-
-def test_audit_through_the_controller_api(server: str) -> None:
-    p = tether(
-        "audit", "--server", server + "/", "--app", "ns/a", "--kind", "sync", "--kind", "drift"
-    )
-    assert p.returncode == 0, p.stderr
-    assert [r.split()[2] for r in p.stdout.splitlines()[1:]] == ["drift", "sync", "sync"]
-    assert all(r.split()[1] == "ns/a" for r in p.stdout.splitlines()[1:])
-    p = tether("audit", "--server", server, "--since", "30m", "-o", "json")
-    assert p.returncode == 0, p.stderr
-    assert [(d["app"], d["kind"]) for d in json.loads(p.stdout)] == [
-        ("ns/a", "prune"),
-        ("ns/b", "sync"),
-        ("ns/a", "drift"),
-    ]
-    p = tether("app", "history", "a", "-n", "ns", "--server", server, "-o", "json")
-    assert p.returncode == 0, p.stderr
-    assert [h["revision"] for h in json.loads(p.stdout)] == [
-        "c0ffee0000111122223333",
-        "c0ffee0000111122223333",
-        "0123456789abcdef0123",
-    ]
-
-
-def test_controller_api_errors_are_reported_with_its_message(server: str) -> None:
-    p = tether("audit", "--server", server, "--app", "ns/a/extra")
-    assert p.returncode == 2
-    assert f"the tether controller at {server} answered 400: invalid app 'ns/a/extra'" in p.stderr
-    assert "<namespace>/<name>" in p.stderr
+# ---- --server (against the real controller: tests/integration/test_audit_access.py) -------
 
 
 def test_unreachable_server_exits_2_without_showing_credentials() -> None:
@@ -427,7 +330,7 @@ def test_unreachable_server_exits_2_without_showing_credentials() -> None:
     # Nothing listens on the port any more: the connection is refused.
     p = tether("audit", "--server", f"http://admin:s3cret@127.0.0.1:{port}")
     assert p.returncode == 2
-    assert f"cannot reach the tether controller at http://127.0.0.1:{port}" in p.stderr
+    assert f"cannot reach the tether controller at http://***@127.0.0.1:{port}" in p.stderr
     assert "--db PATH" in p.stderr
     assert "s3cret" not in p.stderr and "admin" not in p.stderr
     p = tether("audit", "--server", "http://admin:s3cret@[::1")

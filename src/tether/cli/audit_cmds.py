@@ -5,7 +5,9 @@ Records come from one of three sources, the first one given:
 1. ``--db PATH``: the controller's SQLite file, opened read-only;
 2. ``--server URL``: the controller's HTTP API, ``GET {URL}/api/v1/audit``;
 3. otherwise the same API reached through the Kubernetes API server's service proxy, so
-   nothing but a kubeconfig is needed.
+   nothing but a kubeconfig is needed; when that finds no controller and
+   ``--controller-namespace`` was not given, the database a ``tether controller`` run on
+   this machine writes by default (``LOCAL_AUDIT_DB``), saying so on stderr.
 
 ``register`` adds the commands to the ``tether`` group. The names it needs from
 ``tether.cli.main`` are imported when it runs, not when this module is imported, so main.py
@@ -26,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import click
 from rich.markup import escape
-from rich.table import Table
 
 from tether.audit import (
     DEFAULT_LIMIT,
@@ -36,14 +37,18 @@ from tether.audit import (
     SqliteAuditStore,
     parse_since,
 )
+from tether.cli.output import Cell, print_table, styled
 from tether.errors import KubeError, TetherError
 from tether.kube import KubeClient
-from tether.source.credentials import redact, strip_url_credentials
+from tether.server.http import FORWARDED_AUTH
+from tether.source.credentials import redact
 
 if TYPE_CHECKING:
     from tether.cli.main import Ctx
 
 CONTROLLER_NAMESPACE = "tether-system"
+LOCAL_AUDIT_DB = Path.home() / ".local" / "share" / "tether" / "audit.db"
+"""Where ``tether controller`` writes the audit trail unless given --audit-db."""
 CONTROLLER_SERVICE = "tether-controller"
 CONTROLLER_PORT = "http"
 AUDIT_PATH = "/api/v1/audit"
@@ -88,7 +93,8 @@ class AuditSource:
 
     db: Path | None = None
     server: str | None = None
-    controller_namespace: str = CONTROLLER_NAMESPACE
+    controller_namespace: str | None = None
+    """None: not given, so tether-system, and the local database when nothing answers there."""
 
 
 _OTHER_SOURCES = "--db PATH reads the controller's database file, --server URL its HTTP API"
@@ -102,8 +108,29 @@ async def fetch_records(ctx: Ctx, source: AuditSource, q: AuditQuery) -> list[Au
     if source.db is not None:
         return read_db(source.db, q)
     if source.server:
-        return await read_server(source.server, q)
-    return await read_through_kube(ctx, source.controller_namespace, q)
+        return await read_server(source.server, q, await kubeconfig_token(ctx))
+    namespace = source.controller_namespace or CONTROLLER_NAMESPACE
+    try:
+        return await read_through_kube(ctx, namespace, q)
+    except TetherError as e:
+        # A controller started from the command line has no Service; its records are in the
+        # local file it writes by default.
+        cause = e.__cause__
+        no_controller = isinstance(cause, KubeError) and cause.status in (0, 404, 503)
+        if not no_controller or source.controller_namespace is not None:
+            raise
+        if not LOCAL_AUDIT_DB.is_file():
+            raise TetherError(
+                e.message,
+                hint=f"{e.hint}; a controller run on this machine with its default "
+                f"--audit-db writes {LOCAL_AUDIT_DB}, which does not exist",
+            ) from e
+        click.echo(
+            f"note: {e.message}\nnote: reading the local audit database {LOCAL_AUDIT_DB} "
+            "instead (the default of a 'tether controller' run on this machine)",
+            err=True,
+        )
+        return read_db(LOCAL_AUDIT_DB, q)
 
 
 def read_db(path: Path, q: AuditQuery) -> list[AuditRecord]:
@@ -133,8 +160,21 @@ def _userinfo(url: str) -> list[str]:
     return [p for p in (user, parts.password) if p]
 
 
-async def read_server(url: str, q: AuditQuery) -> list[AuditRecord]:
-    shown = strip_url_credentials(url)
+async def kubeconfig_token(ctx: Ctx) -> str | None:
+    """The bearer token of the kubeconfig's user: the controller's audit API checks it with
+    the Kubernetes API server. None without one (the API then answers 401 and says so)."""
+    try:
+        kube = await KubeClient.connect(ctx.kubeconfig, ctx.context)
+    except KubeError:
+        return None
+    try:
+        return await kube.bearer_token()
+    finally:
+        await kube.close()
+
+
+async def read_server(url: str, q: AuditQuery, token: str | None = None) -> list[AuditRecord]:
+    shown = redact(url)
     hint = f"check --server; {_OTHER_SOURCES}, and without either the Kubernetes API is used"
     try:
         scheme = urllib.parse.urlsplit(url).scheme
@@ -146,7 +186,7 @@ async def read_server(url: str, q: AuditQuery) -> list[AuditRecord]:
     try:
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SERVER_TIMEOUT)) as s,
-            s.get(endpoint, params=q.params(), headers={"Accept": "application/json"}) as resp,
+            s.get(endpoint, params=q.params(), headers=_auth_headers(token)) as resp,
         ):
             status = resp.status
             raw = await resp.read()
@@ -184,7 +224,14 @@ async def read_through_kube(ctx: Ctx, namespace: str, q: AuditQuery) -> list[Aud
         f"/proxy{AUDIT_PATH}"
     )
     try:
-        body = await kube.request("GET", path, query=q.params())
+        # The API server consumes Authorization; the controller checks the same token.
+        token = await kube.bearer_token()
+        body = await kube.request(
+            "GET",
+            path,
+            query=q.params(),
+            headers={FORWARDED_AUTH: f"Bearer {token}"} if token else None,
+        )
     except KubeError as e:
         why = {
             403: f"your identity needs 'get' on services/proxy in namespace {namespace}; ",
@@ -198,6 +245,13 @@ async def read_through_kube(ctx: Ctx, namespace: str, q: AuditQuery) -> list[Aud
     finally:
         await kube.close()
     return decode_records(body, where)
+
+
+def _auth_headers(token: str | None) -> dict[str, str]:
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
 
 
 def decode_records(body: Any, where: str) -> list[AuditRecord]:
@@ -304,49 +358,43 @@ _KIND_COLOURS = {
 }
 
 
-def _coloured(text: str, colour: str | None) -> str:
-    # Every cell is escaped: a commit message such as "[ci skip] x" is text, not markup.
-    return f"[{colour}]{escape(text)}[/{colour}]" if colour and text else escape(text)
+AUDIT_HEADERS = ("TIME", "APP", "KIND", "REVISION", "TRIGGER", "RESULT", "AUTHOR", "MESSAGE")
+HISTORY_HEADERS = ("ID", "DEPLOYED AT", "REVISION", "RESULT", "TRIGGER", "AUTHOR", "MESSAGE")
+# Times, kinds and revisions are read whole or not at all: only the text columns are cut.
+_WHOLE = ("TIME", "KIND", "REVISION", "TRIGGER", "RESULT", "ID", "DEPLOYED AT")
 
 
-def records_table(records: Sequence[AuditRecord]) -> Table:
-    t = Table(box=None, pad_edge=False)
-    # Times, kinds and revisions are read whole or not at all: only the text columns wrap.
-    for col in ("TIME", "APP", "KIND", "REVISION", "TRIGGER", "RESULT"):
-        t.add_column(col, no_wrap=True)
-    t.add_column("AUTHOR")
-    t.add_column("MESSAGE", min_width=20)
-    for r in records:
-        t.add_row(
-            escape(r.time),
-            escape(r.app),
-            _coloured(r.kind, _KIND_COLOURS.get(r.kind)),
-            escape(r.revision[:10]),
-            escape(r.trigger),
-            _coloured(r.result, _RESULT_COLOURS.get(r.result)),
-            escape(r.author),
-            escape(record_summary(r)),
-        )
-    return t
+def records_rows(records: Sequence[AuditRecord]) -> list[list[Cell]]:
+    """The rows of ``tether audit``'s table, under ``AUDIT_HEADERS``."""
+    return [
+        [
+            r.time,
+            r.app,
+            styled(r.kind, _KIND_COLOURS.get(r.kind)),
+            r.revision[:10],
+            r.trigger,
+            styled(r.result, _RESULT_COLOURS.get(r.result)),
+            r.author,
+            record_summary(r),
+        ]
+        for r in records
+    ]
 
 
-def history_table(rows: Sequence[dict[str, Any]]) -> Table:
-    t = Table(box=None, pad_edge=False)
-    for col in ("ID", "DEPLOYED AT", "REVISION", "RESULT", "TRIGGER"):
-        t.add_column(col, no_wrap=True)
-    t.add_column("AUTHOR")
-    t.add_column("MESSAGE", min_width=20)
-    for h in rows:
-        t.add_row(
+def history_rows(rows: Sequence[dict[str, Any]]) -> list[list[Cell]]:
+    """The rows of ``tether app history``'s table, under ``HISTORY_HEADERS``."""
+    return [
+        [
             "" if h["id"] is None else str(h["id"]),
-            escape(h["deployedAt"]),
-            escape(h["revision"][:10]),
-            _coloured(h["result"], _RESULT_COLOURS.get(h["result"])),
-            escape(h["trigger"]),
-            escape(h["author"]),
-            escape(h["message"]),
-        )
-    return t
+            h["deployedAt"],
+            h["revision"][:10],
+            styled(h["result"], _RESULT_COLOURS.get(h["result"])),
+            h["trigger"],
+            h["author"],
+            h["message"],
+        ]
+        for h in rows
+    ]
 
 
 def qualified_app(name: str, namespace: str) -> str:
@@ -374,10 +422,10 @@ def source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--controller-namespace",
-            default=CONTROLLER_NAMESPACE,
-            show_default=True,
+            default=None,
             help=f"Without --db or --server: namespace of the {CONTROLLER_SERVICE} service, "
-            "reached through the Kubernetes API server's proxy.",
+            f"reached through the Kubernetes API server's proxy [default: {CONTROLLER_NAMESPACE}"
+            f"; if no controller answers there, {LOCAL_AUDIT_DB} when it exists].",
         ),
     ]
     for opt in reversed(opts):
@@ -385,7 +433,11 @@ def source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(
-        *args: Any, db: Path | None, server: str | None, controller_namespace: str, **kw: Any
+        *args: Any,
+        db: Path | None,
+        server: str | None,
+        controller_namespace: str | None,
+        **kw: Any,
     ) -> Any:
         return fn(*args, source=AuditSource(db, server, controller_namespace), **kw)
 
@@ -451,7 +503,7 @@ def register(cli: click.Group, app_group: click.Group) -> None:
             if not records:
                 err.print("no audit records match")
                 return EXIT_OK
-            out.print(records_table(records))
+            print_table(out, AUDIT_HEADERS, records_rows(records), whole=_WHOLE)
             if len(records) >= limit:
                 err.print(
                     f"[dim]showing the newest {limit} records; use --limit or --since for "
@@ -466,8 +518,10 @@ def register(cli: click.Group, app_group: click.Group) -> None:
     @click.option(
         "--full",
         is_flag=True,
-        help="Every sync from the audit trail (through the Kubernetes API unless --db or "
-        f"--server is given), not only the last {HISTORY_LIMIT} kept in the status.",
+        help="The controller's syncs and corrections from the audit trail (through the "
+        "Kubernetes API unless --db or --server is given), all of them rather than the last "
+        f"{HISTORY_LIMIT} kept in the status. Manual syncs are not in the audit trail, and "
+        "IDs are audit record ids.",
     )
     @source_options
     @common
@@ -495,7 +549,7 @@ def register(cli: click.Group, app_group: click.Group) -> None:
             if not rows:
                 err.print(f"no syncs recorded for {escape(app_key)}")
                 return EXIT_OK
-            out.print(history_table(rows))
+            print_table(out, HISTORY_HEADERS, history_rows(rows), whole=_WHOLE)
             if from_audit and len(rows) >= MAX_LIMIT:
                 err.print(f"[dim]showing the newest {MAX_LIMIT} syncs[/dim]")
             elif not from_audit and len(rows) >= HISTORY_LIMIT:

@@ -3,39 +3,45 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 import yaml
+from click.core import ParameterSource
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
 from tether import __version__
 from tether.api.application import (
     API_VERSION,
     DEFAULT_NAMESPACE,
     REFRESH_ANNOTATION,
-    Application,
     crd_manifests,
     new_application,
 )
+from tether.cli.application_file import read_application_file
+from tether.cli.audit_cmds import LOCAL_AUDIT_DB
 from tether.cli.audit_cmds import register as register_audit_commands
+from tether.cli.output import Cell, print_table, styled
+from tether.deletion import delete_application
 from tether.diff import render_diffs
 from tether.engine import Comparison, Engine, SyncResult
 from tether.errors import KubeError, TetherError
 from tether.kube import KubeClient
 from tether.model import HealthStatus, Obj, ResourceDiffStatus
 from tether.render import DirectoryOptions, Tree, render_directory
-from tether.source import GitCache
+from tether.source import GitCache, redact
 
 T = TypeVar("T")
 # Piped output is read by people too (CI logs, `| less`): give tables room rather than
@@ -49,12 +55,26 @@ EXIT_OK, EXIT_DIFF, EXIT_ERROR = 0, 1, 2
 
 class Ctx:
     def __init__(
-        self, kubeconfig: str | None, context: str | None, namespace: str, output: str
+        self,
+        kubeconfig: str | None,
+        context: str | None,
+        namespace: str,
+        output: str,
+        *,
+        namespace_given: bool = False,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.context = context
         self.namespace = namespace
         self.output = output
+        self.namespace_given = namespace_given
+
+
+force_conflicts_option = click.option(
+    "--force-conflicts",
+    is_flag=True,
+    help="Take over fields another field manager owns (server-side apply with force).",
+)
 
 
 def common(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -62,7 +82,6 @@ def common(fn: Callable[..., Any]) -> Callable[..., Any]:
     opts = [
         click.option(
             "--kubeconfig",
-            envvar="KUBECONFIG",
             default=None,
             help="Path to the kubeconfig (default: $KUBECONFIG, ~/.kube/config, "
             "or the in-cluster service account).",
@@ -111,13 +130,18 @@ def run(coro: Coroutine[Any, Any, int]) -> None:
     try:
         code = asyncio.run(coro)
     except TetherError as e:
-        err.print("[red]error:[/red] " + escape(e.message))
-        if e.hint:
-            err.print("  [dim]hint:[/dim] " + escape(e.hint))
-        sys.exit(EXIT_ERROR)
+        fail(e)
     except KeyboardInterrupt:
         sys.exit(130)
     sys.exit(code)
+
+
+def fail(e: TetherError) -> NoReturn:
+    """Prints ``error: …`` and its hint on stderr and exits 2."""
+    err.print("[red]error:[/red] " + escape(e.message))
+    if e.hint:
+        err.print("  [dim]hint:[/dim] " + escape(e.hint))
+    sys.exit(EXIT_ERROR)
 
 
 async def with_engine(ctx: Ctx, fn: Callable[[Engine], Awaitable[int]]) -> int:
@@ -133,7 +157,10 @@ async def with_engine(ctx: Ctx, fn: Callable[[Engine], Awaitable[int]]) -> int:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tether")
-@click.option("--kubeconfig", envvar="KUBECONFIG", default=None, help="Path to the kubeconfig.")
+# No ``envvar`` on --kubeconfig here or on any command: click would read $KUBECONFIG into the
+# command's own option, which then beats a --kubeconfig given before the command. An explicit
+# flag must always win; KubeClient.connect falls back to $KUBECONFIG when none is given.
+@click.option("--kubeconfig", default=None, help="Path to the kubeconfig.")
 @click.option("--context", default=None, help="kubeconfig context to use.")
 @click.option(
     "-n",
@@ -167,7 +194,13 @@ def cli(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    click_ctx.obj = Ctx(kubeconfig, context, namespace or DEFAULT_NAMESPACE, output or "table")
+    click_ctx.obj = Ctx(
+        kubeconfig,
+        context,
+        namespace or DEFAULT_NAMESPACE,
+        output or "table",
+        namespace_given=namespace is not None,
+    )
 
 
 @cli.command("install-crds")
@@ -213,6 +246,7 @@ def app() -> None:
     help="A sync option such as CreateNamespace=true (repeatable).",
 )
 @click.option("--upsert", is_flag=True, help="Update the Application if it exists.")
+@force_conflicts_option
 @common
 def app_create(
     ctx: Ctx,
@@ -226,20 +260,24 @@ def app_create(
     self_heal: bool,
     sync_options: tuple[str, ...],
     upsert: bool,
+    force_conflicts: bool,
 ) -> None:
     """Create an Application NAME from a repo and path."""
-    obj = new_application(
-        name,
-        ctx.namespace,
-        repo_url=repo,
-        path=path,
-        revision=revision,
-        dest_namespace=dest_namespace,
-        auto_sync=auto_sync,
-        prune=prune,
-        self_heal=self_heal,
-        sync_options=list(sync_options),
-    )
+    try:
+        obj = new_application(
+            name,
+            ctx.namespace,
+            repo_url=repo,
+            path=path,
+            revision=revision,
+            dest_namespace=dest_namespace,
+            auto_sync=auto_sync,
+            prune=prune,
+            self_heal=self_heal,
+            sync_options=list(sync_options),
+        )
+    except TetherError as e:
+        fail(e)
 
     async def go(engine: Engine) -> int:
         existing = await engine.kube.get(API_VERSION, "Application", name, ctx.namespace)
@@ -248,7 +286,7 @@ def app_create(
                 f"Application {ctx.namespace}/{name} already exists",
                 hint="use --upsert to update it, or 'tether app apply -f'",
             )
-        await engine.kube.apply(obj, force=False)
+        await apply_application(engine, obj, "the options given", force_conflicts)
         out.print(f"application/{name} {'configured' if existing else 'created'}")
         return EXIT_OK
 
@@ -263,37 +301,45 @@ def app_create(
     type=click.Path(exists=True, dir_okay=False),
     help="YAML file with one or more Applications.",
 )
+@force_conflicts_option
 @common
-def app_apply(ctx: Ctx, filename: str) -> None:
+def app_apply(ctx: Ctx, filename: str, force_conflicts: bool) -> None:
     """Create or update Applications from a YAML file."""
     try:
-        docs = [d for d in yaml.safe_load_all(Path(filename).read_text()) if d]
-    except yaml.YAMLError as e:
-        err.print("[red]error:[/red] " + escape(f"{filename}: invalid YAML: {e}"))
-        sys.exit(EXIT_ERROR)
+        # Every document is checked before the first is sent: a file applies whole or not.
+        docs = read_application_file(Path(filename), ctx.namespace)
+    except TetherError as e:
+        fail(e)
 
     async def go(engine: Engine) -> int:
         for doc in docs:
-            if doc.get("kind") != "Application" or not str(doc.get("apiVersion", "")).startswith(
-                "tether.dev/"
-            ):
-                raise TetherError(
-                    f"{filename}: {doc.get('kind')} {doc.get('apiVersion')} is not a "
-                    "tether.dev Application",
-                    hint=f"an Argo CD Application ports by changing apiVersion to {API_VERSION}",
-                )
-            doc.setdefault("metadata", {}).setdefault("namespace", ctx.namespace)
-            Application.from_obj(doc)
-            for field in unsupported_fields(doc):
-                err.print(
-                    f"[yellow]warning:[/yellow] {escape(field)} is not supported and "
-                    "is dropped by the API server"
-                )
-            await engine.kube.apply(doc, force=False)
+            await apply_application(engine, doc, filename, force_conflicts)
             out.print(f"application/{doc['metadata']['name']} applied")
         return EXIT_OK
 
     run(with_engine(ctx, go))
+
+
+async def apply_application(engine: Engine, obj: Obj, origin: str, force: bool) -> None:
+    """Server-side applies an Application written from ``origin`` (a file, or the options);
+    the API server's refusals get a hint about that origin, not about Git."""
+    where = f"Application {obj['metadata']['namespace']}/{obj['metadata']['name']}"
+    try:
+        await engine.kube.apply(obj, force=force)
+    except KubeError as e:
+        if e.status == 409:
+            raise KubeError(
+                f"{where}: {e.message}",
+                status=e.status,
+                hint="another field manager (kubectl edit, another tool) owns a field this "
+                "sets; rerun with --force-conflicts to take the fields over, or change it "
+                "where it is managed",
+            ) from e
+        if e.status == 422:
+            raise KubeError(
+                f"{where}: {e.message}", status=e.status, hint=f"fix {origin} and run again"
+            ) from e
+        raise
 
 
 @app.command("list")
@@ -306,21 +352,26 @@ def app_list(ctx: Ctx) -> None:
         if ctx.output in ("json", "yaml"):
             print_obj({"apiVersion": "v1", "kind": "List", "items": items}, ctx.output)
             return EXIT_OK
-        t = Table(box=None, pad_edge=False)
-        for col in ("NAME", "SYNC", "HEALTH", "REVISION", "REPO", "PATH"):
-            t.add_column(col)
+        rows: list[list[Cell]] = []
         for it in sorted(items, key=lambda o: o["metadata"]["name"]):
             st = it.get("status") or {}
             src = (it.get("spec") or {}).get("source") or {}
-            t.add_row(
-                it["metadata"]["name"],
-                (st.get("sync") or {}).get("status", "Unknown"),
-                health_text((st.get("health") or {}).get("status", "Unknown")),
-                ((st.get("sync") or {}).get("revision") or "")[:10],
-                src.get("repoURL", ""),
-                src.get("path", ""),
+            rows.append(
+                [
+                    it["metadata"]["name"],
+                    str((st.get("sync") or {}).get("status", "Unknown")),
+                    health_cell(str((st.get("health") or {}).get("status", "Unknown"))),
+                    str((st.get("sync") or {}).get("revision") or "")[:10],
+                    redact(str(src.get("repoURL", ""))),
+                    str(src.get("path", "")),
+                ]
             )
-        out.print(t)
+        print_table(
+            out,
+            ("NAME", "SYNC", "HEALTH", "REVISION", "REPO", "PATH"),
+            rows,
+            whole=("SYNC", "HEALTH", "REVISION"),
+        )
         return EXIT_OK
 
     run(with_engine(ctx, go))
@@ -424,7 +475,7 @@ def app_sync(
         if res.ok and not dry_run and timeout > 0 and cmp is not None:
             with err.status(f"waiting up to {timeout:.0f}s for {name} to become healthy"):
                 a = await engine.get_app(name, ctx.namespace)
-                cmp = await engine.wait_healthy(a, timeout)
+                cmp = await engine.wait_healthy(a, timeout, revision=res.revision)
                 await engine.write_status(a, cmp)
         if ctx.output in ("json", "yaml"):
             print_obj(sync_summary(res, cmp), ctx.output)
@@ -452,19 +503,22 @@ def app_sync(
     show_default=True,
     help="Also delete the objects the app owns (cascade) or leave them (orphan).",
 )
+@click.option(
+    "--timeout",
+    default=120.0,
+    show_default=True,
+    help="Seconds to wait for a sync the controller is running to end before deleting.",
+)
 @common
-def app_delete(ctx: Ctx, name: str, cascade: bool) -> None:
+def app_delete(ctx: Ctx, name: str, cascade: bool, timeout: float) -> None:
     """Delete an Application (and, with --cascade, everything it owns)."""
 
     async def go(engine: Engine) -> int:
-        a = await engine.get_app(name, ctx.namespace)
-        if cascade:
-            deleted = await engine.delete_owned(a)
-            for key in deleted:
-                out.print(f"{key} deleted")
-        await engine.kube.delete(
-            API_VERSION, "Application", name, ctx.namespace, propagation="Background"
+        deleted = await delete_application(
+            engine, name, ctx.namespace, cascade=cascade, timeout=timeout
         )
+        for key in deleted:
+            out.print(f"{key} deleted")
         out.print(f"application/{name} deleted")
         return EXIT_OK
 
@@ -492,31 +546,54 @@ def app_refresh(ctx: Ctx, name: str) -> None:
 # ---- controller --------------------------------------------------------------------------
 
 
+def metrics_listener(addr: str) -> dict[str, Any]:
+    """``--metrics-addr HOST:PORT`` as RuntimeOptions fields; ValueError when malformed."""
+    if not addr:
+        return {}
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"--metrics-addr {addr!r} must look like HOST:PORT, e.g. 127.0.0.1:9090")
+    return {"metrics_host": host.strip("[]") or "0.0.0.0", "metrics_port": int(port)}
+
+
 @cli.command("controller")
 @click.option(
     "--kubeconfig",
-    envvar="KUBECONFIG",
     default=None,
-    help="kubeconfig (default: the in-cluster service account when in a Pod).",
+    help="kubeconfig (default: the one given before 'controller', $KUBECONFIG, "
+    "~/.kube/config, or the in-cluster service account when in a Pod).",
 )
 @click.option("--context", default=None, help="kubeconfig context to use.")
 @click.option(
     "--namespaces",
-    default="tether-system",
-    show_default=True,
-    help="Comma-separated namespaces whose Applications to manage ('' = all).",
+    default=None,
+    help="Comma-separated namespaces whose Applications to manage ('' = all) "
+    "[default: $POD_NAMESPACE, else tether-system].",
 )
 @click.option(
     "--http-port",
+    type=click.IntRange(0, 65535),
     default=8080,
     show_default=True,
     help="Port for webhooks, /metrics, /healthz and /readyz.",
 )
 @click.option("--http-host", default="0.0.0.0", show_default=True)
-@click.option("--workers", default=4, show_default=True, help="Applications reconciled at once.")
+@click.option(
+    "--metrics-addr",
+    default="",
+    metavar="HOST:PORT",
+    help="Serve /metrics on this address only, not on --http-port (e.g. 127.0.0.1:9090).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Applications reconciled at once.",
+)
 @click.option(
     "--audit-db",
-    default=str(Path.home() / ".local/share/tether/audit.db"),
+    default=str(LOCAL_AUDIT_DB),
     show_default=True,
     help="SQLite file of the audit trail.",
 )
@@ -531,6 +608,12 @@ def app_refresh(ctx: Ctx, name: str) -> None:
     default="3m",
     show_default=True,
     help="Default Git polling interval (per app: annotation tether.dev/refresh-interval).",
+)
+@click.option(
+    "--git-timeout",
+    default="60s",
+    show_default=True,
+    help="How long one git command (ls-remote, fetch) may run before it is stopped.",
 )
 @click.option(
     "--leader-elect",
@@ -549,17 +632,24 @@ def app_refresh(ctx: Ctx, name: str) -> None:
 @click.option(
     "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-@click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False),
+    default="info",
+    show_default=True,
+)
 def controller_cmd(
     kubeconfig: str | None,
     context: str | None,
-    namespaces: str,
+    namespaces: str | None,
     http_port: int,
     http_host: str,
+    metrics_addr: str,
     workers: int,
     audit_db: str,
     cache_dir: str,
     refresh_interval: str,
+    git_timeout: str,
     leader_elect: bool,
     identity: str,
     self_heal_limit: str,
@@ -570,6 +660,20 @@ def controller_cmd(
     from tether.api.application import parse_duration
     from tether.controller.runtime import RuntimeOptions, run_forever, setup_logging
 
+    click_ctx = click.get_current_context()
+    group = click_ctx.find_object(Ctx)
+    if group is not None:
+        # Options given before 'controller' count as if given after it; its own win.
+        kubeconfig = kubeconfig or group.kubeconfig
+        context = context or group.context
+        if group.namespace_given and (
+            click_ctx.get_parameter_source("namespaces") == ParameterSource.DEFAULT
+        ):
+            namespaces = group.namespace
+    # In a Pod, its own namespace holds the Applications and the Lease unless told otherwise.
+    pod_namespace = os.environ.get("POD_NAMESPACE", "").strip()
+    if namespaces is None:
+        namespaces = pod_namespace or "tether-system"
     setup_logging(log_format, log_level)
     limit, _, window = self_heal_limit.partition("/")
     if not limit.isdigit():
@@ -582,6 +686,7 @@ def controller_cmd(
             namespaces=[n.strip() for n in namespaces.split(",")] if namespaces else [""],
             http_host=http_host,
             http_port=http_port,
+            **metrics_listener(metrics_addr),
             workers=workers,
             audit_db=Path(audit_db),
             cache_dir=Path(cache_dir),
@@ -590,13 +695,29 @@ def controller_cmd(
             default_refresh_interval=parse_duration(refresh_interval),
             fight_limit=int(limit),
             fight_window=parse_duration(window or "10m"),
+            git_timeout=parse_duration(git_timeout),
+            pod_namespace=pod_namespace,
         )
+        if opts.git_timeout <= 0:
+            raise ValueError(f"--git-timeout must be more than 0, not {git_timeout!r}")
     except (ValueError, TetherError) as e:
         err.print("[red]error:[/red] " + escape(str(e)))
         sys.exit(EXIT_ERROR)
 
     async def go() -> int:
-        await run_forever(opts)
+        try:
+            await run_forever(opts)
+        except OSError as e:
+            if e.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+                raise
+            # asyncio names the address in the message: --http-port's or --metrics-addr's.
+            bound = re.search(r"address \('([^']*)', (\d+)\)", str(e))
+            where = f"{bound[1]}:{bound[2]}" if bound else f"{http_host}:{http_port}"
+            raise TetherError(
+                f"cannot listen on {where}: {os.strerror(e.errno).lower()}",
+                hint="another process holds the port, or the address is not this host's: "
+                "choose another --http-port / --http-host (or --metrics-addr)",
+            ) from e
         return EXIT_OK
 
     run(go())
@@ -645,18 +766,6 @@ def render_cmd(
 # ---- printing ----------------------------------------------------------------------------
 
 
-_KNOWN_SOURCE = {"repoURL", "targetRevision", "path", "directory"}
-_KNOWN_SPEC = {"project", "source", "destination", "syncPolicy", "ignoreDifferences"}
-
-
-def unsupported_fields(doc: Obj) -> list[str]:
-    """Argo CD fields tether does not serve (Helm, Kustomize, plugins, multiple sources)."""
-    spec = doc.get("spec") or {}
-    out = [f"spec.{k}" for k in spec if k not in _KNOWN_SPEC]
-    out += [f"spec.source.{k}" for k in (spec.get("source") or {}) if k not in _KNOWN_SOURCE]
-    return out
-
-
 def print_obj(obj: Any, fmt: str) -> None:
     if fmt == "json":
         print(json.dumps(obj, indent=2, sort_keys=False, default=str))
@@ -664,15 +773,25 @@ def print_obj(obj: Any, fmt: str) -> None:
         sys.stdout.write(yaml.safe_dump(obj, sort_keys=False))
 
 
+_HEALTH_COLOURS = {
+    "Healthy": "green",
+    "Progressing": "cyan",
+    "Degraded": "red",
+    "Missing": "yellow",
+    "Suspended": "magenta",
+}
+_RESULT_COLOURS = {"failed": "red", "pruned": "yellow", "created": "green", "configured": "green"}
+
+
 def health_text(status: str) -> str:
-    colour = {
-        "Healthy": "green",
-        "Progressing": "cyan",
-        "Degraded": "red",
-        "Missing": "yellow",
-        "Suspended": "magenta",
-    }.get(status, "white")
-    return f"[{colour}]{status}[/{colour}]"
+    """``status`` as markup in its colour, for a line of text."""
+    colour = _HEALTH_COLOURS.get(status, "white")
+    return f"[{colour}]{escape(status)}[/{colour}]"
+
+
+def health_cell(status: str) -> Text:
+    """``status`` in its colour, for a table cell."""
+    return styled(status, _HEALTH_COLOURS.get(status))
 
 
 def print_app(obj: Obj) -> None:
@@ -683,44 +802,53 @@ def print_app(obj: Obj) -> None:
     health = st.get("health") or {}
     op = st.get("operationState") or {}
     out.print(f"[bold]Name:[/bold]        {obj['metadata']['namespace']}/{obj['metadata']['name']}")
-    out.print(f"[bold]Repo:[/bold]        {src.get('repoURL', '')}")
+    out.print(f"[bold]Repo:[/bold]        {redact(str(src.get('repoURL', '')))}")
     out.print(f"[bold]Path:[/bold]        {src.get('path', '.')}")
     out.print(f"[bold]Target:[/bold]      {src.get('targetRevision', 'HEAD')}")
     dest = (spec.get("destination") or {}).get("namespace", "")
     out.print(f"[bold]Destination:[/bold] {dest or '(objects set their own namespace)'}")
+    synced_to = str(sync.get("revision") or "")[:10]
     out.print(
-        f"[bold]Sync:[/bold]        {sync.get('status', 'Unknown')} "
-        f"to {(sync.get('revision') or '')[:10]}"
+        f"[bold]Sync:[/bold]        {escape(str(sync.get('status', 'Unknown')))}"
+        + (f" to {escape(synced_to)}" if synced_to else " (never synced)")
     )
     out.print(
         f"[bold]Health:[/bold]      {health_text(health.get('status', 'Unknown'))}"
-        + (f" — {health['message']}" if health.get("message") else "")
+        + (f" — {escape(str(health['message']))}" if health.get("message") else "")
     )
     if op:
         out.print(
             f"[bold]Last sync:[/bold]   {op.get('phase')} at {op.get('finishedAt', '')}: "
-            f"{op.get('message', '')}"
+            + escape(str(op.get("message", "")))
         )
     for c in st.get("conditions") or []:
-        out.print(f"[bold red]Condition:[/bold red]   {c.get('type')}: {c.get('message')}")
-    rows = st.get("resources") or []
-    if rows:
-        t = Table(box=None, pad_edge=False)
-        for col in ("GROUP", "KIND", "NAMESPACE", "NAME", "STATUS", "HEALTH", "MESSAGE"):
-            t.add_column(col)
-        for r in rows:
+        out.print(
+            f"[bold red]Condition:[/bold red]   {c.get('type')}: "
+            + escape(str(c.get("message", "")))
+        )
+    resources = st.get("resources") or []
+    if resources:
+        rows: list[list[Cell]] = []
+        for r in resources:
             h = r.get("health") or {}
-            t.add_row(
-                r.get("group", ""),
-                r.get("kind", ""),
-                r.get("namespace", ""),
-                r.get("name", ""),
-                r.get("status", ""),
-                health_text(h["status"]) if h else "",
-                h.get("message") or r.get("message", ""),
+            rows.append(
+                [
+                    str(r.get("group", "")),
+                    str(r.get("kind", "")),
+                    str(r.get("namespace", "")),
+                    str(r.get("name", "")),
+                    str(r.get("status", "")),
+                    health_cell(str(h["status"])) if h.get("status") else "",
+                    str(h.get("message") or r.get("message", "")),
+                ]
             )
         out.print()
-        out.print(t)
+        print_table(
+            out,
+            ("GROUP", "KIND", "NAMESPACE", "NAME", "STATUS", "HEALTH", "MESSAGE"),
+            rows,
+            whole=("KIND", "STATUS", "HEALTH"),
+        )
 
 
 def sync_summary(res: SyncResult, cmp: Comparison | None) -> dict[str, Any]:
@@ -738,33 +866,30 @@ def sync_summary(res: SyncResult, cmp: Comparison | None) -> dict[str, Any]:
 def print_sync(res: SyncResult, cmp: Comparison | None) -> None:
     changed = [r for r in res.results if r.action != "unchanged"]
     if changed:
-        t = Table(box=None, pad_edge=False)
-        for col in ("KIND", "NAMESPACE", "NAME", "RESULT", "MESSAGE"):
-            t.add_column(col)
-        for r in changed:
-            colour = {
-                "failed": "red",
-                "pruned": "yellow",
-                "created": "green",
-                "configured": "green",
-            }.get(r.action, "white")
-            t.add_row(
-                r.key.kind,
-                r.key.namespace,
-                r.key.name,
-                f"[{colour}]{r.action}[/{colour}]",
-                r.message,
-            )
-        out.print(t)
+        print_table(
+            out,
+            ("KIND", "NAMESPACE", "NAME", "RESULT", "MESSAGE"),
+            [
+                [
+                    r.key.kind,
+                    r.key.namespace,
+                    r.key.name,
+                    styled(r.action, _RESULT_COLOURS.get(r.action)),
+                    r.message,
+                ]
+                for r in changed
+            ],
+            whole=("KIND", "RESULT"),
+        )
     colour = "green" if res.ok else "red"
     out.print(
-        f"[{colour}]{res.phase}[/{colour}]: {res.message} "
+        f"[{colour}]{res.phase}[/{colour}]: {escape(res.message)} "
         f"(revision {res.revision[:10] or 'unknown'})"
     )
     if cmp is not None and not res.dry_run:
         out.print(
             f"Sync: {cmp.sync_status.value}   Health: {health_text(cmp.health.status.value)}"
-            + (f" — {cmp.health.message}" if cmp.health.message else "")
+            + (f" — {escape(cmp.health.message)}" if cmp.health.message else "")
         )
 
 
@@ -774,6 +899,5 @@ register_audit_commands(cli, app)
 def main() -> None:
     try:
         cli(prog_name="tether")
-    except KubeError as e:  # raised outside run(), e.g. while connecting
-        err.print(f"[red]error:[/red] {e}")
-        sys.exit(EXIT_ERROR)
+    except TetherError as e:  # raised outside run(), e.g. while validating options
+        fail(e)
