@@ -18,7 +18,11 @@ from devcluster.cluster import Cluster  # noqa: E402
 
 from tether.kube import KubeClient  # noqa: E402
 
-pytest_plugins = ["git_fixtures"] if (Path(__file__).parent / "git_fixtures.py").exists() else []
+pytest_plugins = [
+    name
+    for name in ("git_fixtures", "cluster_helpers")
+    if (Path(__file__).parent / f"{name}.py").exists()
+]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 from devcluster.gitserver import RepoHandle
-from test_controller import home
 from test_engine import AppFixture, engine
 
+from cluster_helpers import home
 from tether.engine import Engine
 
 __all__ = ["app", "engine", "home"]

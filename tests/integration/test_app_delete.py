@@ -10,14 +10,9 @@ from typing import Any
 
 import pytest
 from devcluster.gitserver import RepoHandle
-from test_controller import (  # noqa: F401  (home is a fixture: pytest finds it here)
-    cm_yaml,
-    eventually,
-    home,
-    runtime_options,
-)
 
-from tether.api.application import API_VERSION, Application, new_application
+from cluster_helpers import WAIT, cm_yaml, eventually, new_app, now, run_tether, runtime_options
+from tether.api.application import API_VERSION, Application
 from tether.controller.runtime import Runtime
 from tether.deletion import DELETING_ANNOTATION
 from tether.engine import Engine
@@ -26,41 +21,17 @@ from tether.model import ResourceKey
 from tether.source import GitCache
 from tether.sync.tracking import mark
 
-REPO = Path(__file__).resolve().parents[2]
-TETHER = str(REPO / ".venv" / "bin" / "tether")
-WAIT = 90.0
-
-
-async def tether(kubeconfig: str, *args: str) -> tuple[int, str]:
-    """Runs the real `tether` command; returns its exit code and its output."""
-    proc = await asyncio.create_subprocess_exec(
-        TETHER,
-        "--kubeconfig",
-        kubeconfig,
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await proc.communicate()
-    return proc.returncode or 0, out.decode()
-
 
 async def configmaps(kube: KubeClient, ns: str) -> set[str]:
     items, _ = await kube.list("v1", "ConfigMap", ns)
     return {o["metadata"]["name"] for o in items if o["metadata"]["name"] != "kube-root-ca.crt"}
 
 
-def app_obj(name: str, ns: str, repo: RepoHandle, dest: str, **kw: Any) -> dict[str, Any]:
-    obj = new_application(name, ns, repo_url=repo.http_url, path="app", dest_namespace=dest, **kw)
-    obj["metadata"]["annotations"] = {"tether.dev/refresh-interval": "1h"}
-    return obj
-
-
 async def synced_by_engine(
     kube: KubeClient, tmp_path: Path, name: str, ns: str, repo: RepoHandle, dest: str
 ) -> Application:
     """The app created and synced once by the engine (as `tether app sync` does)."""
-    await kube.apply(app_obj(name, ns, repo, dest))
+    await kube.apply(new_app(name, ns, repo.http_url, dest, auto_sync=False, prune=False))
     engine = Engine(kube, GitCache(tmp_path / "git"))
     res = await engine.sync(await engine.get_app(name, ns))
     assert res.ok, res.message
@@ -70,7 +41,7 @@ async def synced_by_engine(
 async def test_delete_removes_the_inventory_only_never_a_copy_or_an_earlier_apps_orphan(
     kube: KubeClient,
     kubeconfig: str,
-    home: str,  # noqa: F811
+    home: str,
     namespace: str,
     git_repo: RepoHandle,
     tmp_path: Path,
@@ -78,7 +49,7 @@ async def test_delete_removes_the_inventory_only_never_a_copy_or_an_earlier_apps
     # An earlier app named "shop" is deleted with --orphan: its object stays behind.
     git_repo.commit({"app/old.yaml": cm_yaml("old", {"v": "1"})})
     await synced_by_engine(kube, tmp_path, "shop", home, git_repo, namespace)
-    code, out = await tether(kubeconfig, "-n", home, "app", "delete", "shop", "--orphan")
+    code, out = await run_tether(kubeconfig, "-n", home, "app", "delete", "shop", "--orphan")
     assert code == 0, out
     # A new "shop" that owns two other objects.
     git_repo.commit(
@@ -92,7 +63,7 @@ async def test_delete_removes_the_inventory_only_never_a_copy_or_an_earlier_apps
     await kube.create(copy)
     assert await configmaps(kube, namespace) == {"a", "b", "old", "copy"}
 
-    code, out = await tether(kubeconfig, "-n", home, "app", "delete", "shop")
+    code, out = await run_tether(kubeconfig, "-n", home, "app", "delete", "shop")
     assert code == 0, out
     assert f"ConfigMap {namespace}/a deleted" in out and f"ConfigMap {namespace}/b deleted" in out
     assert "old" not in out and "copy" not in out
@@ -103,7 +74,7 @@ async def test_delete_removes_the_inventory_only_never_a_copy_or_an_earlier_apps
 async def test_delete_with_self_heal_on_leaves_nothing_and_the_controller_stands_aside(
     kube: KubeClient,
     kubeconfig: str,
-    home: str,  # noqa: F811
+    home: str,
     namespace: str,
     git_repo: RepoHandle,
     tmp_path: Path,
@@ -112,7 +83,9 @@ async def test_delete_with_self_heal_on_leaves_nothing_and_the_controller_stands
     caplog.set_level(logging.INFO, "tether.controller")
     n = 40
     sha = git_repo.commit({f"app/cm-{i:02d}.yaml": cm_yaml(f"cm-{i:02d}", {}) for i in range(n)})
-    await kube.apply(app_obj("healer", home, git_repo, namespace, auto_sync=True, self_heal=True))
+    await kube.apply(
+        new_app("healer", home, git_repo.http_url, namespace, prune=False, self_heal=True)
+    )
     key = (home, "healer")
     async with Runtime(runtime_options(home, tmp_path, kubeconfig)) as rt:
         ctl = rt.controller
@@ -124,7 +97,7 @@ async def test_delete_with_self_heal_on_leaves_nothing_and_the_controller_stands
             return st.get("sync") == {"status": "Synced", "revision": sha}
 
         await eventually(synced, WAIT, "initial sync of 40 objects")
-        code, out = await tether(kubeconfig, "-n", home, "app", "delete", "healer")
+        code, out = await run_tether(kubeconfig, "-n", home, "app", "delete", "healer")
         assert code == 0, out
         assert out.count(" deleted") == n + 1
 
@@ -136,11 +109,11 @@ async def test_delete_with_self_heal_on_leaves_nothing_and_the_controller_stands
                 for r in caplog.records
             )
 
-        await eventually(lambda: _value(refused()), WAIT, "the controller's refusal")
+        await eventually(lambda: now(refused()), WAIT, "the controller's refusal")
         # Once it has forgotten the app and holds no work for it, nothing can recreate
         # anything; and nothing did.
         await eventually(
-            lambda: _value(key not in ctl.apps and ctl.queue.idle(key)), WAIT, "app forgotten"
+            lambda: now(key not in ctl.apps and ctl.queue.idle(key)), WAIT, "app forgotten"
         )
         assert await configmaps(kube, namespace) == set()
         assert not _failures(caplog), _failures(caplog)
@@ -150,7 +123,7 @@ async def test_delete_with_self_heal_on_leaves_nothing_and_the_controller_stands
 async def test_deleting_the_application_while_its_objects_go_does_not_break_the_controller(
     kube: KubeClient,
     kubeconfig: str,
-    home: str,  # noqa: F811
+    home: str,
     namespace: str,
     git_repo: RepoHandle,
     tmp_path: Path,
@@ -158,7 +131,7 @@ async def test_deleting_the_application_while_its_objects_go_does_not_break_the_
 ) -> None:
     caplog.set_level(logging.INFO, "tether.controller")
     git_repo.commit({f"app/cm-{i}.yaml": cm_yaml(f"cm-{i}", {}) for i in range(10)})
-    await kube.apply(app_obj("nc", home, git_repo, namespace, auto_sync=True, self_heal=True))
+    await kube.apply(new_app("nc", home, git_repo.http_url, namespace, prune=False, self_heal=True))
     key = (home, "nc")
     async with Runtime(runtime_options(home, tmp_path, kubeconfig)) as rt:
         ctl = rt.controller
@@ -176,7 +149,7 @@ async def test_deleting_the_application_while_its_objects_go_does_not_break_the_
             kube.delete(API_VERSION, "Application", "nc", home),
         )
         await eventually(
-            lambda: _value(key not in ctl.apps and ctl.queue.idle(key)), WAIT, "app forgotten"
+            lambda: now(key not in ctl.apps and ctl.queue.idle(key)), WAIT, "app forgotten"
         )
         # Whatever self-heal put back while the app still existed is deleted now; with the
         # app gone, the controller's cache sees those deletions and queues nothing.
@@ -189,14 +162,14 @@ async def test_deleting_the_application_while_its_objects_go_does_not_break_the_
                 for i in range(10)
             )
 
-        await eventually(lambda: _value(cache_empty()), WAIT, "deletions seen by the controller")
+        await eventually(lambda: now(cache_empty()), WAIT, "deletions seen by the controller")
         assert ctl.queue.idle(key)
         assert await configmaps(kube, namespace) == set()
         assert not _failures(caplog), _failures(caplog)
         assert ctl.liveness_problem() == ""
 
         # And it still works for the next app.
-        await kube.apply(app_obj("after", home, git_repo, namespace, auto_sync=True))
+        await kube.apply(new_app("after", home, git_repo.http_url, namespace, prune=False))
 
         async def after_synced() -> bool:
             a = await kube.get(API_VERSION, "Application", "after", home)
@@ -211,7 +184,7 @@ async def test_deleting_the_application_while_its_objects_go_does_not_break_the_
 async def test_delete_waits_for_a_running_sync_then_deletes(
     kube: KubeClient,
     kubeconfig: str,
-    home: str,  # noqa: F811
+    home: str,
     namespace: str,
     git_repo: RepoHandle,
     tmp_path: Path,
@@ -223,7 +196,7 @@ async def test_delete_waits_for_a_running_sync_then_deletes(
     await kube.patch_status(app.obj, {"operationState": op})
 
     proc = asyncio.create_task(
-        tether(kubeconfig, "-n", home, "app", "delete", "busy", "--timeout", "120")
+        run_tether(kubeconfig, "-n", home, "app", "delete", "busy", "--timeout", "120")
     )
 
     async def marked() -> bool:
@@ -246,7 +219,7 @@ async def test_delete_waits_for_a_running_sync_then_deletes(
 async def test_a_sync_left_running_times_out_the_delete_until_a_controller_abandons_it(
     kube: KubeClient,
     kubeconfig: str,
-    home: str,  # noqa: F811
+    home: str,
     namespace: str,
     git_repo: RepoHandle,
     tmp_path: Path,
@@ -256,7 +229,7 @@ async def test_a_sync_left_running_times_out_the_delete_until_a_controller_aband
     op = {**app.status["operationState"], "phase": "Running", "message": "sync in progress"}
     await kube.patch_status(app.obj, {"operationState": op})
 
-    code, out = await tether(kubeconfig, "-n", home, "app", "delete", "stale", "--timeout", "1")
+    code, out = await run_tether(kubeconfig, "-n", home, "app", "delete", "stale", "--timeout", "1")
     assert code == 2, out
     assert "still running" in out and "nothing was deleted" in out
     assert "Traceback" not in out
@@ -271,7 +244,7 @@ async def test_a_sync_left_running_times_out_the_delete_until_a_controller_aband
             return op.get("phase") == "Failed" and "abandoned" in op.get("message", "")
 
         await eventually(abandoned, WAIT, "the leftover sync abandoned")
-        code, out = await tether(kubeconfig, "-n", home, "app", "delete", "stale")
+        code, out = await run_tether(kubeconfig, "-n", home, "app", "delete", "stale")
         assert code == 0, out
     assert await configmaps(kube, namespace) == set()
 
@@ -284,10 +257,6 @@ def _failures(caplog: pytest.LogCaptureFixture) -> list[str]:
         if r.name.startswith("tether")
         and (r.exc_info or ("failed" in r.getMessage() and "reconcile" in r.getMessage()))
     ]
-
-
-async def _value(v: Any) -> Any:
-    return v
 
 
 async def _count(names: Any, n: int) -> bool:

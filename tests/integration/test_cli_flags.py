@@ -15,12 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
+from cluster_helpers import TETHER
 from tether.api.application import API_VERSION, crd_manifests, new_application
 from tether.audit import AuditRecord, SqliteAuditStore
 from tether.kube import KubeClient
 
-REPO = Path(__file__).resolve().parents[2]
-TETHER = str(REPO / ".venv" / "bin" / "tether")
 UNREACHABLE = "https://127.0.0.1:1"
 REPO_URL = "https://git.example.com/team/demo.git"
 

@@ -2,191 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import hashlib
-import hmac
-import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
-import yaml
-from aiohttp import web
-from devcluster.gitserver import GitServer, RepoHandle
+from devcluster.gitserver import RepoHandle
 
+from cluster_helpers import (
+    WEB_DEPLOYMENT,
+    Receiver,
+    cm_yaml,
+    equals,
+    eventually,
+    github_push,
+    new_app,
+    notify_to,
+    now,
+    runtime_options,
+)
 from tether import metrics
-from tether.api.application import API_VERSION, REFRESH_ANNOTATION, crd_manifests, new_application
-from tether.controller.runtime import Runtime, RuntimeOptions
+from tether.api.application import API_VERSION, REFRESH_ANNOTATION
+from tether.controller.runtime import Runtime
 from tether.kube import KubeClient
-from tether.model import Obj
-
-WEBHOOK_SECRET = "webhook-test-secret"
-
-
-async def eventually(
-    check: Callable[[], Awaitable[Any]], timeout: float = 30, what: str = "condition"
-) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what} not met within {timeout}s")
-        await asyncio.sleep(0.1)
-
-
-def cm_yaml(name: str, data: dict[str, str]) -> str:
-    return yaml.safe_dump(
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}
-    )
-
-
-DEPLOY = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec: {containers: [{name: web, image: "nginx:1.27"}]}
-"""
-
-
-class Receiver:
-    """A real HTTP endpoint standing in for a chat or alerting webhook."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.runner: web.AppRunner | None = None
-        self.port = 0
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.received.append(await request.json())
-        return web.Response(text="ok")
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hook/{token}", self.handle)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self.runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self.runner:
-            await self.runner.cleanup()
-
-
-@pytest.fixture
-async def home(kube: KubeClient, git_server: GitServer) -> AsyncIterator[str]:
-    """A namespace of Applications of its own, with repo credentials and webhook secret."""
-    for crd in crd_manifests():
-        await kube.apply(crd)
-    await kube.wait_for_resource(API_VERSION, "Application")
-    ns = f"tc-{uuid.uuid4().hex[:8]}"
-    await kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    base = git_server.http_url("x").rsplit("/", 1)[0]
-    await kube.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {
-                "name": "git-creds",
-                "namespace": ns,
-                "labels": {"tether.dev/secret-type": "repository"},
-            },
-            "stringData": {"url": base, "username": "git", "password": git_server.token},
-        }
-    )
-    await kube.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "tether-webhook", "namespace": ns},
-            "stringData": {"github.secret": WEBHOOK_SECRET},
-        }
-    )
-    yield ns
-    await kube.delete("v1", "Namespace", ns, propagation="Background")
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
-
-
-async def notify_to(kube: KubeClient, home: str, receiver: Receiver) -> None:
-    """Notifications of every event go to a real local HTTP receiver."""
-    await kube.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "tether-notifications", "namespace": home},
-            "data": {
-                "sinks": yaml.safe_dump(
-                    [{"name": "alerts", "type": "webhook", "urlKey": "alerts-url"}]
-                )
-            },
-        }
-    )
-    await kube.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "tether-notifications", "namespace": home},
-            "stringData": {"alerts-url": f"http://127.0.0.1:{receiver.port}/hook/s3cr3t"},
-        }
-    )
-
-
-def runtime_options(home: str, tmp_path: Path, kubeconfig: str, **kw: Any) -> RuntimeOptions:
-    return RuntimeOptions(
-        kubeconfig=kubeconfig,
-        namespaces=[home],
-        http_host="127.0.0.1",
-        http_port=0,
-        audit_db=tmp_path / "audit.db",
-        cache_dir=tmp_path / "git",
-        **kw,
-    )
-
-
-async def create_app(
-    kube: KubeClient, home: str, repo: RepoHandle, dest: str, name: str, **kw: Any
-) -> Obj:
-    obj = new_application(
-        name, home, repo_url=repo.http_url, path="app", dest_namespace=dest, auto_sync=True, **kw
-    )
-    obj["metadata"]["annotations"] = {"tether.dev/refresh-interval": "1h"}
-    return await kube.apply(obj)
-
-
-def github_push(repo: RepoHandle, sha: str, branch: str = "main") -> tuple[bytes, dict[str, str]]:
-    body = json.dumps(
-        {
-            "ref": f"refs/heads/{branch}",
-            "after": sha,
-            "repository": {"clone_url": repo.http_url, "html_url": repo.http_url},
-            "pusher": {"name": "alice"},
-        }
-    ).encode()
-    sig = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
-    return body, {
-        "X-GitHub-Event": "push",
-        "X-Hub-Signature-256": f"sha256={sig}",
-        "Content-Type": "application/json",
-    }
 
 
 async def test_full_gitops_round_trip(
@@ -200,11 +39,11 @@ async def test_full_gitops_round_trip(
 ) -> None:
     await notify_to(kube, home, receiver)
     git_repo.commit(
-        {"app/cm.yaml": cm_yaml("settings", {"color": "blue"}), "app/deploy.yaml": DEPLOY},
+        {"app/cm.yaml": cm_yaml("settings", {"color": "blue"}), "app/deploy.yaml": WEB_DEPLOYMENT},
         message="first",
         author=("Alice", "alice@example.com"),
     )
-    await create_app(kube, home, git_repo, namespace, "shop", self_heal=True, prune=True)
+    await kube.apply(new_app("shop", home, git_repo.http_url, namespace, self_heal=True))
 
     async with Runtime(runtime_options(home, tmp_path, kubeconfig)) as rt:
 
@@ -213,7 +52,7 @@ async def test_full_gitops_round_trip(
             return str((o or {}).get("data", {}).get("color", ""))
 
         # The app syncs by itself on start.
-        assert await eventually(lambda: _eq(live_color(), "blue"), what="initial sync")
+        assert await eventually(lambda: equals(live_color(), "blue"), what="initial sync")
 
         # 1. commit → webhook → applied
         sha = git_repo.commit(
@@ -232,13 +71,13 @@ async def test_full_gitops_round_trip(
                 url, data=body, headers={**headers, "X-Hub-Signature-256": "sha256=" + "0" * 64}
             ) as resp:
                 assert resp.status == 401
-        assert await eventually(lambda: _eq(live_color(), "green"), what="webhook sync")
+        assert await eventually(lambda: equals(live_color(), "green"), what="webhook sync")
 
         # 2. live edit → drift with author → self-heal
         live = await kube.get("v1", "ConfigMap", "settings", namespace)
         assert live is not None
         await kube.merge_patch(live, {"data": {"color": "hacked"}}, field_manager="kubectl-edit")
-        assert await eventually(lambda: _eq(live_color(), "green"), what="self-heal")
+        assert await eventually(lambda: equals(live_color(), "green"), what="self-heal")
 
         # 3. the drift alert carries the diff and who made the change
         async def drift_alert() -> dict[str, Any] | None:
@@ -321,25 +160,18 @@ async def test_polling_refresh_and_no_self_heal_without_opt_in(
     tmp_path: Path,
 ) -> None:
     git_repo.commit({"app/cm.yaml": cm_yaml("settings", {"v": "1"})})
-    obj = new_application(
-        "poller",
-        home,
-        repo_url=git_repo.http_url,
-        path="app",
-        dest_namespace=namespace,
-        auto_sync=True,
+    await kube.apply(
+        new_app("poller", home, git_repo.http_url, namespace, interval="1s", prune=False)
     )
-    obj["metadata"]["annotations"] = {"tether.dev/refresh-interval": "1s"}
-    await kube.apply(obj)
     async with Runtime(runtime_options(home, tmp_path, kubeconfig)) as rt:
 
         async def value() -> str:
             o = await kube.get("v1", "ConfigMap", "settings", namespace)
             return str((o or {}).get("data", {}).get("v", ""))
 
-        assert await eventually(lambda: _eq(value(), "1"))
+        assert await eventually(lambda: equals(value(), "1"))
         git_repo.commit({"app/cm.yaml": cm_yaml("settings", {"v": "2"})})
-        assert await eventually(lambda: _eq(value(), "2"), what="poll picks up the commit")
+        assert await eventually(lambda: equals(value(), "2"), what="poll picks up the commit")
         # Without selfHeal a live edit is reported (OutOfSync) but left alone.
         live = await kube.get("v1", "ConfigMap", "settings", namespace)
         assert live is not None
@@ -374,7 +206,9 @@ async def test_self_heal_fighting_stops_and_names_the_other_writer(
     tmp_path: Path,
 ) -> None:
     git_repo.commit({"app/cm.yaml": cm_yaml("contested", {"owner": "git"})})
-    await create_app(kube, home, git_repo, namespace, "fight", self_heal=True)
+    await kube.apply(
+        new_app("fight", home, git_repo.http_url, namespace, prune=False, self_heal=True)
+    )
     opts = runtime_options(home, tmp_path, kubeconfig, fight_limit=3, fight_window=600)
     async with Runtime(opts):
 
@@ -382,7 +216,7 @@ async def test_self_heal_fighting_stops_and_names_the_other_writer(
             o = await kube.get("v1", "ConfigMap", "contested", namespace)
             return str((o or {}).get("data", {}).get("owner", ""))
 
-        assert await eventually(lambda: _eq(owner(), "git"))
+        assert await eventually(lambda: equals(owner(), "git"))
         for i in range(4):
             live = await kube.get("v1", "ConfigMap", "contested", namespace)
             assert live is not None
@@ -390,7 +224,7 @@ async def test_self_heal_fighting_stops_and_names_the_other_writer(
                 live, {"data": {"owner": f"rogue-{i}"}}, field_manager="rogue-operator"
             )
             if i < 3:
-                assert await eventually(lambda: _eq(owner(), "git"), what=f"correction {i}")
+                assert await eventually(lambda: equals(owner(), "git"), what=f"correction {i}")
 
         async def fighting() -> dict[str, Any] | None:
             a = await kube.get(API_VERSION, "Application", "fight", home)
@@ -408,14 +242,6 @@ async def test_self_heal_fighting_stops_and_names_the_other_writer(
         assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
 
 
-async def _eq(value: Awaitable[Any], want: Any) -> bool:
-    return bool(await value == want)
-
-
-async def _true(value: bool) -> bool:
-    return value
-
-
 async def _first(items: list[Any]) -> Any:
     return items[0] if items else None
 
@@ -429,7 +255,7 @@ async def refresh_and_wait(kube: KubeClient, namespace: str, name: str) -> None:
     await kube.merge_patch(
         app, {"metadata": {"annotations": {REFRESH_ANNOTATION: uuid.uuid4().hex}}}
     )
-    await eventually(lambda: _true(reconciles(namespace, name) > seen), what="a reconcile")
+    await eventually(lambda: now(reconciles(namespace, name) > seen), what="a reconcile")
 
 
 def reconciles(namespace: str, app: str) -> float:

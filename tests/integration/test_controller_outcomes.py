@@ -10,27 +10,28 @@ from typing import Any
 
 import yaml
 from devcluster.gitserver import RepoHandle
-from test_controller import (  # noqa: F401  (home and receiver are fixtures)
-    Receiver,
-    cm_yaml,
-    eventually,
-    home,
-    notify_to,
-    receiver,
-    runtime_options,
-)
-from test_robustness import app_status, condition, new_app, synced_to
 
+from cluster_helpers import (
+    WAIT,
+    Receiver,
+    app_status,
+    cm_yaml,
+    condition,
+    eventually,
+    new_app,
+    notify_to,
+    now,
+    runtime_options,
+    synced_to,
+)
 from tether.controller.runtime import Runtime
 from tether.kube import KubeClient
-
-WAIT = 90.0
 
 
 async def test_giving_up_after_retry_limit_is_logged_and_recorded_once(
     kube: KubeClient,
     kubeconfig: str,
-    home: str,  # noqa: F811
+    home: str,
     namespace: str,
     git_repo: RepoHandle,
     tmp_path: Path,
@@ -56,7 +57,7 @@ async def test_giving_up_after_retry_limit_is_logged_and_recorded_once(
         assert rec.revision == sha and rec.result == "Failed"
         assert "failed 2 time(s)" in rec.message and "retry.limit (1)" in rec.message
         # No retry is pending any more, and there were exactly the first try and one retry.
-        await eventually(lambda: _value(ctl.queue.idle(key)), WAIT, "no retry pending")
+        await eventually(lambda: now(ctl.queue.idle(key)), WAIT, "no retry pending")
         assert [r.result for r in records("sync")] == ["Failed", "Failed"]
 
         cond = condition(await app_status(kube, home, "stubborn"), "RetriesExhausted")
@@ -75,11 +76,11 @@ async def test_giving_up_after_retry_limit_is_logged_and_recorded_once(
 async def test_self_heal_recreates_a_deleted_object_and_secret_values_never_leave(
     kube: KubeClient,
     kubeconfig: str,
-    home: str,  # noqa: F811
+    home: str,
     namespace: str,
     git_repo: RepoHandle,
     tmp_path: Path,
-    receiver: Receiver,  # noqa: F811
+    receiver: Receiver,
 ) -> None:
     await notify_to(kube, home, receiver)
     in_git = "git-canary-7c1f0e"
@@ -178,7 +179,3 @@ async def test_self_heal_recreates_a_deleted_object_and_secret_values_never_leav
             for encoded in (canary, base64.b64encode(canary.encode()).decode()):
                 assert encoded not in str(every_record)
                 assert encoded not in str(alert) and encoded not in str(receiver.received)
-
-
-async def _value(v: Any) -> Any:
-    return v

@@ -7,27 +7,15 @@ import dataclasses
 import json
 import logging
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 from devcluster.gitserver import GitServer, RepoHandle
-from test_controller import (
-    Receiver,
-    cm_yaml,
-    eventually,
-    home,
-    notify_to,
-    receiver,
-    runtime_options,
-)
 
+from cluster_helpers import Receiver, app_status, cm_yaml, eventually, notify_to, runtime_options
 from tether.api.application import API_VERSION, new_application
 from tether.controller.runtime import Runtime
 from tether.kube import KubeClient
-
-# The fixtures of test_controller.py, named so pytest sees them in this module.
-_FIXTURES = (home, receiver)
 
 
 async def test_token_in_repo_url_is_never_written(
@@ -58,14 +46,10 @@ async def test_token_in_repo_url_is_never_written(
     await kube.apply(obj)
     caplog.set_level(logging.DEBUG)
 
-    async def app_status() -> dict[str, Any]:
-        got = await kube.get(API_VERSION, "Application", "leaky", home)
-        return dict((got or {}).get("status") or {})
-
     async with Runtime(runtime_options(home, tmp_path, kubeconfig)) as rt:
 
         async def synced() -> bool:
-            return bool((await app_status()).get("history"))
+            return bool((await app_status(kube, home, "leaky")).get("history"))
 
         await eventually(synced, what="first sync")
         # A live edit: drift, its notification, a self-heal and their audit records.
@@ -83,7 +67,7 @@ async def test_token_in_repo_url_is_never_written(
         await kube.merge_patch(app_obj, {"spec": {"source": {"targetRevision": "nope"}}})
 
         async def source_error() -> bool:
-            conds = (await app_status()).get("conditions") or []
+            conds = (await app_status(kube, home, "leaky")).get("conditions") or []
             return any(c["type"] == "SourceError" for c in conds)
 
         await eventually(source_error, what="SourceError condition")
@@ -98,7 +82,7 @@ async def test_token_in_repo_url_is_never_written(
         ):
             metrics_text = await resp.text()
 
-    status = await app_status()
+    status = await app_status(kube, home, "leaky")
     source = status["history"][0]["source"]
     assert source["repoURL"] == url.replace(f"git:{token}@", "***@")
     assert source["targetRevision"] == "HEAD"  # a controller sync records the spec's target

@@ -5,19 +5,14 @@ from __future__ import annotations
 
 from test_engine import AppFixture, app, engine, repo_secret  # noqa: F401  (fixtures)
 
+from cluster_helpers import WEB_DEPLOYMENT_HEAD
 from tether.engine import Engine
 from tether.kube import KubeClient
 from tether.model import ResourceDiffStatus, ResourceKey
 
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
+DEPLOYMENT = (
+    WEB_DEPLOYMENT_HEAD
+    + """\
     spec:
       volumes: [{name: data, emptyDir: {}}]
       containers:
@@ -29,6 +24,7 @@ spec:
           volumeMounts:
             - {name: data, mountPath: /srv/data}
 """
+)
 
 ROLEBINDING = """\
 apiVersion: rbac.authorization.k8s.io/v1

@@ -6,25 +6,17 @@ from pathlib import Path
 
 import aiohttp
 from devcluster.gitserver import RepoHandle
-from test_controller import (  # noqa: F401  (home is a fixture: pytest finds it here)
-    cm_yaml,
-    eventually,
-    home,
-    runtime_options,
-)
 from test_polling import HangingServer, hanging  # noqa: F401  (hanging is a fixture)
-from test_robustness import new_app, synced_to
 
+from cluster_helpers import WAIT, cm_yaml, eventually, new_app, now, runtime_options, synced_to
 from tether.controller.runtime import Runtime
 from tether.kube import KubeClient
-
-WAIT = 90.0
 
 
 async def test_healthz_fails_while_work_waits_and_no_worker_can_take_it(
     kube: KubeClient,
     kubeconfig: str,
-    home: str,  # noqa: F811
+    home: str,
     namespace: str,
     git_repo: RepoHandle,
     tmp_path: Path,
@@ -47,7 +39,7 @@ async def test_healthz_fails_while_work_waits_and_no_worker_can_take_it(
             assert await health() == (200, "ok")
             # The only worker now hangs on a repository that never answers...
             await kube.apply(new_app("hung", home, hanging.url("hung"), namespace))
-            await eventually(lambda: _gt(hanging.accepted, 0), WAIT, "the hung request")
+            await eventually(lambda: now(hanging.accepted > 0), WAIT, "the hung request")
 
             # ... while a new commit of the other app is polled and waits for it.
             git_repo.commit({"app/cm.yaml": cm_yaml("ok", {"v": "2"})})
@@ -61,7 +53,3 @@ async def test_healthz_fails_while_work_waits_and_no_worker_can_take_it(
             readyz = f"http://127.0.0.1:{rt.port}/readyz"
             async with http.get(readyz) as resp:
                 assert resp.status == 200  # still the leader: liveness restarts it, not readiness
-
-
-async def _gt(value: int, n: int) -> bool:
-    return value > n

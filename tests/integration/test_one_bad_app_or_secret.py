@@ -13,28 +13,29 @@ from typing import Any
 import aiohttp
 import pytest
 from devcluster.gitserver import GitServer, RepoHandle
-from test_app_delete import tether
-from test_controller import (  # noqa: F401  (home is a fixture: pytest finds it here)
+
+from cluster_helpers import (
+    WAIT,
     cm_yaml,
     eventually,
     github_push,
-    home,
+    new_app,
+    now,
+    run_tether,
     runtime_options,
+    synced_to,
 )
-from test_robustness import new_app, synced_to
-
 from tether.api.application import new_application
 from tether.controller.runtime import Runtime
 from tether.errors import KubeError
 from tether.kube import KubeClient
 
-WAIT = 90.0
 DER = bytes.fromhex("308203a2a0030201020214") + b"\xff\xfe\x80\x00"
 
 
 async def test_the_api_server_refuses_a_repo_url_that_cannot_be_parsed(
     kube: KubeClient,
-    home: str,  # noqa: F811
+    home: str,
 ) -> None:
     for bad in ("http://[oops/x.git", "http://host:port/x.git", "https://host/a b.git"):
         obj = new_application("bad", home, repo_url="https://h/x.git", path="app")
@@ -51,7 +52,7 @@ async def test_the_api_server_refuses_a_repo_url_that_cannot_be_parsed(
 async def test_an_unparsable_repo_url_fails_its_own_app_only(
     kube: KubeClient,
     kubeconfig: str,
-    home: str,  # noqa: F811
+    home: str,
     namespace: str,
     git_repo: RepoHandle,
     tmp_path: Path,
@@ -81,7 +82,7 @@ async def test_an_unparsable_repo_url_fails_its_own_app_only(
         third = git_repo.commit({"app/cm.yaml": cm_yaml("good", {"v": "3"})})
         await eventually(lambda: synced_to(kube, home, "good", third), WAIT, "polled commit")
         # The bad app was reconciled to an InvalidSpec, not retried as a crash.
-        await eventually(lambda: _value(ctl.queue.idle(key)), WAIT, "ghost reconciled")
+        await eventually(lambda: now(ctl.queue.idle(key)), WAIT, "ghost reconciled")
         assert ctl.liveness_problem() == ""
     assert not [r for r in caplog.records if r.exc_info], "no traceback"
     assert not [r for r in caplog.records if "reconcile of" in r.getMessage()]
@@ -90,7 +91,7 @@ async def test_an_unparsable_repo_url_fails_its_own_app_only(
 async def test_a_binary_secret_value_is_skipped_for_every_app_and_webhook(
     kube: KubeClient,
     kubeconfig: str,
-    home: str,  # noqa: F811
+    home: str,
     namespace: str,
     git_server: GitServer,
     git_repo: RepoHandle,
@@ -135,7 +136,9 @@ async def test_a_binary_secret_value_is_skipped_for_every_app_and_webhook(
     assert any(f"{home}/tether-webhook" in m for m in named), named
     assert git_server.token not in caplog.text
     # The CLI reads the same Secret: a diff, not a traceback.
-    code, out = await asyncio.wait_for(tether(kubeconfig, "-n", home, "app", "diff", "cert"), WAIT)
+    code, out = await asyncio.wait_for(
+        run_tether(kubeconfig, "-n", home, "app", "diff", "cert"), WAIT
+    )
     assert code == 0, out
     assert "Traceback" not in out and "UnicodeDecodeError" not in out
 
@@ -148,7 +151,3 @@ async def push(port: int, repo: RepoHandle, sha: str) -> tuple[int, Any]:
         http.post(f"http://127.0.0.1:{port}/api/webhook", data=body, headers=headers) as r,
     ):
         return r.status, await r.json()
-
-
-async def _value(v: Any) -> Any:
-    return v

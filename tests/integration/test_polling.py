@@ -13,25 +13,21 @@ from typing import Any
 
 import pytest
 from devcluster.gitserver import GitServer, RepoHandle
-from test_controller import (  # noqa: F401  (home is a fixture: pytest finds it here)
-    cm_yaml,
-    eventually,
-    home,
-    runtime_options,
-)
-from test_robustness import (  # noqa: F401  (own_git_server is a fixture)
+from test_robustness import own_git_server, repo_secret  # noqa: F401  (a fixture)
+
+from cluster_helpers import (
+    WAIT,
     app_status,
+    cm_yaml,
     condition,
+    equals,
+    eventually,
     new_app,
-    own_git_server,
-    repo_secret,
+    runtime_options,
     synced_to,
 )
-
 from tether.controller.runtime import Runtime
 from tether.kube import KubeClient
-
-WAIT = 90.0
 
 
 class HangingServer:
@@ -75,7 +71,7 @@ async def hanging() -> AsyncIterator[HangingServer]:
 async def test_a_hanging_repository_does_not_delay_another_repositorys_poll(
     kube: KubeClient,
     kubeconfig: str,
-    home: str,  # noqa: F811
+    home: str,
     namespace: str,
     git_repo: RepoHandle,
     tmp_path: Path,
@@ -98,7 +94,7 @@ async def test_a_hanging_repository_does_not_delay_another_repositorys_poll(
 async def test_a_hung_repository_is_reported_once_per_poll_not_again_by_each_reconcile(
     kube: KubeClient,
     kubeconfig: str,
-    home: str,  # noqa: F811
+    home: str,
     namespace: str,
     tmp_path: Path,
     hanging: HangingServer,
@@ -132,7 +128,7 @@ async def test_a_hung_repository_is_reported_once_per_poll_not_again_by_each_rec
 async def test_the_current_cause_of_a_failing_repository_is_reported_and_logged_once(
     kube: KubeClient,
     kubeconfig: str,
-    home: str,  # noqa: F811
+    home: str,
     namespace: str,
     own_git_server: GitServer,  # noqa: F811
     tmp_path: Path,
@@ -169,7 +165,7 @@ async def test_the_current_cause_of_a_failing_repository_is_reported_and_logged_
 
         # 1. The server goes away.
         await asyncio.to_thread(gs.stop)
-        await eventually(lambda: _eq(reason(), "RepositoryUnreachable"), WAIT, "unreachable")
+        await eventually(lambda: equals(reason(), "RepositoryUnreachable"), WAIT, "unreachable")
         polled = git.ls_remote_count
         await eventually(lambda: polls_after(polled + 3), WAIT, "three more failed polls")
         assert len(failure_lines("RepositoryUnreachable")) == 1
@@ -177,7 +173,7 @@ async def test_the_current_cause_of_a_failing_repository_is_reported_and_logged_
         # 2. It comes back, but the credentials were revoked meanwhile: a new cause, at once.
         await repo_secret(kube, home, "causes-creds", base, "revoked-" + uuid.uuid4().hex)
         await asyncio.to_thread(GitServer(tmp_path / "gs", http_port=port).start)
-        await eventually(lambda: _eq(reason(), "AuthenticationFailed"), WAIT, "current cause")
+        await eventually(lambda: equals(reason(), "AuthenticationFailed"), WAIT, "current cause")
         polled = git.ls_remote_count
         await eventually(lambda: polls_after(polled + 3), WAIT, "three more failed polls")
         assert len(failure_lines("AuthenticationFailed")) == 1
@@ -191,7 +187,3 @@ async def test_the_current_cause_of_a_failing_repository_is_reported_and_logged_
 
 async def _settled(ctl: Any, key: tuple[str, str], url: str) -> bool:
     return bool(ctl.queue.idle(key) and url in ctl.poller.failures and not ctl.poller.in_flight)
-
-
-async def _eq(value: Any, want: Any) -> bool:
-    return bool(await value == want)

@@ -5,10 +5,7 @@ the shipped RBAC, and a leader that dies."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import sqlite3
-import subprocess
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
@@ -21,64 +18,33 @@ import yaml
 from devcluster.cluster import Cluster
 from devcluster.gitserver import GitServer, RepoHandle
 from devcluster.procs import free_port
-from test_controller import (  # noqa: F401  (home is a fixture: pytest finds it here)
-    cm_yaml,
-    eventually,
-    github_push,
-    home,
-    runtime_options,
-)
 from test_deploy import SYSTEM_NS, apply_for_real
-from test_testbed import widget_crd
 
 from admission_hold import AdmissionHold
+from cluster_helpers import (
+    WAIT,
+    WEB_DEPLOYMENT,
+    ControllerProcess,
+    app_status,
+    cm_yaml,
+    condition,
+    eventually,
+    github_push,
+    new_app,
+    runtime_options,
+    synced_to,
+    widget_crd,
+)
 from identities import service_account_token, token_kubeconfig
 from tether import metrics
-from tether.api.application import API_VERSION, new_application
+from tether.api.application import API_VERSION
 from tether.audit import SqliteAuditStore
 from tether.controller.leader import parse_micro_time
 from tether.controller.runtime import Runtime
 from tether.errors import KubeError
 from tether.kube import KubeClient
-from tether.model import Obj
-
-REPO = Path(__file__).resolve().parents[2]
-TETHER = str(REPO / ".venv" / "bin" / "tether")
-WAIT = 90.0  # bounds every wait; never a performance threshold
-
 
 # ---- helpers ------------------------------------------------------------------------------
-
-
-async def app_status(kube: KubeClient, ns: str, name: str) -> dict[str, Any]:
-    app = await kube.get(API_VERSION, "Application", name, ns)
-    return dict((app or {}).get("status") or {})
-
-
-def condition(status: dict[str, Any], ctype: str) -> dict[str, Any] | None:
-    return next((c for c in status.get("conditions") or [] if c.get("type") == ctype), None)
-
-
-async def synced_to(kube: KubeClient, ns: str, name: str, sha: str) -> dict[str, Any] | None:
-    """The status once the app is Synced to ``sha``, Healthy, with no condition left."""
-    st = await app_status(kube, ns, name)
-    ok = (
-        st.get("sync") == {"status": "Synced", "revision": sha}
-        and (st.get("health") or {}).get("status") == "Healthy"
-        and (st.get("operationState") or {}).get("phase") == "Succeeded"
-        and not st.get("conditions")
-    )
-    return st if ok else None
-
-
-def new_app(
-    name: str, ns: str, repo_url: str, dest: str, path: str = "app", interval: str = "1h"
-) -> Obj:
-    obj = new_application(
-        name, ns, repo_url=repo_url, path=path, dest_namespace=dest, auto_sync=True, prune=True
-    )
-    obj["metadata"]["annotations"] = {"tether.dev/refresh-interval": interval}
-    return obj
 
 
 def many_configmaps(n: int, pad_kib: int = 0) -> dict[str, str]:
@@ -164,7 +130,7 @@ def own_git_server(tmp_path: Path) -> Iterator[GitServer]:
 async def test_git_down_or_credentials_revoked_keeps_the_app_and_recovers(
     kube: KubeClient,
     kubeconfig: str,
-    home: str,  # noqa: F811
+    home: str,
     namespace: str,
     own_git_server: GitServer,
     tmp_path: Path,
@@ -229,7 +195,7 @@ async def test_git_down_or_credentials_revoked_keeps_the_app_and_recovers(
 async def test_api_server_restart_mid_sync_converges(
     kube: KubeClient,
     kubeconfig: str,
-    home: str,  # noqa: F811
+    home: str,
     namespace: str,
     git_repo: RepoHandle,
     tmp_path: Path,
@@ -272,97 +238,6 @@ async def test_api_server_restart_mid_sync_converges(
     print(f"\n[apiserver restart] {len(before_down)}/{n} ConfigMaps existed when it stopped")
 
 
-# ---- controllers as real processes ----------------------------------------------------------
-
-
-class ControllerProcess:
-    """``tether controller`` as a child process, stopped by its own PID only."""
-
-    def __init__(self, tmp: Path, name: str, kubeconfig: str, namespace: str, *extra: str) -> None:
-        self.name = name
-        self.port = free_port()
-        self.log = tmp / f"{name}.log"
-        self.audit_db = tmp / f"{name}-audit.db"
-        self.args = [
-            TETHER,
-            "controller",
-            "--kubeconfig",
-            kubeconfig,
-            "--namespaces",
-            namespace,
-            "--http-host",
-            "127.0.0.1",
-            "--http-port",
-            str(self.port),
-            "--audit-db",
-            str(self.audit_db),
-            "--cache-dir",
-            str(tmp / f"{name}-git"),
-            *extra,
-        ]
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> ControllerProcess:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                self.args,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def kill(self) -> None:
-        """SIGKILL: no chance to write status, release a lease or close the audit DB."""
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.kill(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-    def tail(self, n: int = 30) -> str:
-        lines = self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
-        return f"--- {self.name} log ({self.log}):\n" + "\n".join(lines[-n:])
-
-    async def metric(self, name: str) -> float | None:
-        """A gauge from its /metrics; None until it serves HTTP."""
-        try:
-            async with (
-                aiohttp.ClientSession() as http,
-                http.get(f"http://127.0.0.1:{self.port}/metrics") as resp,
-            ):
-                text = await resp.text()
-        except aiohttp.ClientError:
-            return None
-        for line in text.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-        return None
-
-
-@pytest.fixture
-def processes() -> Iterator[list[ControllerProcess]]:
-    """Controller processes a test starts; each is stopped (by PID) afterwards."""
-    procs: list[ControllerProcess] = []
-    yield procs
-    for p in procs:
-        p.stop()
-
-
 # ---- 3. the controller killed (SIGKILL) mid-sync --------------------------------------------
 
 
@@ -377,7 +252,7 @@ def integrity_check(db: Path) -> str:
 async def test_controller_killed_mid_sync_resumes_and_keeps_the_audit_db(
     kube: KubeClient,
     kubeconfig: str,
-    home: str,  # noqa: F811
+    home: str,
     namespace: str,
     git_repo: RepoHandle,
     tmp_path: Path,
@@ -446,7 +321,7 @@ async def test_controller_killed_mid_sync_resumes_and_keeps_the_audit_db(
 async def test_webhook_flood_for_many_apps_costs_one_fetch(
     kube: KubeClient,
     kubeconfig: str,
-    home: str,  # noqa: F811
+    home: str,
     namespace: str,
     git_repo: RepoHandle,
     tmp_path: Path,
@@ -571,24 +446,13 @@ async def test_the_shipped_rbac_runs_the_controller_for_apps_shipping_rbac_and_c
                     "stringData": {"token": "s3cr3t"},
                 }
             ),
-            "app/deploy.yaml": DEPLOYMENT,
+            "app/deploy.yaml": WEB_DEPLOYMENT,
         },
         message="rbac",
     )
     # The whole repository URL: the longest prefix wins over other tests' Secrets here.
     await repo_secret(kube, SYSTEM_NS, secret_name, git_repo.http_url, git_server.token)
-    app = new_application(
-        name,
-        SYSTEM_NS,
-        repo_url=git_repo.http_url,
-        path="app",
-        dest_namespace=namespace,
-        auto_sync=True,
-        prune=True,
-        self_heal=True,
-    )
-    app["metadata"]["annotations"] = {"tether.dev/refresh-interval": "1h"}
-    await kube.apply(app)
+    await kube.apply(new_app(name, SYSTEM_NS, git_repo.http_url, namespace, self_heal=True))
     try:
         opts = runtime_options(SYSTEM_NS, tmp_path, str(config))
         async with Runtime(opts):
@@ -626,19 +490,6 @@ async def test_the_shipped_rbac_runs_the_controller_for_apps_shipping_rbac_and_c
         await kube.delete("apiextensions.k8s.io/v1", "CustomResourceDefinition", f"widgets.{group}")
 
 
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec: {containers: [{name: web, image: "nginx:1.27"}]}
-"""
-
-
 # ---- 6. HA: the standby takes over from a killed leader -------------------------------------
 
 
@@ -652,7 +503,7 @@ async def lease_spec(kube: KubeClient, namespace: str) -> dict[str, Any]:
 async def test_standby_takes_over_once_the_killed_leaders_lease_expires(
     kube: KubeClient,
     kubeconfig: str,
-    home: str,  # noqa: F811
+    home: str,
     namespace: str,
     git_repo: RepoHandle,
     tmp_path: Path,

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 from devcluster.gitserver import RepoHandle
-from test_controller import cm_yaml, home  # noqa: F401  (home is a fixture)
 
+from cluster_helpers import cm_yaml, widget_crd
 from tether.api.application import API_VERSION, Application, new_application
 from tether.engine import Engine
 from tether.kube import KubeClient
@@ -47,40 +47,13 @@ async def crd_group(kube: KubeClient) -> AsyncIterator[str]:
 
 async def test_a_later_step_failing_keeps_what_earlier_steps_applied_and_says_what_failed(
     kube: KubeClient,
-    home: str,  # noqa: F811
+    home: str,
     namespace: str,
     git_repo: RepoHandle,
     tmp_path: Path,
     crd_group: str,
 ) -> None:
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"widgets.{crd_group}"},
-        "spec": {
-            "group": crd_group,
-            "scope": "Namespaced",
-            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {
-                                "spec": {
-                                    "type": "object",
-                                    "properties": {"size": {"type": "integer"}},
-                                }
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    crd = widget_crd(crd_group, "widgets", "Widget")
     # The Widget cannot be checked before its CRD exists; the server refuses it only after
     # the CRD and the ConfigMap were applied.
     widget = {
@@ -124,7 +97,7 @@ async def test_a_later_step_failing_keeps_what_earlier_steps_applied_and_says_wh
 
 async def test_a_prune_failing_midway_stops_there_and_the_next_sync_finishes_it(
     kube: KubeClient,
-    home: str,  # noqa: F811
+    home: str,
     namespace: str,
     git_repo: RepoHandle,
     tmp_path: Path,

@@ -5,23 +5,12 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import uuid
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import pytest
 
+from cluster_helpers import REPO, eventually, widget_crd
 from tether.kube import KubeClient, WatchEvent
 from tether.model import Obj
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(0.2)
 
 
 def cm(name: str, ns: str, data: dict[str, str]) -> Obj:
@@ -70,38 +59,6 @@ async def test_dry_run_changes_nothing(kube: KubeClient, namespace: str) -> None
     assert d["spec"]["strategy"]["type"] == "RollingUpdate"
     assert d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] == "IfNotPresent"
     assert await kube.get("apps/v1", "Deployment", "d", namespace) is None
-
-
-def widget_crd(group: str, plural: str, kind: str) -> Obj:
-    """A namespaced CRD whose objects have ``spec.size``, an integer of at least 1."""
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{group}"},
-        "spec": {
-            "group": group,
-            "scope": "Namespaced",
-            "names": {"plural": plural, "singular": plural, "kind": kind},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {
-                                "spec": {
-                                    "type": "object",
-                                    "properties": {"size": {"type": "integer", "minimum": 1}},
-                                }
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
 
 
 async def test_crd_and_custom_resources(kube: KubeClient, namespace: str) -> None:
