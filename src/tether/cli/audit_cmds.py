@@ -447,7 +447,8 @@ def source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 def register(cli: click.Group, app_group: click.Group) -> None:
     """Adds ``audit`` to ``cli`` and ``history`` to ``app_group`` (the ``tether app`` group)."""
     from tether.cli.main import EXIT_OK, common, err, out, print_obj, run, with_engine
-    from tether.engine import HISTORY_LIMIT, Engine
+    from tether.engine import Engine
+    from tether.status import HISTORY_LIMIT
 
     @cli.command("audit")
     @click.option(

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from tether.api.application import API_VERSION, KIND, Application
 from tether.deletion import being_deleted, sync_running
-from tether.engine import now
 from tether.errors import KubeError
 from tether.kube import FIELD_MANAGER, KubeClient
 from tether.model import Obj
+from tether.status import now
 
 CLAIM_ATTEMPTS = 3
 

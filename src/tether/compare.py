@@ -1,0 +1,300 @@
+"""Comparing an app: its desired objects against the live ones, per object, with health.
+
+Never writes. A comparison that cannot read Git still assesses the health of what the app
+deployed, from the live objects alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from tether.api.application import (
+    API_VERSION,
+    KIND,
+    MANIFEST_HASH_ANNOTATION,
+    TRACKING_ANNOTATION,
+    Application,
+)
+from tether.desired import Desired, DesiredSource
+from tether.diff import IgnoreRule, diff_object, restrict_to
+from tether.diff.normalize import normalize
+from tether.errors import KubeError, TetherError
+from tether.health import aggregate, assess, of_objects
+from tether.kube import KubeClient
+from tether.kube.client import split_api_version
+from tether.live import APPLY_CONCURRENCY, LiveObjects, bounded
+from tether.model import (
+    Health,
+    HealthStatus,
+    Manifest,
+    Obj,
+    ResourceDiff,
+    ResourceDiffStatus,
+    ResourceKey,
+    SyncStatus,
+)
+from tether.status import Condition, _key_of_row, inventory_of
+from tether.sync.tracking import other_owner, owned_by, without_bookkeeping
+
+log = logging.getLogger("tether.engine")
+
+
+@dataclass
+class ResourceState:
+    key: ResourceKey
+    version: str
+    diff: ResourceDiff
+    health: Health | None = None
+    message: str = ""
+
+    def row(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            **self.key.to_dict(),
+            "version": self.version,
+            "status": self.diff.status.value,
+        }
+        if self.health is not None:
+            out["health"] = {"status": self.health.status.value, "message": self.health.message}
+        if self.message:
+            out["message"] = self.message
+        return out
+
+
+@dataclass
+class Comparison:
+    app: Application
+    desired: Desired | None
+    resources: dict[ResourceKey, ResourceState] = field(default_factory=dict)
+    live: dict[ResourceKey, Obj] = field(default_factory=dict)
+    desired_objects: dict[ResourceKey, Obj] = field(default_factory=dict)
+    conditions: list[Condition] = field(default_factory=list)
+    error: TetherError | None = None
+    target_revision: str = ""
+    """What was compared against, as asked (a branch, tag or commit): the app's
+    ``targetRevision``, or the revision given instead (``--revision``)."""
+    shared: dict[ResourceKey, str] = field(default_factory=dict)
+    """Desired objects another existing Application tracks: key → ``namespace/name``."""
+    live_health: Health | None = None
+    """When the comparison failed: the health of the inventory's live objects, assessed
+    without Git (None when nothing could be read)."""
+
+    @property
+    def revision(self) -> str:
+        return self.desired.revision if self.desired else ""
+
+    @property
+    def sync_status(self) -> SyncStatus:
+        if self.error is not None:
+            return SyncStatus.UNKNOWN
+        if any(r.diff.status != ResourceDiffStatus.SYNCED for r in self.resources.values()):
+            return SyncStatus.OUT_OF_SYNC
+        return SyncStatus.SYNCED
+
+    @property
+    def health(self) -> Health:
+        if self.error is not None and not self.resources:
+            # Nothing was compared, but the objects are still there and still working or
+            # failing: a Degraded app must stay Degraded while Git is unreachable.
+            if self.live_health is not None:
+                return self.live_health
+            return Health(HealthStatus.UNKNOWN, str(self.error))
+        return aggregate(r.health for r in self.resources.values() if r.health is not None)
+
+    def diffs(self) -> list[ResourceDiff]:
+        return [self.resources[k].diff for k in sorted(self.resources)]
+
+
+@dataclass
+class Comparer:
+    kube: KubeClient
+    desired: DesiredSource
+    live: LiveObjects
+
+    async def compare(
+        self, app: Application, revision: str | None = None, *, validate: bool = False
+    ) -> Comparison:
+        """Desired (Git) against live (cluster), per object, with health. Never writes.
+
+        ``validate`` dry-runs objects that do not exist yet too, so that a sync learns of an
+        invalid manifest before it applies anything.
+        """
+        target = revision or app.source.target_revision
+        try:
+            desired = await self.desired.fetch_desired(app, revision)
+        except TetherError as e:
+            cmp = Comparison(app, None, error=e, target_revision=target)
+            ctype = "ComparisonError" if isinstance(e, KubeError) else e.condition_type
+            cmp.conditions.append(Condition(ctype, str(e), reason=e.reason))
+            await self._assess_inventory(cmp)
+            return cmp
+        cmp = Comparison(app, desired, target_revision=target)
+        try:
+            await self._compare_objects(cmp, desired, validate)
+        except TetherError as e:
+            cmp.error = e
+            cmp.conditions.append(Condition("ComparisonError", str(e), reason=e.reason))
+            await self._assess_inventory(cmp)
+        return cmp
+
+    async def _assess_inventory(self, cmp: Comparison) -> None:
+        """Health from the live objects alone, for a comparison that failed: the objects the
+        app deployed (its inventory, less those that had already left Git)."""
+        app = cmp.app
+        left_git = {
+            _key_of_row(row)
+            for row in app.status.get("resources") or []
+            if row.get("status") == ResourceDiffStatus.EXTRANEOUS.value
+        }
+        inventory = {k: v for k, v in inventory_of(app).items() if k not in left_git}
+        if not inventory:
+            return  # nothing deployed yet: the health is not known
+        try:
+            live = await self.live.read(app, inventory.items())
+        except KubeError as e:
+            log.warning("cannot read the objects of %s/%s: %s", app.namespace, app.name, e)
+            return
+        cmp.live_health = of_objects(inventory, live)
+
+    async def _compare_objects(self, cmp: Comparison, desired: Desired, validate: bool) -> None:
+        app = cmp.app
+        rules = [IgnoreRule.from_spec(r) for r in app.ignore_differences]
+        inventory = inventory_of(app)
+        wanted: dict[ResourceKey, str] = {}
+        for m in desired.manifests:
+            wanted[m.key] = str(m.obj["apiVersion"])
+            cmp.desired_objects[m.key] = m.obj
+        for key, version in inventory.items():
+            if key not in wanted:
+                wanted[key] = version
+        live = await self.live.read(app, wanted.items())
+        cmp.live = live
+        predicted: dict[ResourceKey, Obj | None] = {}
+
+        async def dry_run(m: Manifest) -> None:
+            current = live.get(m.key)
+            if (current is None and not validate) or (
+                current is not None and _fast_path_synced(app, m.obj, current)
+            ):
+                # A read-only diff shows a missing object as its manifest; a sync still asks
+                # the server (dry-run) so a bad manifest fails before anything is applied.
+                predicted[m.key] = None
+                return
+            predicted[m.key] = await self._predict(m, current, desired)
+
+        await bounded(APPLY_CONCURRENCY, (dry_run(m) for m in desired.manifests))
+        for m in desired.manifests:
+            key = m.key
+            cur = live.get(key)
+            pred = predicted.get(key)
+            if cur is not None and pred is None and _fast_path_synced(app, m.obj, cur):
+                d = ResourceDiff(key, ResourceDiffStatus.SYNCED)
+            else:
+                d = diff_object(key, without_bookkeeping(app, m.obj, cur), pred, cur, rules)
+            health = (
+                assess(cur)
+                if cur is not None
+                else Health(HealthStatus.MISSING, "not in the cluster")
+            )
+            cmp.resources[key] = ResourceState(key, split_api_version(wanted[key])[1], d, health)
+        for key in wanted:
+            if key in cmp.resources:
+                continue
+            cur = live.get(key)
+            if cur is None or not owned_by(app, cur):
+                continue  # left Git and already gone, or now another app's
+            d = diff_object(key, None, None, cur, rules)
+            cmp.resources[key] = ResourceState(
+                key,
+                split_api_version(wanted[key])[1],
+                d,
+                None,
+                message="in the cluster but no longer in Git",
+            )
+        await self._find_shared(cmp)
+
+    async def _find_shared(self, cmp: Comparison) -> None:
+        """Desired objects that another existing Application tracks: reported with a
+        ``SharedResourceWarning`` naming both apps, and left alone by a sync (no tug of war
+        between two apps that both write as field manager ``tether``).
+
+        An object whose tracking id names an app that no longer exists (deleted with
+        ``--orphan``) is not shared: this app may adopt it.
+        """
+        app = cmp.app
+        assert cmp.desired is not None
+        claimed: dict[tuple[str, str], list[ResourceKey]] = {}
+        for m in cmp.desired.manifests:
+            cur = cmp.live.get(m.key)
+            owner = other_owner(app, cur) if cur is not None else None
+            if owner is not None:
+                claimed.setdefault(owner, []).append(m.key)
+        this = f"{app.namespace}/{app.name}"
+        for (namespace, name), keys in sorted(claimed.items()):
+            try:
+                exists = await self.kube.get(API_VERSION, KIND, name, namespace) is not None
+            except KubeError as e:
+                if e.status not in (401, 403):
+                    raise
+                exists = True  # cannot tell: never take over what may be another app's
+            if not exists:
+                continue
+            other = f"{namespace}/{name}"
+            for key in keys:
+                cmp.shared[key] = other
+                cmp.resources[key].message = f"tracked by application {other}, not this app"
+            cmp.conditions.append(
+                Condition("SharedResourceWarning", shared_message(this, other, keys))
+            )
+
+    async def _predict(self, m: Manifest, current: Obj | None, desired: Desired) -> Obj | None:
+        """The server-side-apply dry-run of ``m``: what the server would store."""
+        try:
+            return await self.kube.apply(m.obj, dry_run=True)
+        except KubeError as e:
+            if e.status == 404 and current is None:
+                return None  # the namespace or CRD it needs comes in this same sync
+            src = desired.sources.get(m.key)
+            where = f"{src.source_file}:{src.line}: " if src else ""
+            raise KubeError(
+                f"{where}{m.key}: server-side dry-run failed: {e.message}",
+                status=e.status,
+                hint=e.hint,
+            ) from e
+
+    async def validate_missing(self, cmp: Comparison) -> None:
+        """Dry-runs the objects a read-only comparison left unasked (those not yet in the
+        cluster), so a bad manifest still fails before anything is applied."""
+        assert cmp.desired is not None
+        desired = cmp.desired
+        missing = [m for m in desired.manifests if m.key not in cmp.live]
+        await bounded(APPLY_CONCURRENCY, (self._predict(m, None, desired) for m in missing))
+
+
+def shared_message(this: str, other: str, keys: list[ResourceKey]) -> str:
+    """The SharedResourceWarning text: both apps, the objects, and how to resolve it."""
+    shown = ", ".join(str(k) for k in keys[:5])
+    if len(keys) > 5:
+        shown += f" and {len(keys) - 5} more"
+    it, are = ("it", "is") if len(keys) == 1 else ("them", "are")
+    return (
+        f"{shown} {are} part of applications {other} and {this}: tracked by {other}, so "
+        f"{this} does not apply {it}. Remove {it} from one of the two apps; to move {it} to "
+        f"{this}, remove {it} from {other}'s source, then delete the annotation "
+        f"{TRACKING_ANNOTATION}"
+    )
+
+
+def _fast_path_synced(app: Application, desired: Obj, live: Obj) -> bool:
+    """True when the live object provably matches without asking the server.
+
+    The live object must carry the hash of exactly this manifest (so no field was dropped
+    from Git since it was applied) and hold every value the manifest sets.
+    """
+    ann = (live.get("metadata") or {}).get("annotations") or {}
+    want = ((desired.get("metadata") or {}).get("annotations") or {}).get(MANIFEST_HASH_ANNOTATION)
+    if not want or ann.get(MANIFEST_HASH_ANNOTATION) != want:
+        return False
+    template = normalize(without_bookkeeping(app, desired, live))
+    return bool(restrict_to(live, template) == template)

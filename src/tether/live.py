@@ -1,0 +1,127 @@
+"""The live objects of an app: read through the watch cache (or the API), with our own applies.
+
+The watch cache may lag behind a write of ours; the newest object each apply returned is kept
+until the cache has seen it, so a compare right after a sync sees what the sync wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+from tether.api.application import Application
+from tether.errors import KubeError
+from tether.kube import KubeClient, LiveCache
+from tether.model import Obj, ResourceKey
+from tether.sync.tracking import label_selector
+
+APPLY_CONCURRENCY = 32
+
+
+class LiveObjects:
+    def __init__(self, kube: KubeClient, cache: LiveCache | None = None) -> None:
+        self.kube = kube
+        self.cache = cache
+        self._applied: dict[ResourceKey, Obj] = {}
+        """The newest object each of our applies returned: a watch cache may lag behind it."""
+        if cache is not None:
+            cache.add_listener(self._on_live_event)
+
+    def _on_live_event(self, event: str, obj: Obj) -> None:
+        # Once the cache has seen our write (or a deletion), it is the truth again.
+        key = ResourceKey.of(obj)
+        mine = self._applied.get(key)
+        if mine is not None and (event == "DELETED" or _rv(obj) >= _rv(mine)):
+            del self._applied[key]
+
+    def remember(self, key: ResourceKey, applied: Obj) -> None:
+        """Keeps what an apply returned while the watch cache has not delivered it yet."""
+        if self.cache is not None:
+            cached = self.cache.get(key)
+            # Remember it only while the cache lags behind; if the watch already delivered
+            # this write, the cache is the truth and nothing needs keeping.
+            if cached is None or _rv(cached) < _rv(applied):
+                self._applied[key] = applied
+
+    async def read(
+        self, app: Application, wanted: Iterable[tuple[ResourceKey, str]]
+    ) -> dict[ResourceKey, Obj]:
+        """Live objects for these (key, apiVersion) pairs: one list per type, then GETs for
+        objects not (yet) labelled as this app's."""
+        wanted = list(wanted)
+        live: dict[ResourceKey, Obj] = {}
+        by_type: dict[tuple[str, str], list[ResourceKey]] = {}
+        for key, api_version in wanted:
+            by_type.setdefault((api_version, key.kind), []).append(key)
+        if self.cache is not None:
+            for (api_version, kind), keys in by_type.items():
+                try:
+                    await self.cache.ensure(api_version, kind)
+                except KubeError as e:
+                    if e.status in (401, 403):
+                        continue  # not allowed to list this type: read each object below
+                    if e.status == 404:
+                        continue  # kind not served (yet): its objects are missing
+                    raise
+                for k in keys:
+                    obj = _newer(self.cache.get(k), self._applied.get(k))
+                    if obj is not None:
+                        live[k] = obj
+        else:
+
+            async def list_type(api_version: str, kind: str) -> None:
+                namespaces = {k.namespace for k in by_type[(api_version, kind)]}
+                # One namespace: list only there (the server then reads far fewer objects).
+                ns = namespaces.pop() if len(namespaces) == 1 else ""
+                try:
+                    items, _ = await self.kube.list(
+                        api_version, kind, ns, label_selector=label_selector(app)
+                    )
+                except KubeError as e:
+                    if e.status == 404:
+                        return
+                    raise
+                for it in items:
+                    live[ResourceKey.of(it)] = it
+
+            await asyncio.gather(*(list_type(av, k) for (av, k) in by_type))
+        missing = [(k, av) for k, av in wanted if k not in live]
+
+        async def get_one(key: ResourceKey, api_version: str) -> None:
+            try:
+                obj = await self.kube.get(api_version, key.kind, key.name, key.namespace)
+            except KubeError as e:
+                if e.status == 404:
+                    return
+                raise
+            if obj is not None:
+                live[key] = obj
+
+        await bounded(APPLY_CONCURRENCY, (get_one(k, av) for k, av in missing))
+        return live
+
+
+def _rv(obj: Obj | None) -> int:
+    try:
+        return int(((obj or {}).get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+def _newer(a: Obj | None, b: Obj | None) -> Obj | None:
+    """The more recent of two versions of one object (etcd resource versions increase)."""
+    if a is None or b is None:
+        return a if b is None else (b if a is None else a)
+    return b if _rv(b) > _rv(a) else a
+
+
+async def bounded(limit: int, coros: Iterable[Any]) -> list[Any]:
+    """Runs ``coros`` at most ``limit`` at a time (requests to the API server)."""
+    sem = asyncio.Semaphore(limit)
+
+    async def run(c: Any) -> Any:
+        async with sem:
+            return await c
+
+    return list(await asyncio.gather(*(run(c) for c in coros)))
