@@ -1,0 +1,412 @@
+"""The ``tether app`` group and its commands (create, apply, list, get, diff, sync, delete,
+refresh), with how a sync's result is printed. ``history`` is added by ``audit_cmds``."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+
+from tether.api.application import API_VERSION, REFRESH_ANNOTATION, new_application
+from tether.cli.application_file import read_application_file
+from tether.cli.common import (
+    EXIT_DIFF,
+    EXIT_OK,
+    Ctx,
+    common,
+    err,
+    fail,
+    health_cell,
+    health_text,
+    out,
+    print_obj,
+    run,
+    with_engine,
+)
+from tether.cli.output import Cell, print_table, styled
+from tether.deletion import delete_application
+from tether.diff import render_diffs
+from tether.engine import Comparison, Engine, SyncResult
+from tether.errors import KubeError, TetherError
+from tether.model import HealthStatus, Obj, ResourceDiffStatus
+from tether.source import redact
+
+force_conflicts_option = click.option(
+    "--force-conflicts",
+    is_flag=True,
+    help="Take over fields another field manager owns (server-side apply with force).",
+)
+
+
+@click.group()
+def app() -> None:
+    """Create, inspect, diff, sync and delete Applications."""
+
+
+@app.command("create")
+@click.argument("name")
+@click.option("--repo", required=True, help="Git repository URL.")
+@click.option("--path", "path", default=".", show_default=True, help="Path inside the repo.")
+@click.option("--revision", default="HEAD", show_default=True, help="Branch, tag or commit.")
+@click.option("--dest-namespace", default="", help="Namespace for namespaced objects.")
+@click.option("--auto-sync", is_flag=True, help="Sync automatically when Git changes.")
+@click.option("--prune", is_flag=True, help="With --auto-sync: delete what left Git.")
+@click.option("--self-heal", is_flag=True, help="With --auto-sync: undo live edits.")
+@click.option(
+    "--sync-option",
+    "sync_options",
+    multiple=True,
+    metavar="K=V",
+    help="A sync option such as CreateNamespace=true (repeatable).",
+)
+@click.option("--upsert", is_flag=True, help="Update the Application if it exists.")
+@force_conflicts_option
+@common
+def app_create(
+    ctx: Ctx,
+    name: str,
+    repo: str,
+    path: str,
+    revision: str,
+    dest_namespace: str,
+    auto_sync: bool,
+    prune: bool,
+    self_heal: bool,
+    sync_options: tuple[str, ...],
+    upsert: bool,
+    force_conflicts: bool,
+) -> None:
+    """Create an Application NAME from a repo and path."""
+    try:
+        obj = new_application(
+            name,
+            ctx.namespace,
+            repo_url=repo,
+            path=path,
+            revision=revision,
+            dest_namespace=dest_namespace,
+            auto_sync=auto_sync,
+            prune=prune,
+            self_heal=self_heal,
+            sync_options=list(sync_options),
+        )
+    except TetherError as e:
+        fail(e)
+
+    async def go(engine: Engine) -> int:
+        existing = await engine.kube.get(API_VERSION, "Application", name, ctx.namespace)
+        if existing is not None and not upsert:
+            raise TetherError(
+                f"Application {ctx.namespace}/{name} already exists",
+                hint="use --upsert to update it, or 'tether app apply -f'",
+            )
+        await apply_application(engine, obj, "the options given", force_conflicts)
+        out.print(f"application/{name} {'configured' if existing else 'created'}")
+        return EXIT_OK
+
+    run(with_engine(ctx, go))
+
+
+@app.command("apply")
+@click.option(
+    "-f",
+    "--filename",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="YAML file with one or more Applications.",
+)
+@force_conflicts_option
+@common
+def app_apply(ctx: Ctx, filename: str, force_conflicts: bool) -> None:
+    """Create or update Applications from a YAML file."""
+    try:
+        # Every document is checked before the first is sent: a file applies whole or not.
+        docs = read_application_file(Path(filename), ctx.namespace)
+    except TetherError as e:
+        fail(e)
+
+    async def go(engine: Engine) -> int:
+        for doc in docs:
+            await apply_application(engine, doc, filename, force_conflicts)
+            out.print(f"application/{doc['metadata']['name']} applied")
+        return EXIT_OK
+
+    run(with_engine(ctx, go))
+
+
+async def apply_application(engine: Engine, obj: Obj, origin: str, force: bool) -> None:
+    """Server-side applies an Application written from ``origin`` (a file, or the options);
+    the API server's refusals get a hint about that origin, not about Git."""
+    where = f"Application {obj['metadata']['namespace']}/{obj['metadata']['name']}"
+    try:
+        await engine.kube.apply(obj, force=force)
+    except KubeError as e:
+        if e.status == 409:
+            raise KubeError(
+                f"{where}: {e.message}",
+                status=e.status,
+                hint="another field manager (kubectl edit, another tool) owns a field this "
+                "sets; rerun with --force-conflicts to take the fields over, or change it "
+                "where it is managed",
+            ) from e
+        if e.status == 422:
+            raise KubeError(
+                f"{where}: {e.message}", status=e.status, hint=f"fix {origin} and run again"
+            ) from e
+        raise
+
+
+@app.command("list")
+@common
+def app_list(ctx: Ctx) -> None:
+    """List Applications with their sync and health."""
+
+    async def go(engine: Engine) -> int:
+        items, _ = await engine.kube.list(API_VERSION, "Application", ctx.namespace)
+        if ctx.output in ("json", "yaml"):
+            print_obj({"apiVersion": "v1", "kind": "List", "items": items}, ctx.output)
+            return EXIT_OK
+        rows: list[list[Cell]] = []
+        for it in sorted(items, key=lambda o: o["metadata"]["name"]):
+            st = it.get("status") or {}
+            src = (it.get("spec") or {}).get("source") or {}
+            rows.append(
+                [
+                    it["metadata"]["name"],
+                    str((st.get("sync") or {}).get("status", "Unknown")),
+                    health_cell(str((st.get("health") or {}).get("status", "Unknown"))),
+                    str((st.get("sync") or {}).get("revision") or "")[:10],
+                    redact(str(src.get("repoURL", ""))),
+                    str(src.get("path", "")),
+                ]
+            )
+        print_table(
+            out,
+            ("NAME", "SYNC", "HEALTH", "REVISION", "REPO", "PATH"),
+            rows,
+            whole=("SYNC", "HEALTH", "REVISION"),
+        )
+        return EXIT_OK
+
+    run(with_engine(ctx, go))
+
+
+@app.command("get")
+@click.argument("name")
+@common
+def app_get(ctx: Ctx, name: str) -> None:
+    """Show an Application: sync, health, revision and its resources."""
+    from tether.cli.main import print_app  # there, not in common: see main's docstring
+
+    async def go(engine: Engine) -> int:
+        a = await engine.get_app(name, ctx.namespace)
+        if ctx.output in ("json", "yaml"):
+            print_obj(a.obj, ctx.output)
+            return EXIT_OK
+        print_app(a.obj)
+        return EXIT_OK
+
+    run(with_engine(ctx, go))
+
+
+@app.command("diff")
+@click.argument("name")
+@click.option("--revision", default=None, help="Compare against this revision instead.")
+@click.option("--color/--no-color", default=None, help="Colour the diff (default: on a tty).")
+@common
+def app_diff(ctx: Ctx, name: str, revision: str | None, color: bool | None) -> None:
+    """Show how the cluster differs from Git. Exit 0 in sync, 1 with a diff, 2 on error."""
+
+    async def go(engine: Engine) -> int:
+        a = await engine.get_app(name, ctx.namespace)
+        cmp = await engine.compare(a, revision)
+        if cmp.error is not None:
+            raise cmp.error
+        diffs = [d for d in cmp.diffs() if d.status != ResourceDiffStatus.SYNCED]
+        if ctx.output in ("json", "yaml"):
+            print_obj(
+                {
+                    "revision": cmp.revision,
+                    "sync": cmp.sync_status.value,
+                    "resources": [
+                        {
+                            **d.key.to_dict(),
+                            "status": d.status.value,
+                            "changedPaths": d.changed_paths,
+                            "diff": d.diff_text,
+                        }
+                        for d in diffs
+                    ],
+                },
+                ctx.output,
+            )
+        elif diffs:
+            use_color = sys.stdout.isatty() if color is None else color
+            sys.stdout.write(render_diffs(diffs, color=use_color))
+            sys.stdout.flush()
+        return EXIT_DIFF if diffs else EXIT_OK
+
+    run(with_engine(ctx, go))
+
+
+@app.command("sync")
+@click.argument("name")
+@click.option("--revision", default=None, help="Sync to this revision instead of the target.")
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@click.option("--prune", is_flag=True, default=None, help="Delete objects that left Git.")
+@click.option(
+    "--allow-mass-prune",
+    is_flag=True,
+    help="Allow pruning more than half of the app, a Namespace or a CRD.",
+)
+@click.option(
+    "--timeout",
+    default=120.0,
+    show_default=True,
+    help="Seconds to wait for health after applying (0: don't wait).",
+)
+@common
+def app_sync(
+    ctx: Ctx,
+    name: str,
+    revision: str | None,
+    dry_run: bool,
+    prune: bool | None,
+    allow_mass_prune: bool,
+    timeout: float,
+) -> None:
+    """Render, apply, prune (if asked) and wait for health; updates the status."""
+
+    async def go(engine: Engine) -> int:
+        a = await engine.get_app(name, ctx.namespace)
+        res = await engine.sync(
+            a,
+            revision=revision,
+            prune=bool(prune),
+            dry_run=dry_run,
+            allow_mass_prune=allow_mass_prune,
+        )
+        cmp = res.comparison
+        if res.ok and not dry_run and timeout > 0 and cmp is not None:
+            with err.status(f"waiting up to {timeout:.0f}s for {name} to become healthy"):
+                a = await engine.get_app(name, ctx.namespace)
+                cmp = await engine.wait_healthy(a, timeout, revision=res.revision)
+                await engine.write_status(a, cmp)
+        if ctx.output in ("json", "yaml"):
+            print_obj(sync_summary(res, cmp), ctx.output)
+        else:
+            print_sync(res, cmp)
+        if not res.ok:
+            return EXIT_DIFF
+        if (
+            cmp is not None
+            and not dry_run
+            and timeout > 0
+            and cmp.health.status not in (HealthStatus.HEALTHY, HealthStatus.SUSPENDED)
+        ):
+            return EXIT_DIFF
+        return EXIT_OK
+
+    run(with_engine(ctx, go))
+
+
+@app.command("delete")
+@click.argument("name")
+@click.option(
+    "--cascade/--orphan",
+    default=True,
+    show_default=True,
+    help="Also delete the objects the app owns (cascade) or leave them (orphan).",
+)
+@click.option(
+    "--timeout",
+    default=120.0,
+    show_default=True,
+    help="Seconds to wait for a sync the controller is running to end before deleting.",
+)
+@common
+def app_delete(ctx: Ctx, name: str, cascade: bool, timeout: float) -> None:
+    """Delete an Application (and, with --cascade, everything it owns)."""
+
+    async def go(engine: Engine) -> int:
+        deleted = await delete_application(
+            engine, name, ctx.namespace, cascade=cascade, timeout=timeout
+        )
+        for key in deleted:
+            out.print(f"{key} deleted")
+        out.print(f"application/{name} deleted")
+        return EXIT_OK
+
+    run(with_engine(ctx, go))
+
+
+@app.command("refresh")
+@click.argument("name")
+@common
+def app_refresh(ctx: Ctx, name: str) -> None:
+    """Ask the controller to re-read Git and compare now (a hard refresh)."""
+
+    async def go(engine: Engine) -> int:
+        a = await engine.get_app(name, ctx.namespace)
+        token = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        await engine.kube.merge_patch(
+            a.obj, {"metadata": {"annotations": {REFRESH_ANNOTATION: token}}}
+        )
+        out.print(f"application/{name} refresh requested ({REFRESH_ANNOTATION}={token})")
+        return EXIT_OK
+
+    run(with_engine(ctx, go))
+
+
+_RESULT_COLOURS = {"failed": "red", "pruned": "yellow", "created": "green", "configured": "green"}
+
+
+def sync_summary(res: SyncResult, cmp: Comparison | None) -> dict[str, Any]:
+    return {
+        "phase": res.phase,
+        "message": res.message,
+        "revision": res.revision,
+        "dryRun": res.dry_run,
+        "resources": [r.to_dict() for r in res.results],
+        "sync": cmp.sync_status.value if cmp else "Unknown",
+        "health": cmp.health.status.value if cmp else "Unknown",
+    }
+
+
+def print_sync(res: SyncResult, cmp: Comparison | None) -> None:
+    changed = [r for r in res.results if r.action != "unchanged"]
+    if changed:
+        print_table(
+            out,
+            ("KIND", "NAMESPACE", "NAME", "RESULT", "MESSAGE"),
+            [
+                [
+                    r.key.kind,
+                    r.key.namespace,
+                    r.key.name,
+                    styled(r.action, _RESULT_COLOURS.get(r.action)),
+                    r.message,
+                ]
+                for r in changed
+            ],
+            whole=("KIND", "RESULT"),
+        )
+    colour = "green" if res.ok else "red"
+    out.print(
+        f"[{colour}]{res.phase}[/{colour}]: {escape(res.message)} "
+        f"(revision {res.revision[:10] or 'unknown'})"
+    )
+    if cmp is not None and not res.dry_run:
+        out.print(
+            f"Sync: {cmp.sync_status.value}   Health: {health_text(cmp.health.status.value)}"
+            + (f" — {escape(cmp.health.message)}" if cmp.health.message else "")
+        )
+
+
+def register(cli: click.Group) -> None:
+    """Adds the ``app`` group to ``cli`` (the ``tether`` group)."""
+    cli.add_command(app)

@@ -1,0 +1,201 @@
+"""The ``tether controller`` command: its options, checked and turned into the runtime's
+options, and the message when it cannot listen on its address."""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from click.core import ParameterSource
+from rich.markup import escape
+
+from tether.cli.audit_cmds import LOCAL_AUDIT_DB
+from tether.cli.common import EXIT_ERROR, EXIT_OK, Ctx, err, run
+from tether.errors import TetherError
+
+
+def metrics_listener(addr: str) -> dict[str, Any]:
+    """``--metrics-addr HOST:PORT`` as RuntimeOptions fields; ValueError when malformed."""
+    if not addr:
+        return {}
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"--metrics-addr {addr!r} must look like HOST:PORT, e.g. 127.0.0.1:9090")
+    return {"metrics_host": host.strip("[]") or "0.0.0.0", "metrics_port": int(port)}
+
+
+@click.command("controller")
+@click.option(
+    "--kubeconfig",
+    default=None,
+    help="kubeconfig (default: the one given before 'controller', $KUBECONFIG, "
+    "~/.kube/config, or the in-cluster service account when in a Pod).",
+)
+@click.option("--context", default=None, help="kubeconfig context to use.")
+@click.option(
+    "--namespaces",
+    default=None,
+    help="Comma-separated namespaces whose Applications to manage ('' = all) "
+    "[default: $POD_NAMESPACE, else tether-system].",
+)
+@click.option(
+    "--http-port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port for webhooks, /metrics, /healthz and /readyz.",
+)
+@click.option("--http-host", default="0.0.0.0", show_default=True)
+@click.option(
+    "--metrics-addr",
+    default="",
+    metavar="HOST:PORT",
+    help="Serve /metrics on this address only, not on --http-port (e.g. 127.0.0.1:9090).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Applications reconciled at once.",
+)
+@click.option(
+    "--audit-db",
+    default=str(LOCAL_AUDIT_DB),
+    show_default=True,
+    help="SQLite file of the audit trail.",
+)
+@click.option(
+    "--cache-dir",
+    default=str(Path.home() / ".cache/tether/git"),
+    show_default=True,
+    help="Where git repositories are cached.",
+)
+@click.option(
+    "--refresh-interval",
+    default="3m",
+    show_default=True,
+    help="Default Git polling interval (per app: annotation tether.dev/refresh-interval).",
+)
+@click.option(
+    "--git-timeout",
+    default="60s",
+    show_default=True,
+    help="How long one git command (ls-remote, fetch) may run before it is stopped.",
+)
+@click.option(
+    "--leader-elect",
+    is_flag=True,
+    help="Run several replicas; one works at a time (a Lease in the first namespace).",
+)
+@click.option(
+    "--identity", default="", help="Leader-election identity (default: $POD_NAME, else host-pid)."
+)
+@click.option(
+    "--self-heal-limit",
+    default="5/10m",
+    show_default=True,
+    help="Stop correcting an object after N corrections within a window.",
+)
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False),
+    default="info",
+    show_default=True,
+)
+def controller_cmd(
+    kubeconfig: str | None,
+    context: str | None,
+    namespaces: str | None,
+    http_port: int,
+    http_host: str,
+    metrics_addr: str,
+    workers: int,
+    audit_db: str,
+    cache_dir: str,
+    refresh_interval: str,
+    git_timeout: str,
+    leader_elect: bool,
+    identity: str,
+    self_heal_limit: str,
+    log_format: str,
+    log_level: str,
+) -> None:
+    """Run the continuous engine: watch, poll, take webhooks, sync, self-heal, audit."""
+    from tether.api.application import parse_duration
+    from tether.controller.runtime import RuntimeOptions, run_forever, setup_logging
+
+    click_ctx = click.get_current_context()
+    group = click_ctx.find_object(Ctx)
+    if group is not None:
+        # Options given before 'controller' count as if given after it; its own win.
+        kubeconfig = kubeconfig or group.kubeconfig
+        context = context or group.context
+        if group.namespace_given and (
+            click_ctx.get_parameter_source("namespaces") == ParameterSource.DEFAULT
+        ):
+            namespaces = group.namespace
+    # In a Pod, its own namespace holds the Applications and the Lease unless told otherwise.
+    pod_namespace = os.environ.get("POD_NAMESPACE", "").strip()
+    if namespaces is None:
+        namespaces = pod_namespace or "tether-system"
+    setup_logging(log_format, log_level)
+    limit, _, window = self_heal_limit.partition("/")
+    if not limit.isdigit():
+        err.print("[red]error:[/red] --self-heal-limit must look like 5/10m (corrections/window)")
+        sys.exit(EXIT_ERROR)
+    try:
+        opts = RuntimeOptions(
+            kubeconfig=kubeconfig,
+            context=context,
+            namespaces=[n.strip() for n in namespaces.split(",")] if namespaces else [""],
+            http_host=http_host,
+            http_port=http_port,
+            **metrics_listener(metrics_addr),
+            workers=workers,
+            audit_db=Path(audit_db),
+            cache_dir=Path(cache_dir),
+            leader_elect=leader_elect,
+            identity=identity or os.environ.get("POD_NAME", ""),
+            default_refresh_interval=parse_duration(refresh_interval),
+            fight_limit=int(limit),
+            fight_window=parse_duration(window or "10m"),
+            git_timeout=parse_duration(git_timeout),
+            pod_namespace=pod_namespace,
+        )
+        if opts.git_timeout <= 0:
+            raise ValueError(f"--git-timeout must be more than 0, not {git_timeout!r}")
+    except (ValueError, TetherError) as e:
+        err.print("[red]error:[/red] " + escape(str(e)))
+        sys.exit(EXIT_ERROR)
+
+    async def go() -> int:
+        try:
+            await run_forever(opts)
+        except OSError as e:
+            if e.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+                raise
+            # asyncio names the address in the message: --http-port's or --metrics-addr's.
+            bound = re.search(r"address \('([^']*)', (\d+)\)", str(e))
+            where = f"{bound[1]}:{bound[2]}" if bound else f"{http_host}:{http_port}"
+            raise TetherError(
+                f"cannot listen on {where}: {os.strerror(e.errno).lower()}",
+                hint="another process holds the port, or the address is not this host's: "
+                "choose another --http-port / --http-host (or --metrics-addr)",
+            ) from e
+        return EXIT_OK
+
+    run(go())
+
+
+def register(cli: click.Group) -> None:
+    """Adds ``controller`` to ``cli`` (the ``tether`` group)."""
+    cli.add_command(controller_cmd)
