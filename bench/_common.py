@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
-import json
 import math
 import os
 import shutil
@@ -36,6 +33,7 @@ sys.path.insert(0, str(REPO))
 from devcluster.cluster import Cluster  # noqa: E402
 from devcluster.gitserver import GitServer, RepoHandle  # noqa: E402
 from devcluster.procs import free_port  # noqa: E402
+from devcluster.webhook import github_push as signed_push  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from tether.api.application import API_VERSION, crd_manifests  # noqa: E402
@@ -139,20 +137,7 @@ def is_synced(app: Obj | None, revision: str = "") -> bool:
 
 def github_push(repo: RepoHandle, sha: str, branch: str = "main") -> tuple[bytes, dict[str, str]]:
     """A GitHub push delivery for ``sha``, signed with WEBHOOK_SECRET."""
-    body = json.dumps(
-        {
-            "ref": f"refs/heads/{branch}",
-            "after": sha,
-            "repository": {"clone_url": repo.http_url, "html_url": repo.http_url},
-            "pusher": {"name": "bench"},
-        }
-    ).encode()
-    sig = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
-    return body, {
-        "X-GitHub-Event": "push",
-        "X-Hub-Signature-256": f"sha256={sig}",
-        "Content-Type": "application/json",
-    }
+    return signed_push(repo.http_url, sha, WEBHOOK_SECRET, branch=branch, pusher="bench")
 
 
 async def wait_for(

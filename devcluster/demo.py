@@ -13,8 +13,6 @@ the tests' in tether-system.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import os
 import secrets
@@ -29,6 +27,7 @@ from pathlib import Path
 from devcluster.cluster import Cluster, ClusterError
 from devcluster.gitserver import GitServer, GitServerError
 from devcluster.procs import free_port, pid_alive, start_time, stop_pid
+from devcluster.webhook import github_push
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = REPO / ".venv" / "bin"
@@ -397,24 +396,9 @@ def stop_controller(dev: Path) -> int | None:
 
 
 def send_github_push(port: int, repo_url: str, sha: str, secret: str) -> int:
-    body = json.dumps(
-        {
-            "ref": "refs/heads/main",
-            "after": sha,
-            "repository": {"clone_url": repo_url},
-            "pusher": {"name": "bob"},
-        }
-    ).encode()
-    sig = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    body, headers = github_push(repo_url, sha, secret, pusher="bob")
     req = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/webhook",
-        data=body,
-        method="POST",
-        headers={
-            "X-GitHub-Event": "push",
-            "X-Hub-Signature-256": f"sha256={sig}",
-            "Content-Type": "application/json",
-        },
+        f"http://127.0.0.1:{port}/api/webhook", data=body, method="POST", headers=headers
     )
     with urllib.request.urlopen(req, timeout=10) as r:
         return int(r.status)

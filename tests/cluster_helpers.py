@@ -8,9 +8,6 @@ conftest.py registers this module as a plugin, so its fixtures (``home``, ``rece
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import json
 import os
 import signal
 import subprocess
@@ -25,6 +22,7 @@ import yaml
 from aiohttp import web
 from devcluster.gitserver import GitServer, RepoHandle
 from devcluster.procs import free_port
+from devcluster.webhook import github_push as signed_push
 
 from tether.api.application import API_VERSION, crd_manifests, new_application
 from tether.controller.runtime import RuntimeOptions
@@ -267,20 +265,7 @@ def runtime_options(home: str, tmp_path: Path, kubeconfig: str, **kw: Any) -> Ru
 
 
 def github_push(repo: RepoHandle, sha: str, branch: str = "main") -> tuple[bytes, dict[str, str]]:
-    body = json.dumps(
-        {
-            "ref": f"refs/heads/{branch}",
-            "after": sha,
-            "repository": {"clone_url": repo.http_url, "html_url": repo.http_url},
-            "pusher": {"name": "alice"},
-        }
-    ).encode()
-    sig = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
-    return body, {
-        "X-GitHub-Event": "push",
-        "X-Hub-Signature-256": f"sha256={sig}",
-        "Content-Type": "application/json",
-    }
+    return signed_push(repo.http_url, sha, WEBHOOK_SECRET, branch=branch)
 
 
 # ---- Applications and their status ---------------------------------------------------------
