@@ -22,12 +22,13 @@ deps:
 
 venv: $(STAMP)
 
-$(STAMP): requirements.lock requirements-bootstrap.lock pyproject.toml
+$(STAMP): requirements.lock requirements-bootstrap.lock requirements-tools.lock pyproject.toml devcluster/install-tools.sh
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (found %s)" % sys.version.split()[0])'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check --require-hashes -r requirements-bootstrap.lock
 	@$(VENV)/bin/uv pip install -q --python $(PY) --require-hashes -r requirements.lock
 	@$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e .
+	@VENV=$(VENV) bash devcluster/install-tools.sh
 	@touch $(STAMP)
 
 cluster: deps

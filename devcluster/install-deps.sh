@@ -2,7 +2,7 @@
 # Installs the Debian packages the test bed needs (idempotent; only missing ones are installed).
 set -euo pipefail
 PKGS=(git openssl ca-certificates make rsync jq golang-go golang-github-modern-go-reflect2-dev
-      etcd-server openssh-server dpkg-dev)
+      etcd-server openssh-server dpkg-dev docker-registry gnupg util-linux)
 # A system Python needs python3-venv for `python3 -m venv` (a pyenv or source build has it).
 if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then PKGS+=(python3-venv); fi
 missing=()
