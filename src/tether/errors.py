@@ -63,3 +63,9 @@ class PruneBlocked(TetherError):
 
 class InvalidSpec(TetherError):
     reason = "InvalidSpec"
+
+
+class SignatureError(TetherError):
+    """The commit to deploy is unsigned, or signed by a key that is unknown or revoked."""
+
+    reason = "SignatureError"
