@@ -301,7 +301,8 @@ async def synced_to(kube: KubeClient, ns: str, name: str, sha: str) -> dict[str,
     """The status once the app is Synced to ``sha``, Healthy, with no condition left."""
     st = await app_status(kube, ns, name)
     ok = (
-        st.get("sync") == {"status": "Synced", "revision": sha}
+        (st.get("sync") or {}).get("status") == "Synced"
+        and (st.get("sync") or {}).get("revision") == sha
         and (st.get("health") or {}).get("status") == "Healthy"
         and (st.get("operationState") or {}).get("phase") == "Succeeded"
         and not st.get("conditions")

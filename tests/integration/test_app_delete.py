@@ -94,7 +94,8 @@ async def test_delete_with_self_heal_on_leaves_nothing_and_the_controller_stands
         async def synced() -> bool:
             a = await kube.get(API_VERSION, "Application", "healer", home)
             st = (a or {}).get("status") or {}
-            return st.get("sync") == {"status": "Synced", "revision": sha}
+            sync = st.get("sync") or {}
+            return sync.get("status") == "Synced" and sync.get("revision") == sha
 
         await eventually(synced, WAIT, "initial sync of 40 objects")
         code, out = await run_tether(kubeconfig, "-n", home, "app", "delete", "healer")

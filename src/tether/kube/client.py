@@ -307,9 +307,38 @@ class KubeClient:
             raise KubeError(
                 f"the cluster does not serve kind {kind} in apiVersion {api_version}",
                 status=404,
-                hint="check the apiVersion, or install the CRD that defines it",
+                hint=await self._unserved_hint(api_version, kind),
             )
         return res
+
+    async def _unserved_hint(self, api_version: str, kind: str) -> str:
+        """What to do about an unserved kind: the versions of its group that do serve it
+        (``autoscaling/v2`` on a 1.20 cluster: ``autoscaling/v2beta2``...), or the CRD."""
+        group, _ = split_api_version(api_version)
+        served: list[str] = []
+        try:
+            if group:
+                body = await self.request("GET", f"/apis/{group}", ok_missing=True)
+                versions = [str(v.get("groupVersion")) for v in (body or {}).get("versions", [])]
+            else:
+                versions = ["v1"]
+            for gv in versions:
+                if gv == api_version:
+                    continue
+                found = self._by_gv.get(gv)
+                if found is None:
+                    found = await self._discover_group_version(gv)
+                if any(r.kind == kind for r in found):
+                    served.append(gv)
+        except KubeError:
+            served = []
+        if served:
+            which = "that apiVersion" if len(served) == 1 else "one of those apiVersions"
+            return (
+                f"this cluster serves {kind} as {', '.join(served)}: use {which}, "
+                f"or a cluster that serves {api_version}"
+            )
+        return "check the apiVersion, or install the CRD that defines it"
 
     async def wait_for_resource(self, api_version: str, kind: str, timeout: float = 30) -> None:
         """After creating a CRD: wait until discovery serves its kind."""
