@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
+from tether.api.source import DirectorySource, Source
 from tether.errors import RenderError, SourceError
 from tether.model import Manifest, ResourceKey
 from tether.render import (
@@ -18,6 +21,8 @@ from tether.render import (
     Tree,
     render_directory,
 )
+from tether.render.base import RenderRequest
+from tether.sandbox import Runner
 
 pytestmark = pytest.mark.unit
 
@@ -34,6 +39,48 @@ def make_tree(files: Mapping[str, str | bytes], symlinks: dict[str, str] | None 
     )
 
 
+# Every test through these helpers runs twice: on an in-memory tree (render_directory) and on
+# the same files written out as a checkout (DirectoryRenderer, as the engine renders), so the
+# two paths give the same objects and the same errors.
+_MODE = ["tree"]
+
+
+@pytest.fixture(autouse=True, params=["tree", "checkout"])
+def mode(request: pytest.FixtureRequest) -> Iterator[str]:
+    _MODE[0] = request.param
+    yield request.param
+    _MODE[0] = "tree"
+
+
+def render_any(
+    tree: Tree,
+    path: str,
+    options: DirectoryOptions,
+    *,
+    max_file_bytes: int = 1_048_576,
+    max_objects: int = 10_000,
+) -> list[Manifest]:
+    if _MODE[0] == "tree":
+        return render_directory(
+            tree, path, options, max_file_bytes=max_file_bytes, max_objects=max_objects
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for name, data in tree.files.items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_bytes(data)
+        for name, target in tree.symlinks.items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(target, root / name)
+        source = Source(repo_url="https://git.example.com/r.git", path=path)
+        source.directory = DirectorySource(
+            recurse=options.recurse, include=options.include, exclude=options.exclude
+        )
+        request = RenderRequest(app="apps/test", source=source, root=root, path=path)
+        renderer = DirectoryRenderer(max_file_bytes=max_file_bytes, max_objects=max_objects)
+        return asyncio.run(renderer.render(request, Runner()))
+
+
 def render(
     files: Mapping[str, str | bytes],
     path: str = "apps",
@@ -44,7 +91,7 @@ def render(
     exclude: str = "",
 ) -> list[Manifest]:
     options = DirectoryOptions(recurse=recurse, include=include, exclude=exclude)
-    return render_directory(make_tree(files, symlinks), path, options)
+    return render_any(make_tree(files, symlinks), path, options)
 
 
 def render_error(
@@ -57,7 +104,7 @@ def render_error(
     max_objects: int = 10_000,
 ) -> RenderError:
     with pytest.raises(RenderError) as info:
-        render_directory(
+        render_any(
             make_tree(files, symlinks),
             path,
             DirectoryOptions(include=include),
@@ -539,7 +586,7 @@ def test_more_objects_than_the_limit_is_refused() -> None:
         "apps/b.yaml": "---\n".join(configmap(f"b{i}") for i in range(3)),
     }
     tree = make_tree(files)
-    assert len(render_directory(tree, "apps", DirectoryOptions(), max_objects=6)) == 6
+    assert len(render_any(tree, "apps", DirectoryOptions(), max_objects=6)) == 6
     err = render_error(files, max_objects=5)
     assert (err.file, err.line) == ("apps/b.yaml", 15)
     assert "more than 5 objects under apps" in str(err)
@@ -693,11 +740,9 @@ def test_a_thousand_objects_render_in_order() -> None:
 
 
 def test_directory_renderer_implements_the_renderer_protocol() -> None:
-    renderer: Renderer = DirectoryRenderer(DirectoryOptions(recurse=True, exclude="b.yaml"))
-    assert names(renderer.render(make_tree(dict(TREE)), "apps")) == ["a", "c", "d", "e"]
-    limited: Renderer = DirectoryRenderer(DirectoryOptions(), max_objects=1)
-    with pytest.raises(RenderError, match="more than 1 objects"):
-        limited.render(make_tree(dict(TREE)), "apps")
+    renderer: Renderer = DirectoryRenderer()
+    assert renderer.type == "Directory"
+    assert renderer.version().startswith("gojsonnet ")
 
 
 def test_tree_from_directory_records_symlinks_and_skips_git(tmp_path: Path) -> None:

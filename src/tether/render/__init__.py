@@ -5,17 +5,20 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from tether.errors import SourceError
-from tether.model import Manifest
+from tether.render.base import Renderer, RenderRequest, RepoView
 from tether.render.directory import DirectoryRenderer, render_directory
+from tether.render.parse import parse_manifests
 
 __all__ = [
     "DirectoryOptions",
     "DirectoryRenderer",
+    "RenderRequest",
     "Renderer",
+    "RepoView",
     "Tree",
+    "parse_manifests",
     "render_directory",
 ]
 
@@ -84,9 +87,3 @@ class DirectoryOptions:
     recurse: bool = False
     include: str = ""
     exclude: str = ""
-
-
-class Renderer(Protocol):
-    """Turns the tree at a commit into manifests; one implementation per kind of source."""
-
-    def render(self, tree: Tree, path: str) -> list[Manifest]: ...

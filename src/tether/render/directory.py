@@ -1,129 +1,79 @@
-"""The directory renderer: YAML and JSON files under an app path, read into manifests."""
+"""The directory renderer: YAML, JSON and Jsonnet files under an app path, read into manifests."""
 
 from __future__ import annotations
 
-import bisect
-import json
+import asyncio
+import os
 import posixpath
 import re
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from itertools import chain
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
-import yaml
-from yaml.constructor import ConstructorError
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
+from tether.api.source import TYPE_DIRECTORY, TYPE_JSONNET, Source
 from tether.errors import RenderError
 from tether.model import Manifest, ResourceKey
+from tether.render import jsonnet
+from tether.render.base import RenderRequest, RepoView
+from tether.render.parse import duplicate_error, manifests_of, parse_documents, to_manifest
+from tether.sandbox import Runner
 from tether.symlinks import resolve
 
 if TYPE_CHECKING:
     from tether.render import DirectoryOptions, Tree
 
-try:
-    from yaml import CSafeLoader as _BaseLoader
-except ImportError:  # PyYAML built without libyaml: same results, several times slower
-    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
-
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+JSONNET_SUFFIX = ".jsonnet"
+"""Jsonnet programs evaluated as manifests; ``.libsonnet`` files are only imported."""
 
-_MAX_ALIASES = 100
-# Kubernetes stores at most 1.5 MiB per object, and every node costs at least a byte or two of
-# JSON, so no object the API server would accept expands to more nodes than this.
-_MAX_EXPANDED_NODES = 1_000_000
-
-_STR = "tag:yaml.org,2002:str"
-_MAP = "tag:yaml.org,2002:map"
-_SEQ = "tag:yaml.org,2002:seq"
-_MERGE = "tag:yaml.org,2002:merge"
-_VALUE = "tag:yaml.org,2002:value"
-
-_JSON = json.JSONDecoder()
-_JSON_SPACE = re.compile(r"[ \t\n\r]*")
-
-_OBJECT_HINT = "every object needs apiVersion, kind and metadata.name"
-
-
-class _Loader(_BaseLoader):
-    """SafeLoader, except that timestamps stay strings: Kubernetes fields hold text, not dates.
-
-    Resolving a plain scalar's tag runs a handful of regexes in Python, the largest cost of a
-    render after parsing itself; manifests repeat the same keys and values over and over, so
-    the answers are cached.
-    """
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._plain_tags: dict[str, str] = {}
-
-    def resolve(self, kind: type[Node], value: str, implicit: tuple[bool, bool]) -> str:
-        # Resolver.resolve, minus the path resolvers (none are registered): a plain scalar's tag
-        # depends on its text alone, every other node gets the default tag of its kind.
-        if kind is ScalarNode:
-            if not implicit[0]:
-                return _STR
-            tag = self._plain_tags.get(value)
-            if tag is None:
-                tag = self._plain_tags[value] = _plain_tag(value)
-            return tag
-        return _SEQ if kind is SequenceNode else _MAP
-
-    # Only path resolvers use this bookkeeping, and none are registered; composing calls it on
-    # every node.
-    def descend_resolver(self, current_node: object, current_index: object) -> None:
-        pass
-
-    def ascend_resolver(self) -> None:
-        pass
-
-
-def _timestamp_as_str(loader: _Loader, node: ScalarNode) -> str:
-    return loader.construct_scalar(node)
-
-
-def _plain_tag(value: str) -> str:
-    resolvers = _Loader.yaml_implicit_resolvers
-    for tag, pattern in chain(resolvers.get(value[:1], ()), resolvers.get(None, ())):
-        if pattern.match(value):
-            return str(tag)
-    return _STR
-
-
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_str)
-_SCALARS = {
-    tag: _Loader.yaml_constructors[tag]
-    for tag in (
-        "tag:yaml.org,2002:bool",
-        "tag:yaml.org,2002:int",
-        "tag:yaml.org,2002:float",
-        "tag:yaml.org,2002:null",
-        "tag:yaml.org,2002:timestamp",
-    )
-}
+MAX_FILE_BYTES = 1_048_576
+MAX_OBJECTS = 10_000
 
 
 class DirectoryRenderer:
-    """The :class:`~tether.render.Renderer` for a plain directory of manifests."""
+    """The :class:`~tether.render.base.Renderer` for a plain directory, Jsonnet programs included.
+
+    YAML and JSON files are parsed in-process; ``*.jsonnet`` files are evaluated by
+    :mod:`tether.render.jsonnet` in a sandboxed process.
+    """
+
+    type = TYPE_DIRECTORY
 
     def __init__(
-        self,
-        options: DirectoryOptions,
-        *,
-        max_file_bytes: int = 1_048_576,
-        max_objects: int = 10_000,
+        self, *, max_file_bytes: int = MAX_FILE_BYTES, max_objects: int = MAX_OBJECTS
     ) -> None:
-        self.options = options
         self.max_file_bytes = max_file_bytes
         self.max_objects = max_objects
 
-    def render(self, tree: Tree, path: str) -> list[Manifest]:
-        return render_directory(
-            tree,
-            path,
-            self.options,
-            max_file_bytes=self.max_file_bytes,
-            max_objects=self.max_objects,
+    def version(self) -> str:
+        return jsonnet.version()
+
+    def detected_type(self, view: RepoView, source: Source, path: str) -> str:
+        """``Jsonnet`` when the app's files include a ``*.jsonnet`` program, else ``Directory``."""
+        return TYPE_JSONNET if has_jsonnet(view, path, source.directory.recurse) else TYPE_DIRECTORY
+
+    def inputs(self, view: RepoView, source: Source, path: str) -> list[str] | None:
+        return directory_inputs(view, source, path)
+
+    async def render(self, request: RenderRequest, runner: Runner) -> list[Manifest]:
+        d = request.source.directory
+        found = await asyncio.to_thread(
+            _read_app,
+            _DiskFiles(request.root),
+            request.path,
+            _Options(d.recurse, d.include, d.exclude, jsonnet=True),
+            self.max_file_bytes,
         )
+        programs = [entry.shown for entry in found if entry.manifests is None]
+        results: dict[str, object] = {}
+        if programs:
+            results = await jsonnet.evaluate(
+                request.root, programs, d.jsonnet, runner, app=request.app
+            )
+        return _assemble(found, results, request.path, self.max_objects)
 
 
 def render_directory(
@@ -131,54 +81,324 @@ def render_directory(
     path: str,
     options: DirectoryOptions,
     *,
-    max_file_bytes: int = 1_048_576,
-    max_objects: int = 10_000,
+    max_file_bytes: int = MAX_FILE_BYTES,
+    max_objects: int = MAX_OBJECTS,
 ) -> list[Manifest]:
-    """Every object in the manifest files under ``path``, in file path order.
+    """Every object in the manifest files under ``path`` of an in-memory tree, in file order.
 
     Raises :class:`RenderError` for the first problem found; nothing partial is returned, since
-    a missing object would read as "delete it" to the sync layer.
+    a missing object would read as "delete it" to the sync layer. Jsonnet programs need a
+    checkout on disk and the sandbox: a tree holding them is refused here rather than read as
+    empty (see :class:`DirectoryRenderer`).
     """
+    opts = _Options(options.recurse, options.include, options.exclude, jsonnet=False)
+    found = _read_app(_TreeFiles(tree), path, opts, max_file_bytes)
+    return _assemble(found, {}, path, max_objects)
+
+
+def has_jsonnet(view: RepoView, path: str, recurse: bool) -> bool:
+    """Whether the app directory holds a ``*.jsonnet`` program (in subdirectories too when
+    ``recurse``), read from git objects without a checkout."""
+    return bool(_jsonnet_programs(view, _app_path(path), recurse))
+
+
+def directory_inputs(view: RepoView, source: Source, path: str) -> list[str] | None:
+    """The app directory and the files its links lead to elsewhere, plus, for Jsonnet, the
+    library directories and every file its programs import from outside them; None when a
+    link or an import cannot be followed (the caller then keys on the whole tree)."""
     app_path = _app_path(path)
-    app_dir = _resolve(tree, app_path, app_path or ".")
-    _check_is_directory(tree, app_dir, path)
+    recurse = source.directory.recurse
+    links = _LinkView.of(view)
+    real_app: str | None = app_path
+    if links is not None and app_path:
+        real_app = links.resolve(app_path)
+    if real_app is None:
+        return None
+    found = [app_path] if real_app == app_path else [app_path, real_app]
+    if links is not None:
+        targets = _link_targets(view, links, real_app, recurse)
+        if targets is None:
+            return None
+        found += sorted(set(targets))
+    programs = _jsonnet_programs(view, real_app, recurse)
+    if not programs:
+        return found
+    scanned = jsonnet.inputs(view, real_app, programs, source.directory.jsonnet)
+    return None if scanned is None else sorted(set(found + scanned))
+
+
+@dataclass
+class _LinkView:
+    """The symlink half of a view that has one (``tether.source.view.GitTreeView``): without
+    it, links are invisible in a view and their targets cannot be keyed."""
+
+    readlink: Callable[[str], str | None]
+    resolve: Callable[[str], str | None]
+
+    @classmethod
+    def of(cls, view: RepoView) -> _LinkView | None:
+        readlink = getattr(view, "readlink", None)
+        resolve_path = getattr(view, "resolve", None)
+        if callable(readlink) and callable(resolve_path):
+            return cls(readlink, resolve_path)
+        return None
+
+
+def _link_targets(
+    view: RepoView, links: _LinkView, app_dir: str, recurse: bool
+) -> list[str] | None:
+    """Where the links among the app's files lead outside the app directory: a change there
+    changes the render but not the app directory's git tree."""
+    suffixes = (*MANIFEST_SUFFIXES, JSONNET_SUFFIX)
+    targets: list[str] = []
+    pending = [app_dir]
+    while pending:
+        here = pending.pop()
+        for name in view.listdir(here):
+            full = posixpath.join(here, name) if here else name
+            if links.readlink(full) is None:
+                if recurse and name != ".git" and view.is_dir(full):
+                    pending.append(full)
+                continue
+            if not name.endswith(suffixes):
+                continue
+            target = links.resolve(full)
+            if target is None:
+                return None
+            if app_dir and target != app_dir and not target.startswith(app_dir + "/"):
+                targets.append(target)
+    return targets
+
+
+def _jsonnet_programs(view: RepoView, app_path: str, recurse: bool) -> list[str]:
+    found: list[str] = []
+    pending = [app_path]
+    while pending:
+        here = pending.pop()
+        for name in view.listdir(here):
+            full = posixpath.join(here, name) if here else name
+            if name.endswith(JSONNET_SUFFIX):
+                found.append(full)
+            elif recurse and name != ".git" and view.is_dir(full):
+                pending.append(full)
+    return sorted(found)
+
+
+# --- reading the files ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Options:
+    recurse: bool
+    include: str
+    exclude: str
+    jsonnet: bool
+    """Whether ``*.jsonnet`` files are collected for evaluation (only with a checkout)."""
+
+
+@dataclass
+class _Entry:
+    shown: str
+    """The file's path from the repository root, as messages name it."""
+    manifests: list[Manifest] | None
+    """The file's objects; None for a Jsonnet program still to evaluate."""
+
+
+class _TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+class _Files(Protocol):
+    """The repository as the renderer reads it: in memory (a Tree) or a checkout on disk."""
+
+    def read(self, name: str, limit: int) -> bytes | None:
+        """A regular file's bytes, None when ``name`` is a link, a directory or missing;
+        raises _TooLarge when it holds more than ``limit`` bytes."""
+        ...
+
+    def link(self, name: str) -> str | None: ...
+
+    def is_dir(self, name: str) -> bool: ...
+
+    def is_file(self, name: str) -> bool: ...
+
+    def names(self, directory: str, recurse: bool) -> Iterator[str]:
+        """Files and links under ``directory``, relative to it (links are not followed)."""
+        ...
+
+
+class _TreeFiles:
+    def __init__(self, tree: Tree) -> None:
+        self.tree = tree
+
+    def read(self, name: str, limit: int) -> bytes | None:
+        data = self.tree.files.get(name)
+        if data is not None and len(data) > limit:
+            raise _TooLarge(len(data))
+        return data
+
+    def link(self, name: str) -> str | None:
+        return self.tree.symlinks.get(name)
+
+    def is_dir(self, name: str) -> bool:
+        prefix = name + "/"
+        return any(n.startswith(prefix) for n in chain(self.tree.files, self.tree.symlinks))
+
+    def is_file(self, name: str) -> bool:
+        return name in self.tree.files
+
+    def names(self, directory: str, recurse: bool) -> Iterator[str]:
+        prefix = directory + "/" if directory else ""
+        for name in chain(self.tree.files, self.tree.symlinks):
+            if name.startswith(prefix):
+                rel = name[len(prefix) :]
+                if recurse or "/" not in rel:
+                    yield rel
+
+
+class _DiskFiles:
+    """A checkout; links are read with readlink and resolved by us, never by the kernel, so a
+    link cannot lead the read outside the repository."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _lstat(self, name: str) -> os.stat_result | None:
+        try:
+            return os.lstat(self.root / name) if name else os.stat(self.root)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def read(self, name: str, limit: int) -> bytes | None:
+        st = self._lstat(name)
+        if st is None or not stat.S_ISREG(st.st_mode):
+            return None
+        if st.st_size > limit:
+            raise _TooLarge(st.st_size)
+        try:
+            fd = os.open(self.root / name, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as e:
+            raise _unreadable(name, e) from e
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise _TooLarge(len(data))
+        return data
+
+    def link(self, name: str) -> str | None:
+        st = self._lstat(name)
+        if st is None or not stat.S_ISLNK(st.st_mode):
+            return None
+        return os.readlink(self.root / name)
+
+    def is_dir(self, name: str) -> bool:
+        st = self._lstat(name)
+        return st is not None and stat.S_ISDIR(st.st_mode)
+
+    def is_file(self, name: str) -> bool:
+        st = self._lstat(name)
+        return st is not None and stat.S_ISREG(st.st_mode)
+
+    def names(self, directory: str, recurse: bool) -> Iterator[str]:
+        base = self.root / directory if directory else self.root
+        pending = [""]
+        while pending:
+            rel_dir = pending.pop()
+            try:
+                entries = list(os.scandir(base / rel_dir if rel_dir else base))
+            except OSError as e:
+                raise _unreadable(posixpath.join(directory, rel_dir), e) from e
+            for entry in entries:
+                if entry.name == ".git":
+                    continue
+                rel = posixpath.join(rel_dir, entry.name) if rel_dir else entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    if recurse:
+                        pending.append(rel)
+                    continue
+                yield rel
+
+
+def _unreadable(name: str, error: OSError) -> RenderError:
+    # An unreadable part of the tree must not read as "those objects were deleted".
+    return RenderError(
+        f"cannot read: {error.strerror}",
+        file=name,
+        hint="check the file's permissions in the checkout",
+    )
+
+
+def _read_app(files: _Files, path: str, options: _Options, max_file_bytes: int) -> list[_Entry]:
+    """The app's manifest files in path order, parsed; Jsonnet programs listed for evaluation."""
+    app_path = _app_path(path)
+    app_dir = _resolve(files, app_path, app_path or ".")
+    _check_is_directory(files, app_dir, path)
     include = _glob("include", options.include)
     exclude = _glob("exclude", options.exclude)
+    suffixes = (*MANIFEST_SUFFIXES, JSONNET_SUFFIX)
+    entries: list[_Entry] = []
+    for rel in _manifest_paths(files, app_dir, options.recurse, include, exclude, suffixes):
+        shown = posixpath.join(app_path, rel)
+        if rel.endswith(JSONNET_SUFFIX):
+            if not options.jsonnet:
+                raise _jsonnet_needs_checkout(shown)
+            if _is_program(files, posixpath.join(app_dir, rel), shown, max_file_bytes):
+                entries.append(_Entry(shown, None))
+            continue
+        data = _content(files, posixpath.join(app_dir, rel), shown, max_file_bytes)
+        if data is not None:
+            documents = parse_documents(data, shown)
+            entries.append(_Entry(shown, [_directory_manifest(v, shown, n) for v, n in documents]))
+    return entries
 
+
+def _jsonnet_needs_checkout(shown: str) -> RenderError:
+    return RenderError(
+        "is a Jsonnet program, which is evaluated only when the app renders from a checkout",
+        file=shown,
+        hint="render the app with tether.render.directory.DirectoryRenderer, or leave the file "
+        f"out with directory.exclude: '{posixpath.basename(shown)}'",
+    )
+
+
+def _is_program(files: _Files, name: str, shown: str, limit: int) -> bool:
+    """Whether ``name`` is a file inside the repository (through links too) of a sane size,
+    which gojsonnet then reads from the checkout; False for a link to a directory."""
+    return _content(files, name, shown, limit) is not None
+
+
+def _assemble(
+    entries: list[_Entry], programs: dict[str, object], path: str, max_objects: int
+) -> list[Manifest]:
     manifests: list[Manifest] = []
     seen: dict[ResourceKey, Manifest] = {}
-    for rel in _manifest_paths(tree, app_dir, options.recurse, include, exclude):
-        shown = posixpath.join(app_path, rel)
-        data = _content(tree, posixpath.join(app_dir, rel), shown)
-        if data is None:
-            continue
-        if len(data) > max_file_bytes:
-            raise RenderError(
-                f"file is {len(data)} bytes, over the limit of {max_file_bytes} bytes",
-                file=shown,
-                hint="split it into smaller files",
-            )
-        for value, line in _parse(data, shown):
-            manifest = _manifest(value, shown, line)
-            key = manifest.key
-            first = seen.get(key)
+    for entry in entries:
+        found = entry.manifests
+        if found is None:
+            found = manifests_of(programs[entry.shown], entry.shown)
+        for manifest in found:
+            first = seen.get(manifest.key)
             if first is not None:
-                raise RenderError(
-                    f"{key} is defined twice: here and at {first.source_file}:{first.line}",
-                    file=shown,
-                    line=line,
-                    hint="remove one of the two definitions",
-                )
+                raise duplicate_error(manifest, first)
             if len(manifests) == max_objects:
                 raise RenderError(
-                    f"more than {max_objects} objects under {app_path or 'the repository root'}",
-                    file=shown,
-                    line=line,
+                    f"more than {max_objects} objects under "
+                    f"{_app_path(path) or 'the repository root'}",
+                    file=manifest.source_file,
+                    line=manifest.line,
                     hint="split the application into smaller ones",
                 )
-            seen[key] = manifest
+            seen[manifest.key] = manifest
             manifests.append(manifest)
     return manifests
+
+
+def _directory_manifest(value: object, file: str, line: int) -> Manifest:
+    if isinstance(value, dict):
+        _refuse_kustomization(value, file, line)
+    return to_manifest(value, file, line)
 
 
 # --- finding the files ---------------------------------------------------------------------------
@@ -194,40 +414,32 @@ def _app_path(path: str) -> str:
     return "" if cleaned == "." else cleaned
 
 
-def _check_is_directory(tree: Tree, app_dir: str, path: str) -> None:
+def _check_is_directory(files: _Files, app_dir: str, path: str) -> None:
     if not app_dir:
         return
-    if app_dir in tree.files:
+    if files.is_file(app_dir):
         raise RenderError(
             f"path {path!r} is a file, not a directory",
             hint="check spec.source.path: it must name the directory holding the manifests",
         )
-    if not _has_entries_under(tree, app_dir):
+    if not files.is_dir(app_dir):
         raise RenderError(
             f"path {path!r} does not exist in the repository",
             hint="check spec.source.path and that the revision contains it",
         )
 
 
-def _has_entries_under(tree: Tree, directory: str) -> bool:
-    prefix = directory + "/"
-    return any(name.startswith(prefix) for name in chain(tree.files, tree.symlinks))
-
-
 def _manifest_paths(
-    tree: Tree,
+    files: _Files,
     app_dir: str,
     recurse: bool,
     include: re.Pattern[str] | None,
     exclude: re.Pattern[str] | None,
+    suffixes: tuple[str, ...],
 ) -> list[str]:
-    prefix = app_dir + "/" if app_dir else ""
     found: set[str] = set()
-    for name in chain(tree.files, tree.symlinks):
-        if not name.startswith(prefix) or not name.endswith(MANIFEST_SUFFIXES):
-            continue
-        rel = name[len(prefix) :]
-        if not recurse and "/" in rel:
+    for rel in files.names(app_dir, recurse):
+        if not rel.endswith(suffixes):
             continue
         if include is not None and not include.fullmatch(rel):
             continue
@@ -296,16 +508,23 @@ def _bad_glob(option: str, pattern: str, problem: str) -> RenderError:
 # --- symlinks ------------------------------------------------------------------------------------
 
 
-def _content(tree: Tree, name: str, shown: str) -> bytes | None:
+def _content(files: _Files, name: str, shown: str, limit: int) -> bytes | None:
     """The bytes behind ``name``, following symlinks; None for a link to a directory."""
-    data = tree.files.get(name)
+    try:
+        data = files.read(name, limit)
+        if data is not None:
+            return data
+        target = _resolve(files, name, shown)
+        data = files.read(target, limit)
+    except _TooLarge as e:
+        raise RenderError(
+            f"file is {e.size} bytes, over the limit of {limit} bytes",
+            file=shown,
+            hint="split it into smaller files",
+        ) from None
     if data is not None:
         return data
-    target = _resolve(tree, name, shown)
-    data = tree.files.get(target)
-    if data is not None:
-        return data
-    if not target or _has_entries_under(tree, target):
+    if not target or files.is_dir(target):
         return None
     raise RenderError(
         f"symlink points to {target}, which does not exist in the repository",
@@ -314,9 +533,9 @@ def _content(tree: Tree, name: str, shown: str) -> bytes | None:
     )
 
 
-def _resolve(tree: Tree, path: str, shown: str) -> str:
+def _resolve(files: _Files, path: str, shown: str) -> str:
     """``path`` with every symlink along it replaced by its target, as the kernel would do it."""
-    resolved = resolve(path, tree.symlinks.get)
+    resolved = resolve(path, files.link)
     if resolved.problem == "escapes":
         raise _escapes(shown, resolved.link, resolved.target)
     if resolved.problem == "loop":
@@ -336,383 +555,7 @@ def _escapes(shown: str, link: str, target: str) -> RenderError:
     )
 
 
-# --- parsing -------------------------------------------------------------------------------------
-
-
-def _parse(data: bytes, file: str) -> list[tuple[object, int]]:
-    """Each object in a file with the 1-based line it starts on, ``List`` kinds expanded."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise RenderError(
-            "file is not valid UTF-8",
-            file=file,
-            line=data.count(b"\n", 0, e.start) + 1,
-            hint="save it as UTF-8",
-        ) from e
-    if file.endswith(".json"):
-        return _parse_json(text, file)
-    return _parse_yaml(text, file)
-
-
-def _parse_yaml(text: str, file: str) -> list[tuple[object, int]]:
-    try:
-        return _load_yaml(text, file)
-    except yaml.YAMLError as e:
-        raise _yaml_error(e, text, file) from e
-    except RecursionError as e:
-        raise RenderError(
-            "YAML is nested too deeply to read", file=file, hint="flatten the document"
-        ) from e
-
-
-def _load_yaml(text: str, file: str) -> list[tuple[object, int]]:
-    out: list[tuple[object, int]] = []
-    # An alias needs an anchor ("&a") and a use ("*a"); most files have neither character.
-    may_alias = "&" in text and "*" in text
-    loader = _Loader(text)
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                break
-            if may_alias:
-                _check_aliases(node, file)
-            value = _construct(loader, node)
-            if value is not None:
-                _expand_yaml(value, node, file, out)
-    finally:
-        loader.dispose()
-    return out
-
-
-def _yaml_error(error: yaml.YAMLError, text: str, file: str) -> RenderError:
-    if isinstance(error, yaml.MarkedYAMLError):
-        mark = error.problem_mark or error.context_mark
-        problem = " ".join(part for part in (error.problem, error.context) if part)
-        column = f" (column {mark.column + 1})" if mark else ""
-        return RenderError(
-            f"invalid YAML: {_without_values(problem)}{column}",
-            file=file,
-            line=mark.line + 1 if mark else 0,
-            hint=_yaml_hint(problem),
-        )
-    if isinstance(error, yaml.reader.ReaderError) and isinstance(error.character, int):
-        at = text.find(chr(error.character))
-        return RenderError(
-            f"invalid YAML: character #x{error.character:04x} is not allowed: {error.reason}",
-            file=file,
-            line=text.count("\n", 0, at) + 1 if at >= 0 else 0,
-            hint="remove the character or escape it in a double-quoted string",
-        )
-    return RenderError(f"invalid YAML: {error}", file=file, hint="fix the YAML")
-
-
-# A quoted fragment of a parser message: the parser quotes what it read, and what it read may be
-# a Secret's value (``password: !s3cret`` is a tag to YAML, ``*s3cret`` an alias).
-_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
-# What may still be shown: one character (a tab, an escape) or a token name like '<block end>'.
-_HARMLESS = re.compile(r"(?:\\?.|\\x[0-9a-f]{2}|<[a-z ]+>)", re.DOTALL)
-
-
-def _without_values(message: str) -> str:
-    """``message`` with every quoted piece of the file's text left out.
-
-    Render errors reach the sync output, status conditions and logs, and the file may be a
-    Secret: naming the line and column is enough to find the problem.
-    """
-
-    def hide(match: re.Match[str]) -> str:
-        inner = match.group(0)[1:-1]
-        return match.group(0) if _HARMLESS.fullmatch(inner) else "(text not shown)"
-
-    return _QUOTED.sub(hide, message)
-
-
-def _yaml_hint(problem: str) -> str:
-    if "constructor for the tag" in problem or "tag handle" in problem:
-        return "a value starting with '!' is read by YAML as a tag: put the value in quotes"
-    if "undefined alias" in problem:
-        return "a value starting with '*' is read by YAML as an alias: put the value in quotes"
-    return "fix the YAML at that line"
-
-
-def _check_aliases(root: Node, file: str) -> None:
-    """Refuse alias bombs ("billion laughs") on the composed graph, before any object is built.
-
-    An alias shares its anchor's node, so the graph stays small while the tree it stands for
-    can grow exponentially. The walk meets a node a second time exactly where an alias is
-    used, and sums how many nodes each subtree expands to.
-    """
-    line = root.start_mark.line + 1
-    # Expanded size of each node met so far; 0 while the walk is still inside it.
-    sizes: dict[int, int] = {id(root): 0}
-    aliases = 0
-
-    def expanded_size(node: Node) -> int:
-        nonlocal aliases
-        total = 1
-        children = node.value if isinstance(node, SequenceNode) else chain.from_iterable(node.value)
-        for child in children:
-            key = id(child)
-            known = sizes.get(key)
-            if known is None:
-                if isinstance(child, ScalarNode):
-                    sizes[key] = 1
-                    total += 1
-                    continue
-                sizes[key] = 0
-                known = sizes[key] = expanded_size(child)
-            elif known == 0:
-                raise RenderError(
-                    "YAML alias refers to a node that contains it",
-                    file=file,
-                    line=child.start_mark.line + 1,
-                    hint="a Kubernetes object cannot contain itself; replace the alias",
-                )
-            else:
-                aliases += 1
-                if aliases > _MAX_ALIASES:
-                    raise _alias_bomb(file, line, f"uses more than {_MAX_ALIASES} aliases")
-            total += known
-            if total > _MAX_EXPANDED_NODES:
-                raise _alias_bomb(file, line, f"expands to more than {_MAX_EXPANDED_NODES} nodes")
-        return total
-
-    if not isinstance(root, ScalarNode):
-        expanded_size(root)
-
-
-def _alias_bomb(file: str, line: int, problem: str) -> RenderError:
-    return RenderError(
-        f"YAML document {problem}, which looks like an alias bomb",
-        file=file,
-        line=line,
-        hint="write the repeated parts out, or use fewer anchors and aliases",
-    )
-
-
-def _construct(loader: _Loader, node: Node) -> object:
-    """The Python value of a composed node, as SafeLoader builds it, several times faster.
-
-    Plain strings, mappings (merge keys included) and sequences are built here; other tags go to
-    SafeConstructor so values keep its semantics. Each use of an alias is built afresh, so no two
-    places in the result share a mutable dict or list that a later edit could change at once.
-    """
-    tag = node.tag
-    if isinstance(node, ScalarNode):
-        if tag == _STR:
-            return node.value
-        constructor = _SCALARS.get(tag)
-        if constructor is not None:
-            return _checked(constructor, loader, node)
-    elif isinstance(node, MappingNode) and tag == _MAP:
-        return _construct_mapping(loader, node)
-    elif isinstance(node, SequenceNode) and tag == _SEQ:
-        return [_construct(loader, item) for item in node.value]
-    return _checked(_Loader.construct_document, loader, node)
-
-
-def _checked(constructor: Any, loader: _Loader, node: Node) -> object:
-    """``constructor(loader, node)``, its failure on a value that does not fit an explicit tag
-    (``!!int abc``) turned into a YAML error at the node; Python's own message quotes the
-    value."""
-    try:
-        return constructor(loader, node)
-    except (ValueError, KeyError, TypeError, OverflowError) as e:
-        short = node.tag.replace("tag:yaml.org,2002:", "!!")
-        raise ConstructorError(
-            None, None, f"the value is not a valid {short}", node.start_mark
-        ) from e
-
-
-def _construct_mapping(loader: _Loader, node: MappingNode) -> dict[object, object]:
-    result: dict[object, object] = {}
-    merged: dict[object, object] = {}
-    for key_node, value_node in node.value:
-        # Nearly every key and many values are plain strings: take them without a call.
-        if key_node.tag == _STR and isinstance(key_node, ScalarNode):
-            key = key_node.value
-        elif key_node.tag == _MERGE:
-            _merge(loader, node, value_node, merged)
-            continue
-        else:
-            key = key_node.value if key_node.tag == _VALUE else _construct(loader, key_node)
-            try:
-                hash(key)
-            except TypeError as e:
-                raise ConstructorError(
-                    "while constructing a mapping",
-                    node.start_mark,
-                    "found unhashable key",
-                    key_node.start_mark,
-                ) from e
-        if value_node.tag == _STR and isinstance(value_node, ScalarNode):
-            result[key] = value_node.value
-        else:
-            result[key] = _construct(loader, value_node)
-    if merged:
-        merged.update(result)
-        return merged
-    return result
-
-
-def _merge(
-    loader: _Loader, node: MappingNode, value_node: Node, into: dict[object, object]
-) -> None:
-    """Apply a ``<<`` merge key as SafeConstructor does: the first source to set a key wins."""
-    sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
-    for source in sources:
-        if not isinstance(source, MappingNode):
-            raise ConstructorError(
-                "while constructing a mapping",
-                node.start_mark,
-                f"expected mappings to merge, but found a {_node_kind(source)}",
-                source.start_mark,
-            )
-        for key, value in _construct_mapping(loader, source).items():
-            into.setdefault(key, value)
-
-
-def _node_kind(node: Node) -> str:
-    return "sequence" if isinstance(node, SequenceNode) else "scalar"
-
-
-def _expand_yaml(value: object, node: Node, file: str, out: list[tuple[object, int]]) -> None:
-    line = node.start_mark.line + 1
-    items = _list_items(value, file, line)
-    if items is None:
-        out.append((value, line))
-        return
-    item_nodes = _items_nodes(node)
-    if len(item_nodes) != len(items):  # items came in through a merge key; fall back to the List
-        item_nodes = [node] * len(items)
-    for item, item_node in zip(items, item_nodes, strict=True):
-        _expand_yaml(item, item_node, file, out)
-
-
-def _items_nodes(node: Node) -> list[Node]:
-    found: list[Node] = []
-    if isinstance(node, MappingNode):
-        for key_node, value_node in node.value:
-            if key_node.value == "items" and isinstance(value_node, SequenceNode):
-                found = value_node.value
-    return found
-
-
-def _parse_json(text: str, file: str) -> list[tuple[object, int]]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise RenderError(
-            f"invalid JSON: {e.msg} (column {e.colno})",
-            file=file,
-            line=e.lineno,
-            hint="fix the JSON at that line",
-        ) from e
-    newlines = [match.start() for match in re.finditer("\n", text)]
-    out: list[tuple[object, int]] = []
-    _expand_json(value, text, _skip_space(text, 0), newlines, file, out)
-    return out
-
-
-def _expand_json(
-    value: object,
-    text: str,
-    offset: int,
-    newlines: list[int],
-    file: str,
-    out: list[tuple[object, int]],
-) -> None:
-    line = bisect.bisect_left(newlines, offset) + 1
-    items = _list_items(value, file, line)
-    if items is None:
-        out.append((value, line))
-        return
-    for item, item_offset in zip(items, _json_item_offsets(text, offset), strict=True):
-        _expand_json(item, text, item_offset, newlines, file, out)
-
-
-def _json_item_offsets(text: str, offset: int) -> list[int]:
-    """Where each element of the ``items`` array of the JSON object at ``offset`` starts.
-
-    The text has already decoded, so this only walks the top level of that object, letting the
-    decoder skip over every value; like ``json.loads``, the last ``items`` key wins.
-    """
-    offsets: list[int] = []
-    pos = _skip_space(text, offset + 1)
-    while text[pos] != "}":
-        key, pos = _JSON.raw_decode(text, pos)
-        pos = _skip_space(text, _skip_space(text, pos) + 1)
-        if key == "items":
-            offsets = []
-        if key == "items" and text[pos] == "[":
-            pos = _skip_space(text, pos + 1)
-            while text[pos] != "]":
-                offsets.append(pos)
-                _, pos = _JSON.raw_decode(text, pos)
-                pos = _skip_space(text, pos)
-                if text[pos] == ",":
-                    pos = _skip_space(text, pos + 1)
-            pos += 1
-        else:
-            _, pos = _JSON.raw_decode(text, pos)
-        pos = _skip_space(text, pos)
-        if text[pos] == ",":
-            pos = _skip_space(text, pos + 1)
-    return offsets
-
-
-def _skip_space(text: str, pos: int) -> int:
-    match = _JSON_SPACE.match(text, pos)
-    return match.end() if match else pos
-
-
 # --- objects -------------------------------------------------------------------------------------
-
-
-def _list_items(value: object, file: str, line: int) -> list[object] | None:
-    """The items of a ``kind: List`` (or ``ConfigMapList`` and the like); None for other objects."""
-    if not isinstance(value, dict):
-        return None
-    kind = value.get("kind")
-    if not isinstance(kind, str) or not kind.endswith("List"):
-        return None
-    if "items" not in value:
-        return [] if kind == "List" else None
-    items = value["items"]
-    if items is None:
-        return []
-    if not isinstance(items, list):
-        raise RenderError(
-            f"{kind} has items that are {_describe(items)}, not a list",
-            file=file,
-            line=line,
-            hint="items must be a list of objects",
-        )
-    return items
-
-
-def _manifest(value: object, file: str, line: int) -> Manifest:
-    if not isinstance(value, dict):
-        raise RenderError(
-            f"expected a Kubernetes object (a mapping) but found {_describe(value)}",
-            file=file,
-            line=line,
-            hint="each YAML document or JSON file must be one Kubernetes object",
-        )
-    _refuse_kustomization(value, file, line)
-    kind = value.get("kind")
-    what = f"{kind} object" if isinstance(kind, str) and kind else "object"
-    _require_string(value.get("apiVersion"), "apiVersion", what, file, line)
-    _require_string(kind, "kind", what, file, line)
-    metadata = value.get("metadata")
-    if not isinstance(metadata, dict):
-        problem = "no metadata" if metadata is None else f"metadata that is {_describe(metadata)}"
-        raise RenderError(f"{what} has {problem}", file=file, line=line, hint=_OBJECT_HINT)
-    _require_string(metadata.get("name"), "metadata.name", what, file, line)
-    return Manifest(value, file, line)
-
 
 # Kustomize also reads a file named "Kustomization", which a directory app never reads.
 _KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml")
@@ -726,39 +569,12 @@ def _refuse_kustomization(value: dict[object, object], file: str, line: int) -> 
     api_version = value.get("apiVersion")
     if api_version and not str(api_version).startswith("kustomize.config.k8s.io/"):
         return
+    name = posixpath.basename(file)
     raise RenderError(
-        "is a Kustomize file: tether applies a directory's YAML as it is and does not run "
-        "Kustomize yet",
+        "is a Kustomize file, and this app renders as a plain directory",
         file=file,
         line=line,
-        hint="commit the output of 'kustomize build' and point the path at it, or leave the "
-        f"file out with directory.exclude: '{posixpath.basename(file)}'",
+        hint="remove spec.source.directory so the path is rendered with Kustomize, commit the "
+        f"output of 'kustomize build' instead, or leave the file out with directory.exclude: "
+        f"'{name}'",
     )
-
-
-def _require_string(value: object, field: str, what: str, file: str, line: int) -> None:
-    if value is None or value == "":
-        raise RenderError(f"{what} has no {field}", file=file, line=line, hint=_OBJECT_HINT)
-    if not isinstance(value, str):
-        raise RenderError(
-            f"{what} has {field} {value!r}, which is {_describe(value)}, not a string",
-            file=file,
-            line=line,
-            hint="quote the value: YAML reads bare yes/no/on/off as booleans and digits as numbers",
-        )
-
-
-def _describe(value: object) -> str:
-    if value is None:
-        return "an empty value"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return f"a {type(value).__name__}"
