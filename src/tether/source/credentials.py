@@ -1,10 +1,12 @@
-"""Repository credentials: parsed from Kubernetes Secrets, matched to URLs, never printed."""
+"""Repository credentials (Git, Helm, OCI): parsed from Kubernetes Secrets, matched to URLs
+by type and longest prefix, never printed."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 # Git's scp-like syntax, "user@host:path", has no scheme; a Windows drive ("C:\\x") is not it.
@@ -16,6 +18,21 @@ _URL_PASSWORD = re.compile(r"://(?<=[A-Za-z0-9+.-]://)(?P<user>[^/@\s:]*):[^/@\s
 # Over HTTP the user part alone may be the secret ("https://<token>@host/...").
 _HTTP_USERINFO = re.compile(r"://(?:(?<=http://)|(?<=https://))[^/@\s]+@", re.IGNORECASE)
 _TRUE = {"true", "yes", "1", "on"}
+# "host[:port]/path" without scheme or user: an OCI registry, never scp-like git ("h:path").
+_OCI_BARE = re.compile(r"^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::\d+)?(?:/|$)")
+
+SECRET_TYPE_LABEL = "tether.dev/secret-type"
+SECRET_TYPE_REPOSITORY = "repository"
+"""A Secret for one repository (its ``url`` also covers the paths under it)."""
+SECRET_TYPE_TEMPLATE = "repo-creds"
+"""A credential template: its ``url`` is a prefix for many repositories."""
+REPO_SECRET_SELECTOR = f"{SECRET_TYPE_LABEL} in ({SECRET_TYPE_REPOSITORY},{SECRET_TYPE_TEMPLATE})"
+"""The label selector that lists both kinds of repository Secrets."""
+
+REPO_TYPE_GIT = "git"
+REPO_TYPE_HELM = "helm"
+REPO_TYPE_OCI = "oci"
+REPO_TYPES = (REPO_TYPE_GIT, REPO_TYPE_HELM, REPO_TYPE_OCI)
 
 
 @dataclass
@@ -29,6 +46,16 @@ class RepoCredentials:
     insecure_ignore_host_key: bool = False
     origin: str = ""
     """Where these came from (``Secret ns/name``), so an authentication failure names it."""
+    repo_type: str = REPO_TYPE_GIT
+    """What kind of repository they are for: ``git``, ``helm`` or ``oci``."""
+    template: bool = False
+    """From a ``repo-creds`` Secret (a credential template) rather than a ``repository`` one."""
+    enable_oci: bool = False
+    """Argo CD's ``enableOCI`` on a ``helm`` Secret: the repository is an OCI registry."""
+    insecure: bool = False
+    """``insecure``: do not verify the server's TLS certificate (Helm and OCI only)."""
+    force_http: bool = False
+    """``insecureOCIForceHttp``: talk plain HTTP to the OCI registry."""
 
     def __repr__(self) -> str:
         def mask(value: str) -> str:
@@ -38,7 +65,8 @@ class RepoCredentials:
         return (
             f"RepoCredentials(username={self.username!r}, password={mask(self.password)}, "
             f"ssh_private_key={mask(self.ssh_private_key)}, known_hosts=<{hosts} lines>, "
-            f"insecure_ignore_host_key={self.insecure_ignore_host_key!r})"
+            f"insecure_ignore_host_key={self.insecure_ignore_host_key!r}, "
+            f"repo_type={self.repo_type!r}, template={self.template!r})"
         )
 
     __str__ = __repr__
@@ -54,11 +82,15 @@ class RepoCredentials:
         return out
 
 
-def from_secret_data(data: dict[str, str], origin: str = "") -> RepoCredentials:
+def from_secret_data(
+    data: Mapping[str, str], origin: str = "", *, template: bool = False
+) -> RepoCredentials:
     """Credentials from a repository Secret's decoded ``data`` (Argo CD's key names).
 
     ``token`` is accepted in place of ``password``; with a token and no username the
     username is ``x-access-token``, which GitHub, GitLab and Gitea all accept for tokens.
+    ``type`` is ``git`` (the default), ``helm`` or ``oci``; any other value leaves the
+    credentials matching nothing (see ``secret_type_problem``).
     """
     password = data.get("password") or data.get("token") or ""
     username = data.get("username") or ("x-access-token" if password else "")
@@ -69,12 +101,51 @@ def from_secret_data(data: dict[str, str], origin: str = "") -> RepoCredentials:
         # ssh refuses a key file without its final newline ("invalid format").
         ssh_private_key=key + "\n" if key else "",
         known_hosts=data.get("knownHosts", "").strip(),
-        insecure_ignore_host_key=data.get("insecureIgnoreHostKey", "").strip().lower() in _TRUE,
+        insecure_ignore_host_key=_flag(data, "insecureIgnoreHostKey"),
         origin=origin,
+        repo_type=(data.get("type") or REPO_TYPE_GIT).strip().lower(),
+        template=template,
+        enable_oci=_flag(data, "enableOCI"),
+        insecure=_flag(data, "insecure"),
+        force_http=_flag(data, "insecureOCIForceHttp"),
     )
 
 
-def secret_entry(data: dict[str, str]) -> tuple[str, RepoCredentials]:
+def _flag(data: Mapping[str, str], key: str) -> bool:
+    return data.get(key, "").strip().lower() in _TRUE
+
+
+def secret_type_problem(data: Mapping[str, str]) -> str:
+    """Why a repository Secret's ``type`` can never match, or ``""`` when it is fine."""
+    kind = (data.get("type") or REPO_TYPE_GIT).strip().lower()
+    if kind in REPO_TYPES:
+        return ""
+    return f"type {kind!r} is not one of {', '.join(REPO_TYPES)}; the Secret is not used"
+
+
+def entries_from_secrets(
+    secrets: Iterable[tuple[Mapping[str, Any], Mapping[str, str]]],
+) -> list[tuple[str, RepoCredentials]]:
+    """``(url prefix, credentials)`` for each repository Secret with a ``url``.
+
+    Takes ``(secret object, its decoded data)`` pairs; the object's label
+    ``tether.dev/secret-type`` (``repository`` or ``repo-creds``) says whether it is a
+    template, and its namespace/name become the credentials' ``origin``.
+    """
+    out: list[tuple[str, RepoCredentials]] = []
+    for obj, data in secrets:
+        url = data.get("url", "").strip()
+        if not url:
+            continue
+        meta = obj.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        origin = f"Secret {meta.get('namespace')}/{meta.get('name')}"
+        template = labels.get(SECRET_TYPE_LABEL) == SECRET_TYPE_TEMPLATE
+        out.append((url, from_secret_data(data, origin, template=template)))
+    return out
+
+
+def secret_entry(data: Mapping[str, str]) -> tuple[str, RepoCredentials]:
     """``(url prefix, credentials)`` of a repository Secret, the shape match_credentials takes."""
     return data.get("url", "").strip(), from_secret_data(data)
 
@@ -110,25 +181,86 @@ def normalize_url(url: str) -> str:
     return urlunsplit((scheme, netloc, path, "", ""))
 
 
+def is_oci_url(url: str) -> bool:
+    """An OCI registry address: ``oci://host/path``, or ``host[:port]/path`` with no scheme
+    (Argo CD's spelling for Helm OCI repositories)."""
+    url = url.strip()
+    if url.lower().startswith("oci://"):
+        return True
+    return "://" not in url and bool(_OCI_BARE.match(url))
+
+
+def normalize_oci_url(url: str) -> str:
+    """``oci://host[:port]/path`` for an OCI address written with or without ``oci://``:
+    host lowercased, no credentials, no tag, no trailing ``/``."""
+    url = url.strip()
+    if url.lower().startswith("oci://"):
+        url = url[len("oci://") :]
+    elif "://" in url:
+        url = url.split("://", 1)[1]
+    parts = urlsplit("oci://" + url)
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = f"{host}:{port}" if port is not None else host
+    return urlunsplit(("oci", netloc, parts.path.rstrip("/"), "", ""))
+
+
+def _accepts(creds: RepoCredentials, repo_type: str) -> bool:
+    """Whether credentials of a Secret may be used for a repository of ``repo_type``.
+
+    A ``helm`` Secret with ``enableOCI`` (Argo CD's way to say "OCI registry") serves OCI
+    chart sources as an ``oci`` Secret does."""
+    if repo_type == REPO_TYPE_OCI:
+        return creds.repo_type == REPO_TYPE_OCI or (
+            creds.repo_type == REPO_TYPE_HELM and creds.enable_oci
+        )
+    return creds.repo_type == repo_type
+
+
 def match_credentials(
+    repo_url: str,
+    secrets: Iterable[tuple[str, RepoCredentials]],
+    *,
+    repo_type: str = REPO_TYPE_GIT,
+) -> RepoCredentials | None:
+    """The credentials for ``repo_url`` among those of ``repo_type``, or None.
+
+    The Secret whose URL is the longest prefix of ``repo_url`` wins; a prefix matches only
+    at a path boundary, so ``https://host/org`` covers ``https://host/org/app`` but never
+    ``https://host/organisation/app``. On a tie (the same URL) a ``repository`` Secret wins
+    over a ``repo-creds`` template. Credentials of another type never match: a Helm
+    repository's password is not offered to a Git server on the same host.
+    """
+    oci = repo_type == REPO_TYPE_OCI
+    norm_of = normalize_oci_url if oci else normalize_url
+    target = norm_of(repo_url)
+    best: tuple[int, bool, RepoCredentials] | None = None
+    for prefix, creds in secrets:
+        if not _accepts(creds, repo_type):
+            continue
+        norm = norm_of(prefix)
+        if not norm or norm == "oci:":
+            continue
+        if not (target == norm or target.startswith(norm + "/")):
+            continue
+        rank = (len(norm), not creds.template)
+        if best is None or rank > best[:2]:
+            best = (rank[0], rank[1], creds)
+    return best[2] if best else None
+
+
+def match_chart_credentials(
     repo_url: str, secrets: Iterable[tuple[str, RepoCredentials]]
 ) -> RepoCredentials | None:
-    """The credentials whose URL prefix is the longest match for ``repo_url``, or None.
-
-    A prefix matches only at a path boundary, so ``https://host/org`` covers
-    ``https://host/org/app`` but never ``https://host/organisation/app``.
-    """
-    target = normalize_url(repo_url)
-    best: tuple[int, RepoCredentials] | None = None
-    for prefix, creds in secrets:
-        norm = normalize_url(prefix)
-        if not norm:
-            continue
-        if (target == norm or target.startswith(norm + "/")) and (
-            best is None or len(norm) > best[0]
-        ):
-            best = (len(norm), creds)
-    return best[1] if best else None
+    """The credentials for a Helm chart repository: ``oci`` (or ``helm`` with ``enableOCI``)
+    Secrets for an OCI registry, ``helm`` Secrets for an HTTP(S) one."""
+    kind = REPO_TYPE_OCI if is_oci_url(repo_url) else REPO_TYPE_HELM
+    return match_credentials(repo_url, secrets, repo_type=kind)
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
