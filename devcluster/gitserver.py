@@ -42,7 +42,7 @@ import threading
 import time
 import urllib.parse
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -369,14 +369,19 @@ class RepoHandle:
         delete: tuple[str, ...] | list[str] = (),
         symlinks: Mapping[str, str] | None = None,
         base: str | None = None,
+        sign: Sequence[str] = (),
     ) -> str:
         """Commits ``files`` (None deletes) and ``symlinks`` on ``branch``; returns the SHA.
 
         A branch that does not exist yet starts from ``base`` (default: the repository's
-        default branch, or no parent in an empty repository).
+        default branch, or no parent in an empty repository). ``sign``, when given, is the
+        git options that choose a signing key (``-c gpg.format=ssh -c user.signingkey=...``):
+        the commit is then made with ``commit -S``.
         """
         with self._lock:
-            return self._commit(files or {}, message, branch, author, delete, symlinks or {}, base)
+            return self._commit(
+                files or {}, message, branch, author, delete, symlinks or {}, base, tuple(sign)
+            )
 
     def _commit(
         self,
@@ -387,6 +392,7 @@ class RepoHandle:
         delete: tuple[str, ...] | list[str],
         symlinks: Mapping[str, str],
         base: str | None,
+        sign: tuple[str, ...] = (),
     ) -> str:
         self._ensure_clone()
         remote = f"refs/remotes/origin/{branch}"
@@ -421,7 +427,8 @@ class RepoHandle:
                 target.unlink()
             target.symlink_to(dest)
         self._wc("add", "-A")
-        self._wc("commit", "-q", "--allow-empty", "-m", message, author=author)
+        signing = (*sign, "commit", "-S") if sign else ("commit",)
+        self._wc(*signing, "-q", "--allow-empty", "-m", message, author=author)
         self._wc("push", "-q", "origin", f"HEAD:refs/heads/{branch}")
         return self._wc("rev-parse", "HEAD")
 
