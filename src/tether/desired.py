@@ -1,26 +1,55 @@
-"""The desired objects of an app: repository credentials, Git source, render, and marking.
+"""The desired objects of an app: credentials, each source resolved, fetched, verified and
+rendered, the results combined and marked as the app's.
 
-Resolves the app's revision, reads its files, renders them, fills in the destination
-namespace and marks every object as the app's; the same commit and spec render once.
+Every source of the app (``spec.source`` or ``spec.sources[]``) is resolved to a commit (Git)
+or a chart version (Helm repository); a source with ``verify`` must be signed by a trusted
+key; its render type is detected (``tether.render.registry``); a render runs in a fresh
+private directory holding only that source's files (and the ``ref`` sources it reads), with
+the shared sandboxed runner, unless the render cache already holds the same inputs. A failure
+anywhere raises, so nothing is applied or pruned on a bad render.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from tether.api.application import REPO_SECRET_LABEL, Application
+from tether.api.application import Application
+from tether.api.source import Source
 from tether.errors import InvalidSpec, KubeError, RenderError
 from tether.kube import KubeClient
 from tether.kube.client import split_api_version
 from tether.kube.secrets import decode_secret_data
+from tether.kube.server_info import cluster_facts
 from tether.model import Manifest, Obj, ResourceKey
-from tether.render import DirectoryOptions, Tree, render_directory
-from tether.source import GitCache, RepoCredentials, from_secret_data, match_credentials
+from tether.render.cache import RenderCache
+from tether.render.pipeline import (
+    Checkout,
+    RenderContext,
+    chart_source_key,
+    render_chart,
+    render_git_source,
+)
+from tether.sandbox import Runner
+from tether.source import GitCache, RepoCredentials
+from tether.source.credentials import (
+    REPO_SECRET_SELECTOR,
+    REPO_TYPE_GIT,
+    REPO_TYPE_HELM,
+    REPO_TYPE_OCI,
+    entries_from_secrets,
+    is_oci_url,
+    match_credentials,
+    redact,
+)
 from tether.sync.defaults import set_native_defaults
-from tether.sync.tracking import manifest_hash, mark
+from tether.sync.tracking import mark
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,13 +61,39 @@ class CommitInfo:
 
 
 @dataclass
+class SourceRevision:
+    """What one source of the app was compared at."""
+
+    repo_url: str
+    revision: str
+    """The commit (Git) or the chart version (Helm repository)."""
+    path: str
+    chart: str
+    type: str
+    """The render type (``Kustomize``, ``Helm``...); ``""`` for a ``ref`` source that only
+    lends its files to the others."""
+
+
+@dataclass
 class Desired:
     revision: str
+    """The first Git source's commit (the chart version when the app has no Git source)."""
     commit: CommitInfo
     manifests: list[Manifest]
     """Marked (tracking id, label, hash) and namespaced; ready to apply."""
     sources: dict[ResourceKey, Manifest]
-    """The same objects as Git has them, with file and line, for messages."""
+    """The same objects as rendered, with file and line, for messages."""
+    source_revisions: list[SourceRevision] = field(default_factory=list)
+    """One per source of the app, in spec order."""
+
+
+@dataclass
+class _Resolved:
+    source: Source
+    revision: str
+    checkout: Checkout | None = None
+    """Git sources only: the files at the commit."""
+    creds: RepoCredentials | None = None
 
 
 class DesiredSource:
@@ -50,6 +105,9 @@ class DesiredSource:
         credentials_ttl: float = 0.0,
         render_cache_size: int = 0,
         credentials_namespace: str = "",
+        runner: Runner | None = None,
+        render_cache: RenderCache | None = None,
+        allow_remote: bool = False,
     ) -> None:
         self.kube = kube
         self.git = git
@@ -57,10 +115,16 @@ class DesiredSource:
         """Seconds a namespace's repository Secrets are reused (0: read them every time)."""
         self.credentials_namespace = credentials_namespace
         """Where repository Secrets live (default: each Application's own namespace)."""
+        self.runner = runner or Runner()
+        """The one sandboxed runner every render tool goes through."""
+        self.render_cache = (
+            render_cache if render_cache is not None else RenderCache(render_cache_size)
+        )
+        """Shared by every app this process renders; size 0 turns it off."""
+        self.allow_remote = allow_remote
+        """Remote kustomize bases may be fetched (chart repositories always may)."""
         self._secrets: dict[str, tuple[float, list[Obj]]] = {}
         self._secrets_locks: dict[str, asyncio.Lock] = {}
-        self.render_cache_size = render_cache_size
-        self._desired_cache: dict[tuple[str, str, str, str], Desired] = {}
 
     # ---- repository credentials ---------------------------------------------------------
     async def _repo_secrets(self, namespace: str) -> list[Obj]:
@@ -70,56 +134,119 @@ class DesiredSource:
             if hit is not None and time.monotonic() - hit[0] < self.credentials_ttl:
                 return hit[1]
             secrets, _ = await self.kube.list(
-                "v1", "Secret", namespace, label_selector=f"{REPO_SECRET_LABEL}=repository"
+                "v1", "Secret", namespace, label_selector=REPO_SECRET_SELECTOR
             )
             self._secrets[namespace] = (time.monotonic(), secrets)
             return secrets
 
-    async def credentials_for(self, app: Application) -> RepoCredentials | None:
+    async def credentials_for(
+        self, app: Application, url: str | None = None, *, chart: bool = False
+    ) -> RepoCredentials | None:
+        """The credentials for ``url`` (default: the app's first source) from the repository
+        Secrets of the app's namespace: a Git repository's, or with ``chart`` a Helm
+        repository's or OCI registry's. Never those of another host or another type."""
+        target = url or app.source.repo_url
+        if chart or (url is None and app.source.is_helm_repository):
+            repo_type = REPO_TYPE_OCI if is_oci_url(target) else REPO_TYPE_HELM
+        else:
+            repo_type = REPO_TYPE_GIT
         secrets = await self._repo_secrets(self.credentials_namespace or app.namespace)
-        candidates = []
-        for s in secrets:
-            data = decode_secret_data(s)
-            if data.get("url"):
-                meta = s.get("metadata") or {}
-                origin = f"Secret {meta.get('namespace')}/{meta.get('name')}"
-                candidates.append((data["url"], from_secret_data(data, origin)))
-        return match_credentials(app.source.repo_url, candidates)
+        entries = entries_from_secrets((s, decode_secret_data(s)) for s in secrets)
+        return match_credentials(target, entries, repo_type=repo_type)
 
-    # ---- source + render --------------------------------------------------------------
+    # ---- sources + render -------------------------------------------------------------
     async def fetch_desired(self, app: Application, revision: str | None = None) -> Desired:
-        creds = await self.credentials_for(app)
-        url = app.source.repo_url
-        rev = revision or app.source.target_revision
-        commit = await self.git.resolve(url, rev, creds)
-        # The same commit and spec always render the same: reuse it (the controller
-        # compares on every live change, and rendering is most of a compare's work).
-        cache_key = (app.namespace, app.name, commit, _spec_key(app))
-        hit = self._desired_cache.get(cache_key)
-        if hit is not None:
-            return hit
-        await self.git.fetch(url, creds, commit)
-        content = await asyncio.to_thread(self.git.read_tree, url, commit, app.source.path)
-        info = self.git.commit_info(url, commit)
-        tree = Tree(files=content.files, symlinks=content.symlinks)
-        d = app.source.directory
-        opts = DirectoryOptions(recurse=d.recurse, include=d.include, exclude=d.exclude)
-        manifests = await asyncio.to_thread(render_directory, tree, app.source.path, opts)
+        """``revision`` (a sync to another revision) replaces the first rendering source's
+        targetRevision."""
+        resolved = [
+            await self._resolve(app, s, revision if s is app.source else None) for s in app.sources
+        ]
+        ctx = await self._context(app)
+        refs = {r.source.ref: r.checkout for r in resolved if r.source.ref and r.checkout}
+        manifests: list[Manifest] = []
+        revisions: list[SourceRevision] = []
+        for r in resolved:
+            render_type = ""
+            if r.source.renders:
+                render_type, out = await self._render(ctx, r, refs)
+                manifests += out
+            s = r.source
+            revisions.append(SourceRevision(s.repo_url, r.revision, s.path, s.chart, render_type))
         marked, sources = await self.prepare(app, manifests)
+        first_git = next((r for r in resolved if r.checkout is not None), None)
+        if first_git is None:
+            commit = CommitInfo(resolved[0].revision)
+        else:
+            commit = self._commit_info(first_git.source.repo_url, first_git.revision)
+        return Desired(commit.sha, commit, marked, sources, revisions)
+
+    async def _resolve(self, app: Application, s: Source, revision: str | None) -> _Resolved:
+        if s.is_helm_repository:
+            from tether.source.helm_repo import resolve_chart
+
+            if revision:  # a sync to another chart version
+                s = dataclasses.replace(s, target_revision=revision)
+            creds = await self.credentials_for(app, s.repo_url, chart=True)
+            version = await resolve_chart(s, creds, self.runner)
+            return _Resolved(s, version, creds=creds)
+        creds = await self.credentials_for(app, s.repo_url)
+        url = s.repo_url
+        commit = await self.git.resolve(url, revision or s.target_revision, creds)
+        await self.git.fetch(url, creds, commit)
+        if s.verify is not None:
+            from tether.source.verify import verify_commit
+
+            signer = await verify_commit(
+                self.git, url, commit, s.verify, self.kube, app.namespace, self.runner
+            )
+            log.debug("%s at %s signed by %s", redact(url), commit[:10], signer)
+        git = self.git
+
+        async def export(dest: Path) -> None:
+            await git.export(url, commit, dest)
+
+        view = git.view(url, commit)
+        return _Resolved(s, commit, Checkout(view, export, commit), creds)
+
+    async def _context(self, app: Application) -> RenderContext:
+        kube_version, api_versions = await cluster_facts(self.kube)
+        entries: list[tuple[str, RepoCredentials]] = []
+        if self.allow_remote:
+            secrets = await self._repo_secrets(self.credentials_namespace or app.namespace)
+            entries = entries_from_secrets((s, decode_secret_data(s)) for s in secrets)
+        return RenderContext(
+            app=f"{app.namespace}/{app.name}",
+            destination_namespace=app.destination.namespace,
+            release_name=app.name,
+            kube_version=kube_version,
+            api_versions=api_versions,
+            allow_remote=self.allow_remote,
+            runner=self.runner,
+            cache=self.render_cache,
+            credentials=entries,
+        )
+
+    async def _render(
+        self, ctx: RenderContext, r: _Resolved, refs: dict[str, Checkout]
+    ) -> tuple[str, list[Manifest]]:
+        if r.checkout is not None:
+            return await render_git_source(ctx, r.source, r.checkout, refs)
+        from tether.source.helm_repo import chart_digest, pull_chart
+
+        s, version, creds = r.source, r.revision, r.creds
+
+        async def pull(dest: Path) -> Path:
+            return await pull_chart(s, version, creds, dest, ctx.runner)
+
+        key = chart_source_key(s, version, await chart_digest(s, version, creds))
+        return await render_chart(ctx, s, key, pull, refs)
+
+    def _commit_info(self, url: str, commit: str) -> CommitInfo:
+        info = self.git.commit_info(url, commit)
         author = (
-            f"{info.author_name} <{info.author_email}>" if info.author_email else (info.author_name)
+            f"{info.author_name} <{info.author_email}>" if info.author_email else info.author_name
         )
-        desired = Desired(
-            revision=commit,
-            commit=CommitInfo(commit, author, info.message.strip(), str(info.time)),
-            manifests=marked,
-            sources=sources,
-        )
-        if self.render_cache_size:
-            if len(self._desired_cache) >= self.render_cache_size:
-                self._desired_cache.pop(next(iter(self._desired_cache)))
-            self._desired_cache[cache_key] = desired
-        return desired
+        return CommitInfo(commit, author, info.message.strip(), str(info.time))
 
     async def prepare(
         self, app: Application, manifests: list[Manifest]
@@ -174,11 +301,6 @@ class DesiredSource:
 
 def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "tether" / "git"
-
-
-def _spec_key(app: Application) -> str:
-    spec = app.obj.get("spec") or {}
-    return manifest_hash({"source": spec.get("source"), "destination": spec.get("destination")})
 
 
 def _crd_scopes(manifests: list[Manifest]) -> dict[tuple[str, str], bool]:

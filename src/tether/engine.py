@@ -20,6 +20,8 @@ from tether.errors import TetherError
 from tether.kube import KubeClient, LiveCache
 from tether.live import LiveObjects
 from tether.model import HealthStatus, ResourceKey
+from tether.render.cache import RenderCache
+from tether.sandbox import Runner
 from tether.source import GitCache
 from tether.status import HISTORY_LIMIT, Condition, inventory_of, now
 from tether.status import write_status as write_app_status
@@ -36,8 +38,11 @@ class Engine:
         cache: LiveCache | None = None,
         cache_dir: Path | None = None,
         credentials_ttl: float = 0.0,
-        render_cache_size: int = 0,
+        render_cache_size: int = 256,
         credentials_namespace: str = "",
+        runner: Runner | None = None,
+        render_cache: RenderCache | None = None,
+        allow_remote: bool = False,
     ) -> None:
         self.kube = kube
         self.git = git or GitCache(cache_dir or default_cache_dir())
@@ -48,6 +53,9 @@ class Engine:
             credentials_ttl=credentials_ttl,
             render_cache_size=render_cache_size,
             credentials_namespace=credentials_namespace,
+            runner=runner,
+            render_cache=render_cache,
+            allow_remote=allow_remote,
         )
         self.live = LiveObjects(kube, cache)
         self.comparer = Comparer(kube, self.desired, self.live)

@@ -255,23 +255,35 @@ def argo_application(name: str, **source: Any) -> dict[str, Any]:
     }
 
 
-async def test_apply_refuses_helm_and_kustomize_sources_before_sending_anything(
+async def test_apply_refuses_a_plugin_source_before_sending_anything(
+    kubeconfig: str, kube: KubeClient, crds: None, namespace: str, tmp_path: Path
+) -> None:
+    f = tmp_path / "plugin.yaml"
+    # A good Application first: it must not be applied either.
+    second = argo_application("second", plugin={"name": "sops"})
+    f.write_text(yaml.safe_dump_all([argo_application("first"), second]))
+    p = tether("app", "apply", "-f", str(f), "-n", namespace, kubeconfig_env=kubeconfig)
+    assert_clean_error(p, "spec.source.plugin is not supported", str(f), "second")
+    assert "dropped by the API server" not in p.stderr
+    assert await kube.get(API_VERSION, "Application", "first", namespace) is None
+    assert await kube.get(API_VERSION, "Application", "second", namespace) is None
+
+
+async def test_apply_accepts_helm_and_kustomize_sources(
     kubeconfig: str, kube: KubeClient, crds: None, namespace: str, tmp_path: Path
 ) -> None:
     for field, source in (
-        ("helm", {"helm": {"releaseName": "x"}}),
-        ("kustomize", {"kustomize": {}}),
+        ("helm", {"helm": {"releaseName": "x", "valueFiles": ["values-prod.yaml"]}}),
+        ("kustomize", {"kustomize": {"namePrefix": "p-", "images": ["nginx=nginx:1.27"]}}),
     ):
         f = tmp_path / f"{field}.yaml"
-        # A good Application first: it must not be applied either.
-        f.write_text(
-            yaml.safe_dump_all([argo_application("first"), argo_application("second", **source)])
-        )
+        f.write_text(yaml.safe_dump(argo_application(field, **source)))
         p = tether("app", "apply", "-f", str(f), "-n", namespace, kubeconfig_env=kubeconfig)
-        assert_clean_error(p, f"spec.source.{field} is not supported", str(f), "second")
-        assert "dropped by the API server" not in p.stderr
-        assert await kube.get(API_VERSION, "Application", "first", namespace) is None
-        assert await kube.get(API_VERSION, "Application", "second", namespace) is None
+        assert p.returncode == 0, p.stderr
+        stored = await kube.get(API_VERSION, "Application", field, namespace)
+        assert stored is not None
+        # The API server kept the whole block (its schema knows every field).
+        assert stored["spec"]["source"][field] == source[field]
 
 
 async def test_invalid_yaml_exits_2_naming_the_file(kubeconfig: str, tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """``tether app apply`` reads the file whole and refuses, by name, what would not do what
-the file says: sources tether does not render yet, fields the API server would drop, and a
-path outside the repository."""
+the file says: fields tether does not support, fields the API server would drop, mistakes
+in the sources, and a path outside the repository."""
 
 from __future__ import annotations
 
@@ -49,11 +49,13 @@ def refusal(tmp_path: Path, *docs: object) -> InvalidSpec:
 @pytest.mark.parametrize(
     ("source", "field", "advice"),
     [
-        ({"helm": {"valueFiles": ["values.yaml"]}}, "spec.source.helm", "helm template"),
-        ({"chart": "redis"}, "spec.source.chart", "helm template"),
-        ({"kustomize": {"namePrefix": "x-"}}, "spec.source.kustomize", "kustomize build"),
         ({"plugin": {"name": "cmp"}}, "spec.source.plugin", "rendered manifests"),
-        ({"directory": {"jsonnet": {}}}, "spec.source.directory.jsonnet", "has no such field"),
+        (
+            {"helm": {"fileParameters": [{"name": "a", "path": "b"}]}},
+            "spec.source.helm.fileParameters",
+            "helm.valueFiles",
+        ),
+        ({"directory": {"jsonnet": {"imports": []}}}, "directory.jsonnet.imports", "no such field"),
     ],
 )
 def test_fields_tether_does_not_serve_are_refused_by_name(
@@ -64,18 +66,44 @@ def test_fields_tether_does_not_serve_are_refused_by_name(
     assert advice in e.hint
 
 
-def test_several_sources_and_unknown_spec_fields_are_refused(tmp_path: Path) -> None:
+def test_unknown_spec_fields_are_refused(tmp_path: Path) -> None:
     doc = argo_app()
-    doc["spec"]["sources"] = [{"repoURL": "https://x/y.git"}]  # type: ignore[index]
     doc["spec"]["revisionHistoryLimit"] = 3  # type: ignore[index]
     e = refusal(tmp_path, doc)
-    assert "spec.sources" in e.message and "spec.revisionHistoryLimit" in e.message
-    assert "one spec.source" in e.hint
+    assert "spec.revisionHistoryLimit" in e.message
+
+
+def test_source_and_sources_at_once_are_refused(tmp_path: Path) -> None:
+    doc = argo_app()
+    doc["spec"]["sources"] = [{"repoURL": "https://x/y.git", "path": "a"}]  # type: ignore[index]
+    e = refusal(tmp_path, doc)
+    assert "spec.source and spec.sources are both set" in e.message
+    assert "keep one" in e.hint
+
+
+def test_kustomize_helm_and_several_sources_are_accepted(tmp_path: Path) -> None:
+    kustomize = argo_app(kustomize={"namePrefix": "x-", "replicas": [{"name": "w", "count": 2}]})
+    helm = argo_app(helm={"valueFiles": ["values.yaml"], "valuesObject": {"a": {"b": 1}}})
+    helm["metadata"] = {"name": "helm"}
+    several = argo_app()
+    several["metadata"] = {"name": "several"}
+    del several["spec"]["source"]  # type: ignore[attr-defined]
+    several["spec"]["sources"] = [  # type: ignore[index]
+        {
+            "repoURL": "https://charts.example.com",
+            "chart": "redis",
+            "targetRevision": "18.1.0",
+            "helm": {"valueFiles": ["$values/redis/values.yaml"]},
+        },
+        {"repoURL": "https://git.example.com/team/values.git", "ref": "values"},
+    ]
+    got = read_application_file(write(tmp_path, kustomize, helm, several), "apps")
+    assert [d["metadata"]["name"] for d in got] == ["guestbook", "helm", "several"]
 
 
 def test_one_bad_document_refuses_the_whole_file(tmp_path: Path) -> None:
     good = argo_app()
-    bad = argo_app(helm={})
+    bad = argo_app(plugin={})
     bad["metadata"] = {"name": "second"}
     e = refusal(tmp_path, good, bad)
     assert "document 2" in e.message and "second" in e.message

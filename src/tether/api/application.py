@@ -7,10 +7,15 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 
+from tether.api.source import Source
+
+# check_repo_url and check_source_path live with the source parsing; importable here too.
+from tether.api.source_spec import check_repo_url as check_repo_url
+from tether.api.source_spec import check_source_path as check_source_path
+from tether.api.source_spec import parse_sources
 from tether.backoff import Backoff
 from tether.errors import InvalidSpec
 from tether.model import Obj
@@ -41,21 +46,6 @@ def parse_duration(text: str) -> float:
         raise InvalidSpec(f"invalid duration {text!r}", hint="use a number and ms, s, m or h")
     n, unit = int(m.group(1)), m.group(2)
     return n * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[unit]
-
-
-@dataclass
-class DirectorySource:
-    recurse: bool = False
-    include: str = ""
-    exclude: str = ""
-
-
-@dataclass
-class Source:
-    repo_url: str
-    target_revision: str = "HEAD"
-    path: str = "."
-    directory: DirectorySource = field(default_factory=DirectorySource)
 
 
 @dataclass
@@ -95,12 +85,23 @@ class SyncPolicy:
 class Application:
     name: str
     namespace: str
-    source: Source
+    sources: list[Source]
+    """Every source in spec order (``spec.source`` is a list of one)."""
     destination: Destination
     sync_policy: SyncPolicy
     ignore_differences: list[dict[str, Any]]
     obj: Obj
     """The whole object as read from the cluster (status included)."""
+
+    @property
+    def source(self) -> Source:
+        """The first source that renders: the one single-source code paths speak of."""
+        return next(s for s in self.sources if s.renders)
+
+    @property
+    def repo_urls(self) -> list[str]:
+        """Each repository the app reads (Git or Helm), once, in spec order."""
+        return list(dict.fromkeys(s.repo_url for s in self.sources))
 
     @property
     def status(self) -> dict[str, Any]:
@@ -151,11 +152,7 @@ class Application:
         spec = obj.get("spec")
         if not isinstance(spec, dict):
             raise InvalidSpec(f"{where}: spec is missing")
-        src = spec.get("source")
-        if not isinstance(src, dict) or not src.get("repoURL"):
-            raise InvalidSpec(f"{where}: spec.source.repoURL is required")
-        check_repo_url(str(src["repoURL"]), where)
-        check_source_path(str(src.get("path") or "."), where)
+        sources = parse_sources(spec, where)
         dest = spec.get("destination") or {}
         server = str(dest.get("server") or "")
         if server not in IN_CLUSTER_SERVERS:
@@ -163,7 +160,6 @@ class Application:
                 f"{where}: destination.server {server!r} is not supported",
                 hint="only the cluster tether runs in is supported: leave server empty",
             )
-        d = src.get("directory") or {}
         pol = spec.get("syncPolicy") or {}
         auto = pol.get("automated")
         options: dict[str, str] = {}
@@ -183,16 +179,7 @@ class Application:
         return cls(
             name=name,
             namespace=str(meta.get("namespace") or DEFAULT_NAMESPACE),
-            source=Source(
-                repo_url=str(src["repoURL"]),
-                target_revision=str(src.get("targetRevision") or "HEAD"),
-                path=str(src.get("path") or "."),
-                directory=DirectorySource(
-                    recurse=bool(d.get("recurse", False)),
-                    include=str(d.get("include") or ""),
-                    exclude=str(d.get("exclude") or ""),
-                ),
-            ),
+            sources=sources,
             destination=Destination(namespace=str(dest.get("namespace") or ""), server=server),
             sync_policy=SyncPolicy(
                 automated=isinstance(auto, dict),
@@ -204,34 +191,6 @@ class Application:
             ),
             ignore_differences=list(spec.get("ignoreDifferences") or []),
             obj=obj,
-        )
-
-
-def check_repo_url(url: str, where: str) -> None:
-    """Refuses a repository URL that cannot be parsed (``http://[oops/x.git``), so that it
-    fails its own Application with a condition rather than whatever code reads it next.
-    The URL itself is not quoted: it may carry a token."""
-    try:
-        parts = urlsplit(url.strip())
-        _ = parts.port  # a port that is not a number fails only when read
-    except ValueError as e:
-        raise InvalidSpec(
-            f"{where}: spec.source.repoURL is not a valid URL ({e})",
-            hint="use https://host/path, ssh://user@host/path, user@host:path or file:///path",
-        ) from None
-
-
-def check_source_path(path: str, where: str) -> None:
-    """Refuses a ``spec.source.path`` that is not inside the repository: an absolute path or
-    one with a ``..`` segment (Argo CD refuses both too). Checked when an Application is
-    read, so the mistake shows when the Application is written (``app create``, ``app
-    apply``) or, for one written by other means, as its own condition, not at a sync."""
-    parts = path.strip().split("/")
-    if path.strip().startswith("/") or ".." in parts:
-        raise InvalidSpec(
-            f"{where}: spec.source.path {path!r} is not inside the repository",
-            hint="give a path relative to the repository root, without '..' "
-            "(for example 'apps/web', or '.' for the root)",
         )
 
 

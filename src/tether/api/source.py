@@ -62,6 +62,8 @@ class KustomizeSource:
     replicas: list[KustomizeReplica] = field(default_factory=list)
     patches: list[dict[str, Any]] = field(default_factory=list)
     components: list[str] = field(default_factory=list)
+    enable_helm: bool = False
+    """Render the kustomization's ``helmCharts`` (Argo CD's ``--enable-helm``)."""
 
 
 @dataclass

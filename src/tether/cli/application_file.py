@@ -1,15 +1,18 @@
 """Reading Applications from a local YAML file for ``tether app apply``, refusing what would
 not do what the file says before anything is sent.
 
-The Application schema has no field for Helm, Kustomize, plugins or several sources. Sent
-with server-side apply, such a field fails with a 500 from the API server; written any
-other way it is pruned silently and the app syncs a plain directory instead. So every
-field the schema does not declare is refused here, by name, with what to do instead. What
-the schema declares is read from the packaged CRD, so this check and the server agree.
+The Application schema declares what tether renders (directories, Jsonnet, Kustomize, Helm,
+several sources) and nothing else. A field it does not declare (a config management
+plugin, a field of a newer Argo CD) fails server-side apply with a 500 from the API
+server; written any other way it is pruned silently and the app renders without it. So
+every field the schema does not declare is refused here, by name, with what to do
+instead. What the schema declares is read from the packaged CRD, so this check and the
+server agree.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +28,25 @@ from tether.api.application import (
 from tether.errors import InvalidSpec
 from tether.model import Obj
 
-# Argo CD fields for sources tether does not render yet, and what to do instead.
-_NOT_YET = {
-    "spec.source.helm": "Helm charts are not rendered yet: commit the output of "
-    "'helm template' to the repository and point spec.source.path at it",
-    "spec.source.chart": "Helm charts are not rendered yet: commit the output of "
-    "'helm template' to the repository and point spec.source.path at it",
-    "spec.source.kustomize": "Kustomize is not rendered yet: commit the output of "
-    "'kustomize build' to the repository and point spec.source.path at it",
-    "spec.source.plugin": "config management plugins are not supported: commit the rendered "
-    "manifests to the repository",
-    "spec.sources": "several sources are not supported yet: use one spec.source",
+# Argo CD fields tether does not support, and what to do instead.
+_PLUGIN_HINT = (
+    "config management plugins are not supported: commit the rendered manifests to the "
+    "repository, or use a Kustomize, Helm or Jsonnet source"
+)
+_UNSUPPORTED = {
+    "plugin": _PLUGIN_HINT,
+    "helm.fileParameters": "helm.fileParameters is not supported: put the file's content "
+    "in a values file and list it in helm.valueFiles",
+    "helm.version": "helm.version is not needed: charts render with Helm 3 semantics",
+    "kustomize.version": "kustomize.version is not supported: one built-in kustomize "
+    "renders every app",
 }
+
+
+def _hint_for(field: str) -> str:
+    """What to do about an unsupported field, judged by its path under the source."""
+    under = re.sub(r"^spec\.(source|sources\[\d+\])\.", "", field)
+    return _UNSUPPORTED.get(under, "")
 
 
 def _spec_schema() -> dict[str, Any]:
@@ -87,7 +97,7 @@ def check_document(doc: Any, where: str, namespace: str) -> Obj:
     where = f"{where} (Application {meta['namespace']}/{meta['name']})"
     dropped = dropped_fields(doc.get("spec"), _spec_schema(), "spec")
     if dropped:
-        known = [_NOT_YET[f] for f in dropped if f in _NOT_YET]
+        known = [h for h in map(_hint_for, dropped) if h]
         raise InvalidSpec(
             f"{where}: {', '.join(dropped)} {'is' if len(dropped) == 1 else 'are'} "
             "not supported by tether",
