@@ -78,6 +78,31 @@ AUDIT_RECORDS_LOST = Counter(
     registry=REGISTRY,
 )
 
+RENDERS = Counter(
+    "tether_renders",
+    "Renders done (not served from the render cache), by render type.",
+    ["type"],
+    registry=REGISTRY,
+)
+RENDER_CACHE_HITS = Counter(
+    "tether_render_cache_hits",
+    "Renders served from the render cache (same inputs, tool versions and parameters).",
+    registry=REGISTRY,
+)
+RENDER_DURATION = Histogram(
+    "tether_render_duration_seconds",
+    "Time to render one source (kustomize build, helm template, ...), by render type.",
+    ["type"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 90),
+    registry=REGISTRY,
+)
+
+
+def record_render(render_type: str, seconds: float) -> None:
+    """One render done (a render-cache miss) of type ``render_type`` taking ``seconds``."""
+    RENDERS.labels(render_type).inc()
+    RENDER_DURATION.labels(render_type).observe(seconds)
+
 
 class KubeRequestsCollector(Collector):
     """Kubernetes API requests by verb and status code, read from the client's counters."""

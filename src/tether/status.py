@@ -1,7 +1,10 @@
 """An Application's status: conditions, inventory, operation state and history, and writing it.
 
 What a comparison and a sync found becomes ``status``; credentials in any URL are masked
-before it is written, and an unchanged status is not written again.
+before it is written, and an unchanged status is not written again. An app with several
+sources (``spec.sources``) also gets, as Argo CD writes them, ``sync.revisions`` (one per
+source, in order: a commit or a chart version) and, in each history entry, ``revisions``
+and ``sources``; every app gets ``sourceTypes`` (the render type detected per source).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from tether.sync.tracking import owned_by
 
 if TYPE_CHECKING:
     from tether.compare import Comparison
+    from tether.desired import SourceRevision
     from tether.sync.apply import SyncResult
 
 HISTORY_LIMIT = 10
@@ -66,18 +70,27 @@ async def write_status(
     }
     # When Git cannot be read, nothing was compared: keep the last revision known (what
     # is deployed), as inventory and resources are kept, rather than blank it.
+    old_sync = app.status.get("sync") or {}
     revision = cmp.revision
     if cmp.error is not None and not revision:
-        revision = str((app.status.get("sync") or {}).get("revision") or "")
+        revision = str(old_sync.get("revision") or "")
+    sync: dict[str, Any] = {"status": cmp.sync_status.value, "revision": revision}
+    multi = has_several_sources(app)
+    revisions = source_revisions(cmp)
+    if multi:
+        sync["revisions"] = revisions or list(old_sync.get("revisions") or [])
     status: dict[str, Any] = {
         "observedGeneration": app.generation,
         "reconciledAt": at,
-        "sync": {"status": cmp.sync_status.value, "revision": revision},
+        "sync": sync,
         "health": {"status": cmp.health.status.value, "message": cmp.health.message},
         "conditions": [
             c.to_dict(str(previous.get((c.type, redact(c.message)), at))) for c in cmp.conditions
         ],
     }
+    types = source_types(cmp) or list(app.status.get("sourceTypes") or [])
+    if types:
+        status["sourceTypes"] = types
     if cmp.error is None:
         status["resources"] = [cmp.resources[k].row() for k in sorted(cmp.resources)]
     inventory = new_inventory(app, cmp, result)
@@ -95,6 +108,7 @@ async def write_status(
             "syncResult": {
                 "resources": [r.to_dict() for r in result.results if r.action != "unchanged"]
             },
+            **({"revisions": revisions} if multi else {}),
             **(operation_extra or {}),
         }
         history = list(app.status.get("history") or [])
@@ -110,6 +124,9 @@ async def write_status(
                 "targetRevision": result.target_revision or app.source.target_revision,
             },
         }
+        if multi:
+            entry["revisions"] = revisions
+            entry["sources"] = history_sources(app, cmp)
         if cmp.desired is not None:
             entry["author"] = cmp.desired.commit.author
             entry["message"] = (
@@ -122,6 +139,54 @@ async def write_status(
     if only_if_changed and result is None and _same_status(app.status, status):
         return None
     return await kube.patch_status(app.obj, status)
+
+
+def has_several_sources(app: Application) -> bool:
+    """Whether the app is written with ``spec.sources`` (Argo CD's multi-source shape): its
+    status then carries ``revisions``, one per source, beside ``revision``."""
+    spec = app.obj.get("spec") or {}
+    return isinstance(spec.get("sources"), list) and bool(spec.get("sources"))
+
+
+def source_revisions(cmp: Comparison) -> list[str]:
+    """Per source, in order: the commit (Git) or chart version (Helm repository) compared;
+    empty when nothing was compared."""
+    return [r.revision for r in _revisions_of(cmp)]
+
+
+def source_types(cmp: Comparison) -> list[str]:
+    """Per source, in order: the render type detected (``Kustomize``, ``Helm``, ...)."""
+    return [r.type for r in _revisions_of(cmp)]
+
+
+def revision_key(app: Application, cmp: Comparison) -> str:
+    """One string that changes whenever any source moves: the first source's revision, or
+    for several sources all of them (a new commit to a values repository alone is new)."""
+    if has_several_sources(app):
+        return ",".join(source_revisions(cmp)) or cmp.revision
+    return cmp.revision
+
+
+def history_sources(app: Application, cmp: Comparison) -> list[dict[str, str]]:
+    """A history entry's ``sources``: each source's repository (credentials masked when
+    the status is written), path or chart, the revision it asked for, and its ``ref``."""
+    out: list[dict[str, str]] = []
+    for src, r in zip(app.sources, _revisions_of(cmp), strict=False):
+        row = {"repoURL": redact(r.repo_url), "targetRevision": src.target_revision}
+        if r.chart:
+            row["chart"] = r.chart
+        elif r.path:
+            row["path"] = r.path
+        if src.ref:
+            row["ref"] = src.ref
+        out.append(row)
+    return out
+
+
+def _revisions_of(cmp: Comparison) -> list[SourceRevision]:
+    if cmp.desired is None or cmp.error is not None:
+        return []
+    return list(cmp.desired.source_revisions)
 
 
 def _key_of_row(item: dict[str, Any]) -> ResourceKey:

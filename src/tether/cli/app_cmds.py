@@ -27,7 +27,7 @@ from tether.cli.common import (
     run,
     with_engine,
 )
-from tether.cli.output import Cell, print_table, styled
+from tether.cli.output import SOURCE_HEADERS, Cell, first_source, print_table, source_rows, styled
 from tether.deletion import delete_application
 from tether.diff import render_diffs
 from tether.engine import Comparison, Engine, SyncResult
@@ -173,7 +173,7 @@ def app_list(ctx: Ctx) -> None:
         rows: list[list[Cell]] = []
         for it in sorted(items, key=lambda o: o["metadata"]["name"]):
             st = it.get("status") or {}
-            src = (it.get("spec") or {}).get("source") or {}
+            src = first_source(it)
             rows.append(
                 [
                     it["metadata"]["name"],
@@ -208,6 +208,11 @@ def app_get(ctx: Ctx, name: str) -> None:
             print_obj(a.obj, ctx.output)
             return EXIT_OK
         print_app(a.obj)
+        sources = source_rows(a.obj)
+        if sources:
+            # Several sources: each one's repository and the revision it was compared at.
+            out.print()
+            print_table(out, SOURCE_HEADERS, sources, whole=("#", "TYPE", "REVISION"))
         return EXIT_OK
 
     run(with_engine(ctx, go))

@@ -295,6 +295,7 @@ def history_from_status(obj: dict[str, Any]) -> list[dict[str, Any]]:
             "author": str(e.get("author") or ""),
             "message": str(e.get("message") or ""),
             "source": e.get("source") if isinstance(e.get("source"), dict) else {},
+            **_several_sources(e),
         }
         for e in entries
         if isinstance(e, dict)
@@ -316,6 +317,7 @@ def history_from_records(records: Sequence[AuditRecord]) -> list[dict[str, Any]]
             "author": r.author,
             "message": r.message,
             "source": r.details.get("source") if isinstance(r.details.get("source"), dict) else {},
+            **_several_sources(r.details),
         }
         for r in records
         if r.kind in HISTORY_KINDS
@@ -381,13 +383,35 @@ def records_rows(records: Sequence[AuditRecord]) -> list[list[Cell]]:
     ]
 
 
+def _several_sources(entry: dict[str, Any]) -> dict[str, Any]:
+    """``revisions`` and ``sources`` of a sync of an app with several sources (nothing for
+    an app with one: its ``revision`` and ``source`` say it all)."""
+    revisions = entry.get("revisions")
+    if not isinstance(revisions, list) or not revisions:
+        return {}
+    sources = entry.get("sources")
+    return {
+        "revisions": [str(r) for r in revisions],
+        "sources": sources if isinstance(sources, list) else [],
+    }
+
+
+def _revision_cell(h: dict[str, Any]) -> str:
+    """The first 10 characters of the commit; with several sources, of each source's
+    revision (a chart version whole), in spec order."""
+    several = h.get("revisions") or []
+    if not several:
+        return str(h["revision"])[:10]
+    return ",".join(r[:10] if len(r) == 40 else r for r in several)
+
+
 def history_rows(rows: Sequence[dict[str, Any]]) -> list[list[Cell]]:
     """The rows of ``tether app history``'s table, under ``HISTORY_HEADERS``."""
     return [
         [
             "" if h["id"] is None else str(h["id"]),
             h["deployedAt"],
-            h["revision"][:10],
+            _revision_cell(h),
             styled(h["result"], _RESULT_COLOURS.get(h["result"])),
             h["trigger"],
             h["author"],

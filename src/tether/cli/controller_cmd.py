@@ -89,6 +89,44 @@ def metrics_listener(addr: str) -> dict[str, Any]:
     help="How long one git command (ls-remote, fetch) may run before it is stopped.",
 )
 @click.option(
+    "--render-timeout",
+    default="90s",
+    show_default=True,
+    help="How long one render tool (kustomize, helm) may run before it is stopped.",
+)
+@click.option(
+    "--render-memory",
+    default="2Gi",
+    show_default=True,
+    help="Most memory one render tool may use (a Kubernetes quantity: 512Mi, 2Gi).",
+)
+@click.option(
+    "--render-output-limit",
+    default="256Mi",
+    show_default=True,
+    help="Most output one render tool may print; more stops it.",
+)
+@click.option(
+    "--max-parallel-renders",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Render tools running at once, across all Applications.",
+)
+@click.option(
+    "--allow-remote-sources",
+    is_flag=True,
+    help="Let remote kustomize bases and Helm dependencies be fetched from the network "
+    "(refused by default).",
+)
+@click.option(
+    "--render-cache-size",
+    type=click.IntRange(min=0),
+    default=8192,
+    show_default=True,
+    help="Render results kept, keyed by their inputs' content; 0 turns the cache off.",
+)
+@click.option(
     "--leader-elect",
     is_flag=True,
     help="Run several replicas; one works at a time (a Lease in the first namespace).",
@@ -123,6 +161,12 @@ def controller_cmd(
     cache_dir: str,
     refresh_interval: str,
     git_timeout: str,
+    render_timeout: str,
+    render_memory: str,
+    render_output_limit: str,
+    max_parallel_renders: int,
+    allow_remote_sources: bool,
+    render_cache_size: int,
     leader_elect: bool,
     identity: str,
     self_heal_limit: str,
@@ -131,6 +175,7 @@ def controller_cmd(
 ) -> None:
     """Run the continuous engine: watch, poll, take webhooks, sync, self-heal, audit."""
     from tether.api.application import parse_duration
+    from tether.controller.render_settings import RenderSettings, parse_quantity
     from tether.controller.runtime import RuntimeOptions, run_forever, setup_logging
 
     click_ctx = click.get_current_context()
@@ -170,9 +215,18 @@ def controller_cmd(
             fight_window=parse_duration(window or "10m"),
             git_timeout=parse_duration(git_timeout),
             pod_namespace=pod_namespace,
+            render=RenderSettings(
+                timeout=parse_duration(render_timeout),
+                memory_bytes=parse_quantity(render_memory, "--render-memory"),
+                output_bytes=parse_quantity(render_output_limit, "--render-output-limit"),
+                max_parallel=max_parallel_renders,
+                allow_remote=allow_remote_sources,
+                cache_size=render_cache_size,
+            ),
         )
         if opts.git_timeout <= 0:
             raise ValueError(f"--git-timeout must be more than 0, not {git_timeout!r}")
+        opts.render.check()
     except (ValueError, TetherError) as e:
         err.print("[red]error:[/red] " + escape(str(e)))
         sys.exit(EXIT_ERROR)

@@ -118,9 +118,17 @@ def print_app(obj: Obj) -> None:
     health = st.get("health") or {}
     op = st.get("operationState") or {}
     out.print(f"[bold]Name:[/bold]        {obj['metadata']['namespace']}/{obj['metadata']['name']}")
-    out.print(f"[bold]Repo:[/bold]        {redact(str(src.get('repoURL', '')))}")
-    out.print(f"[bold]Path:[/bold]        {src.get('path', '.')}")
-    out.print(f"[bold]Target:[/bold]      {src.get('targetRevision', 'HEAD')}")
+    if isinstance(spec.get("sources"), list):
+        out.print(f"[bold]Sources:[/bold]     {len(spec['sources'])} (listed below)")
+    else:
+        types = st.get("sourceTypes") or []
+        kind = f" ({escape(str(types[0]))})" if types and types[0] else ""
+        out.print(f"[bold]Repo:[/bold]        {redact(str(src.get('repoURL', '')))}")
+        if src.get("chart"):
+            out.print(f"[bold]Chart:[/bold]       {escape(str(src['chart']))}{kind}")
+        else:
+            out.print(f"[bold]Path:[/bold]        {escape(str(src.get('path', '.')))}{kind}")
+        out.print(f"[bold]Target:[/bold]      {src.get('targetRevision', 'HEAD')}")
     dest = (spec.get("destination") or {}).get("namespace", "")
     out.print(f"[bold]Destination:[/bold] {dest or '(objects set their own namespace)'}")
     synced_to = str(sync.get("revision") or "")[:10]

@@ -9,9 +9,12 @@ gives every value in full.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.text import Text
+
+from tether.source import redact
 
 Cell = str | Text
 """A cell: plain text (never read as markup, so ``[ci skip]`` stays as it is) or styled
@@ -86,3 +89,54 @@ def print_table(
         line.rstrip()
         # Never wrapped: a piped row is whole, a terminal row was cut to fit above.
         console.print(line, soft_wrap=True, no_wrap=True, overflow="ignore", crop=False)
+
+
+SOURCE_HEADERS = ("#", "REPO", "PATH/CHART", "TARGET", "TYPE", "REVISION")
+
+
+def source_rows(obj: dict[str, Any]) -> list[list[Cell]]:
+    """One row per source of an Application written with ``spec.sources`` (none for one
+    with ``spec.source``): its repository (credentials masked), path or chart (or
+    ``$<ref>`` for a source that only lends its files), the revision asked for, the render
+    type detected and the revision last compared (a commit or a chart version)."""
+    spec = obj.get("spec") or {}
+    sources = spec.get("sources")
+    if not isinstance(sources, list) or not sources:
+        return []
+    st = obj.get("status") or {}
+    revisions = list((st.get("sync") or {}).get("revisions") or [])
+    types = list(st.get("sourceTypes") or [])
+    rows: list[list[Cell]] = []
+    for i, src in enumerate(s for s in sources if isinstance(s, dict)):
+        if src.get("chart"):
+            what = f"chart {src['chart']}"
+        elif src.get("path"):
+            what = str(src["path"])
+        else:
+            what = f"${src['ref']}" if src.get("ref") else "."
+        rev = str(revisions[i]) if i < len(revisions) else ""
+        rows.append(
+            [
+                str(i + 1),
+                redact(str(src.get("repoURL", ""))),
+                what,
+                str(src.get("targetRevision") or "HEAD"),
+                str(types[i]) if i < len(types) else "",
+                rev[:10] if len(rev) == 40 else rev,
+            ]
+        )
+    return rows
+
+
+def first_source(obj: dict[str, Any]) -> dict[str, Any]:
+    """``spec.source``, or the first of ``spec.sources``: the one a one-line listing shows."""
+    spec = obj.get("spec") or {}
+    src = spec.get("source")
+    if isinstance(src, dict):
+        return src
+    many = spec.get("sources")
+    if isinstance(many, list):
+        return next((s for s in many if isinstance(s, dict) and not s.get("ref")), {}) or next(
+            (s for s in many if isinstance(s, dict)), {}
+        )
+    return {}

@@ -30,6 +30,7 @@ from tether.controller.events import emit_event
 from tether.controller.outlets import AppLog, AuditSink, NotifySink, Outlets
 from tether.controller.polling import RepoPoller
 from tether.controller.queue import AppKey, WorkQueue
+from tether.controller.sources import git_urls, has_chart_source, repo_key, source_refs
 from tether.controller.state import AppState, attempt_key
 from tether.deletion import being_deleted
 from tether.engine import Comparison, Condition, Engine, SyncResult, now
@@ -37,8 +38,15 @@ from tether.errors import InvalidSpec, KubeError, TetherError
 from tether.kube import KubeClient, LiveCache
 from tether.lograte import RateLimitedLog
 from tether.model import HealthStatus, Obj, ResourceKey, SyncStatus
-from tether.server.webhooks import PushEvent, matches
-from tether.source import normalize_url, redact
+from tether.server.webhooks import PushEvent, refreshes
+from tether.source import redact
+from tether.source.helm_repo import clear_index_cache
+from tether.status import (
+    has_several_sources,
+    history_sources,
+    revision_key,
+    source_revisions,
+)
 
 log = logging.getLogger("tether.controller")
 
@@ -93,6 +101,7 @@ class Controller:
             self.apps,
             lambda url: self.refresh_repo(url, "poll"),
             self.opts.default_refresh_interval,
+            lambda key: self.refresh_app(key, "poll"),
         )
         self._failure_log = RateLimitedLog(log, 60.0)
         self._next_resync = time.monotonic() + self.opts.resync_interval
@@ -184,41 +193,37 @@ class Controller:
             self.queue.add(key, "live", delay=self.opts.drift_debounce)
 
     def refresh_repo(self, repo_url: str, trigger: str) -> int:
-        """Queues every app tracking ``repo_url``: its poll just found new refs, or a new
-        failure. The refs (or the failure) the poll cached are what those reconciles read,
-        so Git is not asked again for each app."""
-        want = _repo_key(repo_url)
+        """Queues every app that reads ``repo_url`` through any of its sources: its poll
+        just found new refs, or a new failure. The refs (or the failure) the poll cached
+        are what those reconciles read, so Git is not asked again for each app."""
+        want = repo_key(repo_url)
         n = 0
         for key, obj in list(self.apps.items()):
-            src = (obj.get("spec") or {}).get("source") or {}
-            if want and _repo_key(str(src.get("repoURL", ""))) == want:
+            if want and any(repo_key(u) == want for u in git_urls(obj)):
                 self.queue.add(key, trigger)
                 n += 1
         return n
 
+    def refresh_app(self, key: AppKey, trigger: str) -> None:
+        self.queue.add(key, trigger)
+
     def refresh_matching(self, event: PushEvent) -> int:
-        """A webhook push: queue the apps whose repository and branch (or tag) it names."""
+        """A webhook push: queue the apps with a source in the repository and on the branch
+        (or tag) it names; any source counts (a values repository as much as the chart's)."""
         n = 0
         forgotten: set[str] = set()
         for key, obj in list(self.apps.items()):
-            src = (obj.get("spec") or {}).get("source") or {}
-            url = str(src.get("repoURL", ""))
-            try:
-                if not matches(url, event):
+            hit = False
+            for src in source_refs(obj):
+                if not src.is_git or not refreshes(src.repo_url, src.target_revision, event):
                     continue
-            except ValueError:
-                continue  # an unparsable repoURL: that app's reconcile says so (InvalidSpec)
-            rev = str(src.get("targetRevision") or "HEAD")
-            # HEAD follows the default branch, which only the remote knows: refresh it.
-            branch_ok = rev in ("HEAD", event.branch, f"refs/heads/{event.branch}")
-            tag_ok = rev in (event.tag, f"refs/tags/{event.tag}")
-            if (event.branch and not branch_ok) or (event.tag and not tag_ok):
-                continue
-            if url not in forgotten:
-                self.engine.git.forget_refs(url)
-                forgotten.add(url)
-            self.queue.add(key, "webhook")
-            n += 1
+                hit = True
+                if repo_key(src.repo_url) not in forgotten:
+                    self.engine.git.forget_refs(src.repo_url)
+                    forgotten.add(repo_key(src.repo_url))
+            if hit:
+                self.queue.add(key, "webhook")
+                n += 1
         return n
 
     # ---- workers --------------------------------------------------------------------------
@@ -294,7 +299,11 @@ class Controller:
         trigger = next((t for t in TRIGGER_ORDER if t in reasons), "resync")
         logx = AppLog(app)
         if "refresh" in reasons:
-            self.engine.git.forget_refs(app.source.repo_url)
+            # A hard refresh: branch tips, and chart repository indexes, are asked anew.
+            for url in git_urls(obj):
+                self.engine.git.forget_refs(url)
+            if has_chart_source(obj):
+                clear_index_cache()
         cmp = await self.engine.compare(app)
         if cmp.error is not None:
             logx.warning("comparison failed: %s", cmp.error)
@@ -310,7 +319,7 @@ class Controller:
         pol = app.sync_policy
         last = app.status.get("operationState") or {}
         new_revision = cmp.error is None and (
-            last.get("revision") != cmp.revision
+            last_revision_key(app) != revision_key(app, cmp)
             or int(last.get("generation", -1)) != app.generation
             or last.get("phase") in ("Running", "Failed")
         )
@@ -318,7 +327,7 @@ class Controller:
             if new_revision:
                 # Failed attempts count per revision and spec: a new commit or spec change
                 # starts afresh; the same one is retried up to syncPolicy.retry.limit times.
-                attempts = st.attempts.get(attempt_key(cmp.revision, app), 0)
+                attempts = st.attempts.get(attempt_key(revision_key(app, cmp), app), 0)
                 if attempts == 0 or attempts <= pol.retry.limit or pol.retry.limit < 0:
                     sync_trigger = trigger if trigger in ("webhook", "poll", "refresh") else "auto"
             elif pol.self_heal and drifted:
@@ -361,7 +370,9 @@ class Controller:
             if set(drifted) <= skip:
                 return None
         try:
-            fresh = await operation.claim(self.kube, app, cmp.revision)
+            fresh = await operation.claim(
+                self.kube, app, cmp.revision, revisions=_revisions_if_several(app, cmp)
+            )
         except operation.Refused as e:
             self._leave_alone(e.obj or app.obj, st, e.why)
             return None
@@ -384,7 +395,7 @@ class Controller:
         )
         metrics.SYNCS.labels(app.namespace, app.name, res.phase, trigger).inc()
         changed = res.changed()
-        akey = attempt_key(cmp.revision, app)
+        akey = attempt_key(revision_key(app, cmp), app)
         failures = 0
         if res.ok:
             st.attempts.pop(akey, None)
@@ -442,6 +453,7 @@ class Controller:
                         "path": app.source.path,
                         "targetRevision": app.source.target_revision,
                     },
+                    **_several_sources(app, res.comparison or cmp),
                 },
             )
             pruned = [r.to_dict() for r in res.results if r.action == "pruned"]
@@ -506,7 +518,7 @@ class Controller:
         trigger: str,
     ) -> None:
         cmp.conditions.extend(selfheal.fighting_conditions(cmp, st))
-        failures = st.attempts.get(attempt_key(cmp.revision, app), 0)
+        failures = st.attempts.get(attempt_key(revision_key(app, cmp), app), 0)
         limit = app.sync_policy.retry.limit
         if cmp.revision and 0 <= limit < failures:
             cmp.conditions.append(
@@ -634,12 +646,23 @@ def _describe(e: Exception) -> str:
     return f"internal error {type(e).__name__}{where}: {e}"
 
 
-def _repo_key(url: str) -> str:
-    """The URL as repositories are matched, or "" for one that cannot be parsed."""
-    try:
-        return normalize_url(url)
-    except ValueError:
-        return ""
+def last_revision_key(app: Application) -> str:
+    """``revision_key`` of the last sync, as its operation state recorded it."""
+    last = app.status.get("operationState") or {}
+    if has_several_sources(app) and last.get("revisions"):
+        return ",".join(str(r) for r in last["revisions"])
+    return str(last.get("revision") or "")
+
+
+def _revisions_if_several(app: Application, cmp: Comparison) -> list[str] | None:
+    return source_revisions(cmp) if has_several_sources(app) else None
+
+
+def _several_sources(app: Application, cmp: Comparison) -> dict[str, Any]:
+    """An audit record's ``revisions`` and ``sources`` for an app with several sources."""
+    if not has_several_sources(app):
+        return {}
+    return {"revisions": source_revisions(cmp), "sources": history_sources(app, cmp)}
 
 
 def _key(obj: Obj) -> AppKey:

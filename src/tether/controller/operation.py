@@ -27,9 +27,12 @@ class Refused(Exception):
         self.why = why
 
 
-async def claim(kube: KubeClient, app: Application, revision: str) -> Application:
+async def claim(
+    kube: KubeClient, app: Application, revision: str, *, revisions: list[str] | None = None
+) -> Application:
     """Writes ``phase: Running`` at the Application's current resourceVersion and returns
-    the Application as written; raises Refused when it is gone or being deleted."""
+    the Application as written; raises Refused when it is gone or being deleted.
+    ``revisions`` (an app with several sources) are recorded beside ``revision``."""
     res = await kube.resource_for(API_VERSION, KIND)
     path = res.path(app.namespace, app.name, "status")
     for _ in range(CLAIM_ATTEMPTS):
@@ -47,6 +50,8 @@ async def claim(kube: KubeClient, app: Application, revision: str) -> Applicatio
             generation=app.generation,
             message="sync in progress",
         )
+        if revisions is not None:
+            op["revisions"] = revisions
         rv = str(fresh["metadata"]["resourceVersion"])
         try:
             out: Obj = await kube.request(

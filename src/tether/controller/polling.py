@@ -1,5 +1,10 @@
 """Git polling: one ls-remote per repository per interval, each repository on its own.
 
+Every Git source of every app is followed (a chart in one repository, its values in
+another): a repository is polled once however many apps or sources name it, and a change
+refreshes every app that reads it. Apps with a chart from a Helm repository are refreshed
+every interval, so a new chart version matching their ``targetRevision`` is picked up.
+
 A repository that hangs or fails must not hold up the others: every due repository is
 polled in a task of its own, and a repository is never polled twice at once. A failure is
 reported once per cause: its apps are refreshed (so their status says why) when the cause
@@ -18,11 +23,12 @@ from dataclasses import dataclass
 from tether import metrics
 from tether.api.application import Application, parse_duration
 from tether.controller.queue import AppKey
+from tether.controller.sources import git_urls, has_chart_source, repo_key
 from tether.engine import Engine
 from tether.errors import InvalidSpec, KubeError, SourceError, TetherError
 from tether.lograte import RateLimitedLog
 from tether.model import Obj
-from tether.source import redact
+from tether.source import RepoCredentials, redact
 
 log = logging.getLogger("tether.controller")
 
@@ -32,6 +38,10 @@ TICK = 0.5
 _TIMING = re.compile(r" after \d+ ms")
 FAILURE_LOG_INTERVAL = 300.0
 """The same polling failure is logged at most once per this many seconds."""
+
+
+_Memo = tuple[tuple[str, str], tuple[str, ...], float, bool]
+"""(generation and annotations it was read at, Git URLs, interval, has a chart source)."""
 
 
 @dataclass
@@ -51,10 +61,13 @@ class RepoPoller:
         apps: Mapping[AppKey, Obj],
         refresh: Callable[[str], int],
         default_interval: float,
+        refresh_app: Callable[[AppKey], None] | None = None,
     ) -> None:
         self.engine = engine
         self.apps = apps
         self.refresh = refresh
+        self.refresh_app = refresh_app
+        """Queues one app: those with a Helm repository source, every interval."""
         self.default_interval = default_interval
         self.failures: dict[str, str] = {}
         """Repository URL → the cause of its current failure ("" once it recovers)."""
@@ -63,12 +76,13 @@ class RepoPoller:
         self._refs: dict[str, dict[str, str]] = {}
         self._next_poll: dict[str, float] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
-        self._memo: dict[AppKey, tuple[tuple[str, str], str, float]] = {}
+        self._memo: dict[AppKey, _Memo] = {}
+        self._chart_next: dict[AppKey, float] = {}
         self._log = RateLimitedLog(log, FAILURE_LOG_INTERVAL)
 
     @property
     def in_flight(self) -> set[str]:
-        """Repository URLs being polled now."""
+        """Repositories (normalized URLs) being polled now."""
         return set(self._running)
 
     def interval(self, obj: Obj) -> float:
@@ -112,28 +126,39 @@ class RepoPoller:
             self._running.clear()
 
     def targets(self) -> dict[str, _Target]:
-        """Repository URL → its shortest app interval and one of its apps."""
+        """Repository (by ``normalize_url``) → its shortest app interval and one of its apps.
+
+        Every Git source of every app counts: an app with a chart repository and a values
+        repository has both polled, and a repository several apps share is polled once.
+        """
         repos: dict[str, _Target] = {}
         for key, obj in list(self.apps.items()):
-            meta = obj.get("metadata") or {}
-            memo_key = (str(meta.get("generation")), str(meta.get("annotations")))
-            memo = self._memo.get(key)
-            if memo is None or memo[0] != memo_key:
-                src = (obj.get("spec") or {}).get("source") or {}
-                memo = (memo_key, str(src.get("repoURL", "")), self.interval(obj))
-                self._memo[key] = memo
-            _, url, interval = memo
-            if url and (url not in repos or interval < repos[url].interval):
-                repos[url] = _Target(url, interval, key)
+            memo = self._memo_of(key, obj)
+            _, urls, interval, _ = memo
+            for url in urls:
+                rk = repo_key(url) or url
+                if rk not in repos or interval < repos[rk].interval:
+                    repos[rk] = _Target(url, interval, key)
         for key in [k for k in self._memo if k not in self.apps]:
             del self._memo[key]
+            self._chart_next.pop(key, None)
         return repos
 
+    def _memo_of(self, key: AppKey, obj: Obj) -> _Memo:
+        meta = obj.get("metadata") or {}
+        memo_key = (str(meta.get("generation")), str(meta.get("annotations")))
+        memo = self._memo.get(key)
+        if memo is None or memo[0] != memo_key:
+            memo = (memo_key, tuple(git_urls(obj)), self.interval(obj), has_chart_source(obj))
+            self._memo[key] = memo
+        return memo
+
     def start_due(self) -> None:
-        """Starts a poll of every due repository not being polled already."""
+        """Starts a poll of every due repository not being polled already, and refreshes
+        the apps with a Helm repository source whose interval has passed."""
         t = time.monotonic()
-        for url, target in self.targets().items():
-            if url in self._running or self._next_poll.get(url, 0) > t:
+        for rk, target in self.targets().items():
+            if rk in self._running or self._next_poll.get(rk, 0) > t:
                 continue
             obj = self.apps.get(target.key)
             if obj is None:
@@ -142,21 +167,37 @@ class RepoPoller:
                 app = Application.from_obj(obj)
             except InvalidSpec:
                 continue  # its reconcile reports the spec error on the app
-            self._next_poll[url] = t + target.interval
-            self._running[url] = asyncio.create_task(
-                self._poll(url, app), name=f"poll {redact(url)}"
+            self._next_poll[rk] = t + target.interval
+            self._running[rk] = asyncio.create_task(
+                self._poll(rk, target.url, app), name=f"poll {redact(target.url)}"
             )
+        self._refresh_chart_apps(t)
 
-    async def _poll(self, url: str, app: Application) -> None:
+    def _refresh_chart_apps(self, t: float) -> None:
+        """A chart from a Helm repository has no ref to poll: its version (``1.2.*``) is
+        resolved again by each reconcile, so such apps are simply queued every interval.
+        The first interval starts now: the startup reconcile has just resolved it."""
+        if self.refresh_app is None:
+            return
+        for key, (_, _, interval, charts) in list(self._memo.items()):
+            if not charts:
+                self._chart_next.pop(key, None)
+                continue
+            due = self._chart_next.setdefault(key, t + interval)
+            if due <= t:
+                self._chart_next[key] = t + interval
+                self.refresh_app(key)
+
+    async def _poll(self, rk: str, url: str, app: Application) -> None:
         try:
-            await self._poll_once(url, app)
+            await self._poll_once(rk, url, app)
         finally:
-            self._running.pop(url, None)
+            self._running.pop(rk, None)
 
-    async def _poll_once(self, url: str, app: Application) -> None:
+    async def _poll_once(self, rk: str, url: str, app: Application) -> None:
         t0 = time.perf_counter()
         try:
-            creds = await self.engine.credentials_for(app)
+            creds = await credentials_for_url(self.engine, app, url)
             self.engine.git.forget_refs(url)
             refs = await self.engine.git.ls_remote(url, creds)
         except asyncio.CancelledError:
@@ -166,8 +207,8 @@ class RepoPoller:
             return
         finally:
             metrics.GIT_DURATION.labels("ls-remote").observe(time.perf_counter() - t0)
-        before = self._refs.get(url)
-        self._refs[url] = refs
+        before = self._refs.get(rk)
+        self._refs[rk] = refs
         log.debug(
             "polled %s: %d refs (%s)",
             redact(url),
@@ -202,3 +243,9 @@ class RepoPoller:
             # read the failure the poll just cached, not Git again); they keep what is
             # deployed. Recovery refreshes them again.
             self.refresh(url)
+
+
+async def credentials_for_url(engine: Engine, app: Application, url: str) -> RepoCredentials | None:
+    """The Git credentials ``app``'s namespace holds for ``url`` (one of its sources, not
+    necessarily the first)."""
+    return await engine.credentials_for(app, url)

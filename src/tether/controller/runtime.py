@@ -27,6 +27,8 @@ from tether.audit.api import StoreReader
 from tether.backoff import Backoff
 from tether.controller.controller import Controller, ControllerOptions
 from tether.controller.leader import LeaderElector
+from tether.controller.render_metrics import MeteredRenderCache
+from tether.controller.render_settings import RenderSettings
 from tether.engine import Engine
 from tether.errors import KubeError, TetherError
 from tether.kube import KubeClient, LiveCache
@@ -73,6 +75,8 @@ class RuntimeOptions:
     """/healthz fails when work waits this long with no worker progress (see Controller)."""
     pod_namespace: str = ""
     """$POD_NAMESPACE: the home namespace when all namespaces are watched."""
+    render: RenderSettings = field(default_factory=RenderSettings)
+    """Render tool limits, renders at once, remote sources, render cache size."""
 
 
 AUDIT_BACKOFF = Backoff(base=0.5, cap=5.0, jitter=0.2)
@@ -241,7 +245,10 @@ class Runtime:
             git,
             cache=LiveCache(kube, label_selector="tether.dev/app"),
             credentials_ttl=5.0,
-            render_cache_size=8192,
+            render_cache_size=o.render.cache_size,
+            runner=o.render.runner(),
+            render_cache=MeteredRenderCache(o.render.cache_size),
+            allow_remote=o.render.allow_remote,
         )
         self.controller = Controller(
             kube,

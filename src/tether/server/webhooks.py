@@ -156,6 +156,24 @@ def matches(app_repo_url: str, event: PushEvent) -> bool:
     return bool(key) and any(_match_key(u) == key for u in event.repo_urls)
 
 
+def refreshes(repo_url: str, target_revision: str, event: PushEvent) -> bool:
+    """Whether ``event`` concerns a source on ``repo_url`` following ``target_revision``:
+    same repository (see ``matches``) and the branch or tag it follows. ``HEAD`` follows
+    the default branch, which only the remote knows, so any branch push refreshes it; a
+    commit SHA never moves. An app with several sources is refreshed when any one is."""
+    try:
+        if not matches(repo_url, event):
+            return False
+    except ValueError:
+        return False  # an unparsable repoURL: that app's reconcile says so (InvalidSpec)
+    rev = target_revision or "HEAD"
+    if event.branch:
+        return rev in ("HEAD", event.branch, f"refs/heads/{event.branch}")
+    if event.tag:
+        return rev in (event.tag, f"refs/tags/{event.tag}")
+    return True
+
+
 def _match_key(url: str) -> str:
     parts = urlsplit(normalize_repo_url(url))
     # A URL without a scheme ("github.com/org/repo") has no host, only a path; the
