@@ -64,6 +64,7 @@ demo: deps
 
 bench: cluster
 	$(PY) bench/sync.py
+	$(PY) bench/monorepo.py
 
 clean: cluster-down
 	rm -rf $(VENV) .dev .mypy_cache .ruff_cache .pytest_cache

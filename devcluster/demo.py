@@ -3,6 +3,8 @@
 Pushes a small app to a git repository, creates its Application, syncs it to Healthy,
 edits a live field behind Git's back, shows the drift and syncs it back; then starts the
 controller, which applies a pushed commit by itself (webhook) and heals a live edit.
+Last, the same repository holds a Kustomize overlay and a Helm chart with a values file:
+two more Applications point at them, and the controller takes all three to Synced/Healthy.
 
 The demo keeps to a namespace of its own (``tether-demo``: its Application, repository
 Secret and webhook Secret), and its controller watches only that namespace, so the
@@ -23,9 +25,12 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from devcluster.cluster import Cluster, ClusterError
-from devcluster.gitserver import GitServer, GitServerError
+from devcluster.gitserver import GitServer, GitServerError, RepoHandle
 from devcluster.procs import free_port, pid_alive, start_time, stop_pid
 from devcluster.webhook import github_push
 
@@ -72,6 +77,87 @@ metadata:
   name: guestbook
 spec:
   selector: {app: guestbook}
+  ports: [{port: 80, targetPort: 8080}]
+""",
+}
+
+KUSTOMIZE_APP = "guestbook-kustomize"
+HELM_APP = "guestbook-helm"
+RENDERED_FILES = {
+    # Kustomize: a base and a "prod" overlay that renames, scales and labels it.
+    "kustomize/base/kustomization.yaml": """\
+resources: [deployment.yaml, service.yaml]
+configMapGenerator:
+  - name: guestbook-config
+    literals: [GREETING=Hello from the Kustomize base]
+""",
+    "kustomize/base/deployment.yaml": FILES["guestbook/deployment.yaml"],
+    "kustomize/base/service.yaml": FILES["guestbook/service.yaml"],
+    "kustomize/overlays/prod/kustomization.yaml": """\
+resources: [../../base]
+namePrefix: prod-
+labels:
+  - pairs: {env: prod}
+replicas:
+  - name: guestbook
+    count: 3
+configMapGenerator:
+  - name: guestbook-config
+    behavior: merge
+    literals: [GREETING=Hello from the prod overlay]
+""",
+    # Helm: a chart with its defaults, and a values file for production.
+    "helm/guestbook/Chart.yaml": """\
+apiVersion: v2
+name: guestbook
+description: The guestbook, as a Helm chart
+version: 0.1.0
+appVersion: "1.0"
+""",
+    "helm/guestbook/values.yaml": """\
+replicaCount: 1
+image: registry.example/guestbook:1.0
+greeting: Hello from the chart's defaults
+""",
+    "helm/guestbook/values-prod.yaml": """\
+replicaCount: 2
+greeting: Hello from values-prod.yaml
+""",
+    "helm/guestbook/templates/configmap.yaml": """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-config
+data:
+  GREETING: {{ .Values.greeting | quote }}
+""",
+    "helm/guestbook/templates/deployment.yaml": """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+  labels: {app: {{ .Release.Name }}}
+spec:
+  replicas: {{ .Values.replicaCount }}
+  selector:
+    matchLabels: {app: {{ .Release.Name }}}
+  template:
+    metadata:
+      labels: {app: {{ .Release.Name }}}
+    spec:
+      containers:
+        - name: web
+          image: {{ .Values.image }}
+          ports: [{containerPort: 8080}]
+          envFrom: [{configMapRef: {name: {{ .Release.Name }}-config}}]
+""",
+    "helm/guestbook/templates/service.yaml": """\
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  selector: {app: {{ .Release.Name }}}
   ports: [{port: 80, targetPort: 8080}]
 """,
 }
@@ -278,12 +364,18 @@ def main() -> int:
     )
     sh(tether, "-n", HOME, "app", "history", APP)
 
+    show_rendered_apps(repo, dev, port, webhook_secret)
+
     print(f"""
 {BOLD}The cluster, git server and controller are still running. Explore:{RESET}
   export KUBECONFIG={kubeconfig}
   export PATH={VENV_BIN}:$PATH
   tether -n {HOME} app list
   tether -n {HOME} app get {APP} -o yaml
+  tether -n {HOME} app get {KUSTOMIZE_APP}
+  tether -n {HOME} app diff {HELM_APP}
+  kubectl -n {DEST}-kustomize get deploy,svc,cm,pods
+  kubectl -n {DEST}-helm get deploy,svc,cm,pods
   tether audit --server http://127.0.0.1:{port}
   kubectl -n {DEST} get deploy,svc,cm,pods
   kubectl -n {HOME} get events
@@ -292,6 +384,93 @@ def main() -> int:
 Stop everything with: make cluster-down
 """)
     return 0
+
+
+def rendered_app(name: str, repo_url: str, path: str, source: dict[str, Any]) -> dict[str, Any]:
+    """An Application of a path that is rendered (Kustomize, Helm), synced by the controller."""
+    return {
+        "apiVersion": "tether.dev/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": name, "namespace": HOME},
+        "spec": {
+            "source": {"repoURL": repo_url, "targetRevision": "HEAD", "path": path, **source},
+            "destination": {"namespace": f"{DEST}-{name.removeprefix(APP + '-')}"},
+            "syncPolicy": {
+                "automated": {"prune": True, "selfHeal": True},
+                "syncOptions": ["CreateNamespace=true"],
+            },
+        },
+    }
+
+
+def show_rendered_apps(repo: RepoHandle, dev: Path, port: int, webhook_secret: str) -> None:
+    """Steps 14-15: a Kustomize overlay and a Helm chart from the same repository, applied
+    by the controller next to the plain directory, all three Synced and Healthy."""
+    tether, kubectl = str(VENV_BIN / "tether"), str(VENV_BIN / "kubectl")
+    step(14, "Push a Kustomize overlay and a Helm chart to the same repository")
+    repo_url = repo.http_url
+    sha = repo.commit(
+        RENDERED_FILES,
+        message="guestbook as a Kustomize overlay and a Helm chart",
+        author=("Carol Example", "carol@example.com"),
+    )
+    status = send_github_push(port, repo_url, sha, webhook_secret)
+    print(f"pushed {len(RENDERED_FILES)} files at {sha[:10]} (webhook answered {status}):")
+    print("  kustomize/base + kustomize/overlays/prod (namePrefix prod-, 3 replicas, env=prod)")
+    print("  helm/guestbook (a chart) with helm/guestbook/values-prod.yaml")
+
+    step(15, "Two more Applications: tether detects how to render each path")
+    apps = {
+        KUSTOMIZE_APP: rendered_app(KUSTOMIZE_APP, repo_url, "kustomize/overlays/prod", {}),
+        HELM_APP: rendered_app(
+            HELM_APP,
+            repo_url,
+            "helm/guestbook",
+            {"helm": {"valueFiles": ["values-prod.yaml"], "releaseName": "guestbook"}},
+        ),
+    }
+    for name, obj in apps.items():
+        path = dev / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(obj, sort_keys=False))
+        sh(tether, "app", "apply", "-f", str(path))
+    t0 = time.monotonic()
+    names = (APP, KUSTOMIZE_APP, HELM_APP)
+
+    def all_healthy() -> bool:
+        states = [app_state(tether, n) for n in names]
+        return all(st[:2] == ("Synced", "Healthy") and st[3] == sha for st in states)
+
+    wait_for(all_healthy, 180)
+    print(f"\nall three Synced and Healthy {time.monotonic() - t0:.1f}s after they were created:")
+    for n in names:
+        sync, health, types, revision = app_state(tether, n)
+        print(f"  {n:<20} {'/'.join(types) or 'Directory':<10} {sync}/{health} at {revision[:10]}")
+    greeting = {
+        f"{DEST}-kustomize": "configmap -l env=prod",
+        f"{DEST}-helm": "configmap/guestbook-config",
+    }
+    for ns, what in greeting.items():
+        sh(kubectl, "-n", ns, "get", *what.split(), "-o", "jsonpath={..data.GREETING}")
+        print()
+
+
+def app_state(tether: str, name: str) -> tuple[str, str, list[str], str]:
+    """(sync, health, source types, revision) of an Application, as ``app get`` reads it."""
+    r = subprocess.run(
+        [tether, "-n", HOME, "app", "get", name, "-o", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if r.returncode != 0:
+        return ("", "", [], "")
+    st = json.loads(r.stdout).get("status") or {}
+    return (
+        str((st.get("sync") or {}).get("status", "")),
+        str((st.get("health") or {}).get("status", "")),
+        [str(t) for t in st.get("sourceTypes") or []],
+        str((st.get("sync") or {}).get("revision", "")),
+    )
 
 
 def apply_json(kubectl: str, obj: dict[str, object]) -> None:
