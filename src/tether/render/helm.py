@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-import shutil
 import subprocess
-import sys
 import tempfile
 from dataclasses import replace
 from functools import cache
@@ -54,16 +52,13 @@ from tether.render.helm_paths import (
     split_ref,
 )
 from tether.sandbox import Runner, ToolError
+from tether.tools import tool_path
 
 TOOL = "helm"
 
 
 def helm_binary() -> str:
-    """``$TETHER_HELM``, else ``helm`` on PATH, else ``helm`` beside the Python interpreter."""
-    override = os.environ.get("TETHER_HELM")
-    if override:
-        return override
-    return shutil.which("helm") or str(Path(sys.executable).parent / "helm")
+    return tool_path("helm")
 
 
 @cache

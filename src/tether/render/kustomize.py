@@ -14,9 +14,7 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -36,6 +34,7 @@ from tether.render.kustomize_files import (
 from tether.render.kustomize_overrides import apply_overrides, edit_kustomization, has_overrides
 from tether.render.parse import parse_manifests
 from tether.sandbox import Runner, ToolError, tool_message
+from tether.tools import tool_path
 
 TOOL = "kustomize"
 KUBECTL_ENV = "TETHER_KUBECTL"
@@ -139,38 +138,11 @@ def _walk_view(view: RepoView, source: Source, path: str) -> Walk | None:
 
 
 def kubectl_path() -> str:
-    """The kubectl that runs kustomize: ``$TETHER_KUBECTL``, the one installed with tether
-    (pinned by the project), or the first on PATH."""
-    override = os.environ.get(KUBECTL_ENV)
-    if override:
-        if not (os.path.isfile(override) and os.access(override, os.X_OK)):
-            raise ToolError(
-                TOOL,
-                f"{KUBECTL_ENV} names {override}, which is not an executable file",
-                hint=f"point {KUBECTL_ENV} at a kubectl binary, or unset it",
-            )
-        return override
-    found = _beside_python("kubectl") or shutil.which("kubectl")
-    if found is None:
-        raise ToolError(
-            TOOL,
-            "kubectl, which runs kustomize, is not installed",
-            hint=f"install tether's dependencies (they include kubectl) or set {KUBECTL_ENV}",
-        )
-    return found
+    return tool_path("kubectl", tool=TOOL)
 
 
 def helm_path() -> str:
-    """The helm binary kustomize's helmCharts run: the one installed with tether, or PATH's."""
-    found = _beside_python("helm") or shutil.which("helm")
-    if found is None:
-        raise ToolError(TOOL, "helmCharts need helm, which is not installed")
-    return found
-
-
-def _beside_python(name: str) -> str | None:
-    candidate = Path(sys.executable).parent / name
-    return str(candidate) if candidate.is_file() and os.access(candidate, os.X_OK) else None
+    return tool_path("helm", tool=TOOL)
 
 
 def _kustomize_version() -> str:

@@ -11,8 +11,6 @@ import ipaddress
 import json
 import os
 import re
-import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -28,6 +26,7 @@ from tether.sandbox import Runner, ToolError
 from tether.source.credentials import RepoCredentials, normalize_oci_url, redact
 from tether.source.git import REASON_NOT_FOUND, REASON_TIMEOUT, REASON_UNREACHABLE, source_error
 from tether.source.helm_http import auth_error
+from tether.tools import tool_path
 
 REASON_CHART_NOT_FOUND = "ChartNotFound"
 REASON_VERSION_NOT_FOUND = "ChartVersionNotFound"
@@ -37,14 +36,7 @@ _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
 
 def helm_binary() -> str:
-    """The ``helm`` the project installs next to its Python (or ``$TETHER_HELM``, or PATH's)."""
-    configured = os.environ.get("TETHER_HELM", "")
-    if configured:
-        return configured
-    beside = Path(sys.executable).parent / "helm"
-    if beside.exists():
-        return str(beside)
-    return shutil.which("helm") or "helm"
+    return tool_path("helm")
 
 
 def chart_reference(source: Source) -> str:
