@@ -5,8 +5,6 @@ is deployed untouched; the render cache across commits; and ``tether render``.""
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import json
 import subprocess
 import uuid
@@ -20,17 +18,17 @@ from devcluster.chartrepo import ChartRepo
 from devcluster.gitserver import GitServer, RepoHandle
 
 from helm_repos import CHART, chart_repo, chart_repo_factory  # noqa: F401  (fixtures)
-from tether.api.application import API_VERSION, Application, crd_manifests
-from tether.compare import Comparison
+from source_apps import APPS_NS, apply_app, git_server_secret, synced_healthy, unique_name
+from source_apps import git_source as source
+from tether.api.application import API_VERSION, Application
 from tether.engine import Engine
 from tether.kube import KubeClient
-from tether.model import HealthStatus, SyncStatus
+from tether.model import SyncStatus
 from tether.render.cache import RenderCache
 from tether.source import GitCache
 
 REPO = Path(__file__).resolve().parents[2]
 TETHER = str(REPO / ".venv" / "bin" / "tether")
-APPS_NS = "tether-system"
 
 
 def cm(name: str, **data: str) -> str:
@@ -92,32 +90,9 @@ JSONNET_TREE = {
 
 
 @pytest.fixture(scope="module")
-async def engine(kube: KubeClient, tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    for crd in crd_manifests():
-        await kube.apply(crd)
-    await kube.wait_for_resource(API_VERSION, "Application")
-    await kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": APPS_NS}})
-    return Engine(kube, GitCache(tmp_path_factory.mktemp("gitcache")))
-
-
-@pytest.fixture(scope="module")
 async def git_creds(kube: KubeClient, git_server: GitServer, engine: Engine) -> str:
     """Credentials for every repository on the test server, as a labelled Secret."""
-    base = git_server.http_url("x").rsplit("/", 1)[0]
-    data = {"url": base, "username": "git", "password": git_server.token}
-    await kube.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {
-                "name": "sources-git-creds",
-                "namespace": APPS_NS,
-                "labels": {"tether.dev/secret-type": "repository"},
-            },
-            "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
-        }
-    )
-    return base
+    return await git_server_secret(kube, git_server, APPS_NS, "sources-git-creds")
 
 
 class Apps:
@@ -127,16 +102,9 @@ class Apps:
         self.engine, self.dest, self.names = engine, dest, list[str]()
 
     async def create(self, **spec: Any) -> Application:
-        name = f"src-{uuid.uuid4().hex[:8]}"
+        name = unique_name("src")
         self.names.append(name)
-        obj = {
-            "apiVersion": API_VERSION,
-            "kind": "Application",
-            "metadata": {"name": name, "namespace": APPS_NS},
-            "spec": {"destination": {"namespace": self.dest}, **spec},
-        }
-        await self.engine.kube.apply(obj)
-        return await self.engine.get_app(name, APPS_NS)
+        return await apply_app(self.engine, name, self.dest, spec)
 
 
 @pytest.fixture
@@ -147,27 +115,10 @@ async def apps(engine: Engine, git_creds: str, namespace: str) -> AsyncIterator[
         await engine.kube.delete(API_VERSION, "Application", name, APPS_NS)
 
 
-async def synced_healthy(engine: Engine, app: Application) -> Comparison:
-    """Syncs ``app`` and waits until it is Synced and Healthy; the last comparison."""
-    res = await engine.sync(app)
-    assert res.ok, res.message
-    deadline = asyncio.get_running_loop().time() + 90
-    cmp = await engine.wait_healthy(app, 90)
-    while cmp.health.status != HealthStatus.HEALTHY or cmp.sync_status != SyncStatus.SYNCED:
-        assert asyncio.get_running_loop().time() < deadline, (cmp.health, cmp.conditions)
-        await asyncio.sleep(0.2)
-        cmp = await engine.compare(app)
-    return cmp
-
-
 async def data_of(kube: KubeClient, name: str, namespace: str) -> dict[str, str]:
     obj = await kube.get("v1", "ConfigMap", name, namespace)
     assert obj is not None, f"ConfigMap {namespace}/{name} was not applied"
     return dict(obj.get("data") or {})
-
-
-def source(repo: RepoHandle, **fields: Any) -> dict[str, Any]:
-    return {"repoURL": repo.http_url, "targetRevision": "main", **fields}
 
 
 # ---- one source of each type -------------------------------------------------------------

@@ -3,9 +3,6 @@ real control plane, with credentials from repo-creds templates matched by type a
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -13,22 +10,12 @@ import pytest
 from devcluster.chartrepo import ChartRepo
 
 from helm_repos import CHART, OCI_PASSWORD, OCI_USER, Registry
-from tether.api.application import API_VERSION, Application, crd_manifests
-from tether.compare import Comparison
+from source_apps import apply_app, repo_secret, synced_healthy, unique_name
+from tether.api.application import Application
 from tether.engine import Engine
 from tether.errors import SourceError
 from tether.kube import KubeClient
-from tether.model import HealthStatus, SyncStatus
-from tether.source import GitCache
 from tether.source.helm_repo import clear_index_cache
-
-
-@pytest.fixture(scope="module")
-async def engine(kube: KubeClient, tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    for crd in crd_manifests():
-        await kube.apply(crd)
-    await kube.wait_for_resource(API_VERSION, "Application")
-    return Engine(kube, GitCache(tmp_path_factory.mktemp("gitcache")))
 
 
 @pytest.fixture(autouse=True)
@@ -36,51 +23,15 @@ def _fresh_index_cache() -> None:
     clear_index_cache()
 
 
-async def repo_secret(kube: KubeClient, namespace: str, name: str, label: str, **data: str) -> None:
-    await kube.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {
-                "name": name,
-                "namespace": namespace,
-                "labels": {"tether.dev/secret-type": label},
-            },
-            "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
-        }
-    )
-
-
 async def chart_app(engine: Engine, namespace: str, repo_url: str, revision: str) -> Application:
     """An Application in ``namespace`` deploying CHART there."""
-    name = f"chart-{uuid.uuid4().hex[:8]}"
     source: dict[str, Any] = {
         "repoURL": repo_url,
         "chart": CHART,
         "targetRevision": revision,
         "helm": {"releaseName": "greeter"},
     }
-    await engine.kube.apply(
-        {
-            "apiVersion": API_VERSION,
-            "kind": "Application",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"source": source, "destination": {"namespace": namespace}},
-        }
-    )
-    return await engine.get_app(name, namespace)
-
-
-async def synced_healthy(engine: Engine, app: Application) -> Comparison:
-    res = await engine.sync(app)
-    assert res.ok, res.message
-    deadline = asyncio.get_running_loop().time() + 90
-    cmp = await engine.compare(app)
-    while cmp.health.status != HealthStatus.HEALTHY or cmp.sync_status != SyncStatus.SYNCED:
-        assert asyncio.get_running_loop().time() < deadline, (cmp.health, cmp.conditions)
-        await asyncio.sleep(0.2)
-        cmp = await engine.compare(app)
-    return cmp
+    return await apply_app(engine, unique_name("chart"), namespace, {"source": source}, namespace)
 
 
 async def greeting_data(kube: KubeClient, namespace: str) -> dict[str, str]:

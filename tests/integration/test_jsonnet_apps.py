@@ -4,26 +4,20 @@ control plane; a program that reaches outside the repository applies nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 from devcluster.gitserver import GitServer, RepoHandle
 
-from tether.api.application import API_VERSION, Application, crd_manifests
+from source_apps import make_app, synced_and_healthy
 from tether.api.source import Source
 from tether.engine import Engine
 from tether.kube import KubeClient
-from tether.model import HealthStatus
 from tether.render.base import RenderRequest
 from tether.render.directory import DirectoryRenderer
 from tether.sandbox import Runner
-from tether.source import GitCache
-
-APPS_NS = "tether-system"
 
 # Argo CD's example app, file for file: a program that imports its parameters.
 GUESTBOOK_UI = """\
@@ -150,45 +144,6 @@ def repo(git_server: GitServer) -> RepoHandle:
     return handle
 
 
-@pytest.fixture(scope="module")
-async def engine(kube: KubeClient, tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    for crd in crd_manifests():
-        await kube.apply(crd)
-    await kube.wait_for_resource(API_VERSION, "Application")
-    await kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": APPS_NS}})
-    return Engine(kube, GitCache(tmp_path_factory.mktemp("gitcache")))
-
-
-async def make_app(
-    engine: Engine, repo: RepoHandle, dest: str, source: dict[str, Any]
-) -> Application:
-    name = f"js-{uuid.uuid4().hex[:8]}"
-    obj = {
-        "apiVersion": API_VERSION,
-        "kind": "Application",
-        "metadata": {"name": name, "namespace": APPS_NS},
-        "spec": {
-            "source": {"repoURL": f"file://{repo.path}", "targetRevision": "main", **source},
-            "destination": {"namespace": dest},
-        },
-    }
-    await engine.kube.apply(obj)
-    return await engine.get_app(name, APPS_NS)
-
-
-async def synced_and_healthy(engine: Engine, app: Application) -> set[tuple[str, str]]:
-    res = await engine.sync(app)
-    assert res.ok, res.message
-    cmp = await engine.wait_healthy(app, 90)
-    deadline = asyncio.get_running_loop().time() + 90
-    while cmp.health.status != HealthStatus.HEALTHY:
-        assert asyncio.get_running_loop().time() < deadline, cmp.health
-        await asyncio.sleep(0.2)
-        cmp = await engine.compare(app)
-    assert cmp.sync_status.value == "Synced"
-    return {(r.key.kind, r.key.name) for r in res.results}
-
-
 async def test_the_guestbook_renders_from_a_clone(repo: RepoHandle, tmp_path: Path) -> None:
     checkout = tmp_path / "checkout"
     subprocess.run(["git", "clone", "-q", f"file://{repo.path}", str(checkout)], check=True)
@@ -207,7 +162,7 @@ async def test_the_guestbook_renders_from_a_clone(repo: RepoHandle, tmp_path: Pa
 async def test_the_guestbook_syncs_synced_and_healthy(
     engine: Engine, repo: RepoHandle, namespace: str
 ) -> None:
-    app = await make_app(engine, repo, namespace, {"path": "jsonnet-guestbook"})
+    app = await make_app(engine, repo, namespace, {"path": "jsonnet-guestbook"}, prefix="js")
     assert await synced_and_healthy(engine, app) == {
         ("Service", "jsonnet-guestbook-ui"),
         ("Deployment", "jsonnet-guestbook-ui"),
@@ -229,7 +184,7 @@ async def test_ext_vars_tlas_and_libs_reach_the_cluster(
         "libs": ["vendor/k8s"],
     }
     app = await make_app(
-        engine, repo, namespace, {"path": "web", "directory": {"jsonnet": jsonnet}}
+        engine, repo, namespace, {"path": "web", "directory": {"jsonnet": jsonnet}}, prefix="js"
     )
     assert await synced_and_healthy(engine, app) == {
         ("ConfigMap", "plain-yaml"),
@@ -250,7 +205,7 @@ async def test_ext_vars_tlas_and_libs_reach_the_cluster(
 async def test_an_import_outside_the_repository_applies_nothing(
     engine: Engine, repo: RepoHandle, namespace: str, kube: KubeClient
 ) -> None:
-    app = await make_app(engine, repo, namespace, {"path": "escape"})
+    app = await make_app(engine, repo, namespace, {"path": "escape"}, prefix="js")
     res = await engine.sync(app)
     assert not res.ok
     assert "escape/app.jsonnet" in res.message

@@ -19,6 +19,7 @@ from cluster_helpers import (
     cm_yaml,
     eventually,
     github_push,
+    new_app,
     run_tether,
     runtime_options,
 )
@@ -224,20 +225,7 @@ async def test_a_repository_two_apps_spell_differently_is_polled_once(
         ("plain", git_repo.http_url),
         ("dotgit", git_repo.http_url.removesuffix(".git") + ".git/"),
     ):
-        obj: Obj = {
-            "apiVersion": API_VERSION,
-            "kind": KIND,
-            "metadata": {
-                "name": name,
-                "namespace": home,
-                "annotations": {"tether.dev/refresh-interval": "1h"},
-            },
-            "spec": {
-                "source": {"repoURL": url, "path": "app"},
-                "destination": {"namespace": namespace},
-            },
-        }
-        await kube.apply(obj)
+        await kube.apply(new_app(name, home, url, namespace, auto_sync=False))
     async with Runtime(runtime_options(home, tmp_path, kubeconfig)) as rt:
         ctl = rt.controller
         assert ctl is not None

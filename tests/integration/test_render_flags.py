@@ -10,33 +10,20 @@ from typing import Any
 import yaml
 from devcluster.gitserver import RepoHandle
 
-from cluster_helpers import WAIT, app_status, cm_yaml, condition, eventually, runtime_options
+from cluster_helpers import (
+    WAIT,
+    app_status,
+    cm_yaml,
+    condition,
+    eventually,
+    new_app,
+    runtime_options,
+)
 from tether import metrics
-from tether.api.application import API_VERSION, KIND
 from tether.controller.controller import Controller
 from tether.controller.render_settings import RenderSettings
 from tether.controller.runtime import Runtime
 from tether.kube import KubeClient
-from tether.model import Obj
-
-
-def compared_app(
-    name: str, home: str, repo: RepoHandle, path: str, dest: str, interval: str = "1h"
-) -> Obj:
-    """Compared, never synced; polled every ``interval``."""
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": {
-            "name": name,
-            "namespace": home,
-            "annotations": {"tether.dev/refresh-interval": interval},
-        },
-        "spec": {
-            "source": {"repoURL": repo.http_url, "path": path},
-            "destination": {"namespace": dest},
-        },
-    }
 
 
 def renders() -> float:
@@ -72,7 +59,8 @@ async def test_a_commit_touching_one_app_renders_that_app_only_and_every_app_wit
     git_repo.commit({"a/cm.yaml": cm_yaml("a", {"v": "1"}), "b/cm.yaml": cm_yaml("b", {"v": "1"})})
     names = ["a", "b"]
     for n in names:
-        await kube.apply(compared_app(n, home, git_repo, n, namespace, interval="1s"))
+        # Compared, never synced.
+        await kube.apply(new_app(n, home, git_repo.http_url, namespace, n, "1s", auto_sync=False))
     async with Runtime(runtime_options(home, tmp_path / "on", kubeconfig)) as rt:
         ctl = rt.controller
         assert ctl is not None
@@ -129,7 +117,7 @@ async def test_a_render_past_the_controllers_time_limit_is_stopped_and_named(
     tmp_path: Path,
 ) -> None:
     git_repo.commit(SLOW_CHART)
-    await kube.apply(compared_app("slow", home, git_repo, "slow", namespace))
+    await kube.apply(new_app("slow", home, git_repo.http_url, namespace, "slow", auto_sync=False))
     opts = runtime_options(home, tmp_path, kubeconfig, render=RenderSettings(timeout=3.0))
 
     async def stopped() -> dict[str, Any] | None:

@@ -113,7 +113,7 @@ def test_a_tools_own_file_is_read_with_the_same_safeguards() -> None:
         name = chr(ord("a") + i)
         lines.append(f"{name}: &{name} [{', '.join(['*' + prev] * 10)}]")
     lines.append("resources: *i")
-    with pytest.raises(RenderError, match="kustomization.yaml") as info:
+    with pytest.raises(RenderError, match=r"kustomization\.yaml") as info:
         load_mapping("\n".join(lines).encode(), "apps/kustomization.yaml", what="a kustomization")
     assert "alias" in str(info.value).lower()
     assert load_mapping(b"", "Chart.yaml", what="a chart file") == {}
@@ -123,5 +123,5 @@ def test_a_tools_own_file_is_read_with_the_same_safeguards() -> None:
     }
     with pytest.raises(RenderError, match="is not a chart file"):
         load_mapping(b"- a\n- b\n", "Chart.yaml", what="a chart file")
-    with pytest.raises(RenderError, match="Chart.yaml:2"):
+    with pytest.raises(RenderError, match=r"Chart\.yaml:2"):
         load_mapping(b"name: x\n  bad: [\n", "Chart.yaml", what="a chart file")
