@@ -36,7 +36,18 @@ from tether.model import (
     SyncStatus,
 )
 from tether.status import Condition, _key_of_row, inventory_of
+from tether.sync.options import (
+    FAIL_ON_SHARED,
+    FORCE,
+    IGNORE_EXTRANEOUS,
+    VALIDATE,
+    SyncOptions,
+    check_object_options,
+    compare_options,
+)
 from tether.sync.tracking import other_owner, owned_by, without_bookkeeping
+from tether.sync.write import FORCE_HINT, is_immutable_error
+from tether.sync.write import apply as write_apply
 
 log = logging.getLogger("tether.engine")
 
@@ -76,6 +87,9 @@ class Comparison:
     ``targetRevision``, or the revision given instead (``--revision``)."""
     shared: dict[ResourceKey, str] = field(default_factory=dict)
     """Desired objects another existing Application tracks: key → ``namespace/name``."""
+    ignored_extraneous: set[ResourceKey] = field(default_factory=set)
+    """Objects that left Git but carry the compare option ``IgnoreExtraneous``: shown, and
+    not counted against the app's sync status."""
     live_health: Health | None = None
     """When the comparison failed: the health of the inventory's live objects, assessed
     without Git (None when nothing could be read)."""
@@ -88,7 +102,10 @@ class Comparison:
     def sync_status(self) -> SyncStatus:
         if self.error is not None:
             return SyncStatus.UNKNOWN
-        if any(r.diff.status != ResourceDiffStatus.SYNCED for r in self.resources.values()):
+        if any(
+            r.diff.status != ResourceDiffStatus.SYNCED and r.key not in self.ignored_extraneous
+            for r in self.resources.values()
+        ):
             return SyncStatus.OUT_OF_SYNC
         return SyncStatus.SYNCED
 
@@ -103,7 +120,12 @@ class Comparison:
         return aggregate(r.health for r in self.resources.values() if r.health is not None)
 
     def diffs(self) -> list[ResourceDiff]:
-        return [self.resources[k].diff for k in sorted(self.resources)]
+        """Each object's diff, but those ``IgnoreExtraneous`` leaves out of the sync status."""
+        return [
+            self.resources[k].diff
+            for k in sorted(self.resources)
+            if k not in self.ignored_extraneous
+        ]
 
 
 @dataclass
@@ -161,6 +183,8 @@ class Comparer:
         app = cmp.app
         rules = [IgnoreRule.from_spec(r) for r in app.ignore_differences]
         inventory = inventory_of(app)
+        options = SyncOptions(app.sync_policy.sync_options)
+        check_object_options(desired.manifests, desired.sources)
         wanted: dict[ResourceKey, str] = {}
         for m in desired.manifests:
             wanted[m.key] = str(m.obj["apiVersion"])
@@ -181,7 +205,7 @@ class Comparer:
                 # the server (dry-run) so a bad manifest fails before anything is applied.
                 predicted[m.key] = None
                 return
-            predicted[m.key] = await self._predict(m, current, desired)
+            predicted[m.key] = await self._predict(m, current, desired, options)
 
         await bounded(APPLY_CONCURRENCY, (dry_run(m) for m in desired.manifests))
         for m in desired.manifests:
@@ -205,19 +229,19 @@ class Comparer:
             if cur is None or not owned_by(app, cur):
                 continue  # left Git and already gone, or now another app's
             d = diff_object(key, None, None, cur, rules)
+            message = "in the cluster but no longer in Git"
+            if compare_options(cur).get(IGNORE_EXTRANEOUS) == "true":
+                cmp.ignored_extraneous.add(key)
+                message += f"; not counted (compare option {IGNORE_EXTRANEOUS})"
             cmp.resources[key] = ResourceState(
-                key,
-                split_api_version(wanted[key])[1],
-                d,
-                None,
-                message="in the cluster but no longer in Git",
+                key, split_api_version(wanted[key])[1], d, None, message=message
             )
         await self._find_shared(cmp)
 
     async def _find_shared(self, cmp: Comparison) -> None:
         """Desired objects that another existing Application tracks: reported with a
-        ``SharedResourceWarning`` naming both apps, and left alone by a sync (no tug of war
-        between two apps that both write as field manager ``tether``).
+        ``SharedResourceWarning`` naming both apps. A sync applies them anyway, as Argo CD
+        does, unless ``FailOnSharedResource=true`` (then it refuses before applying anything).
 
         An object whose tracking id names an app that no longer exists (deleted with
         ``--orphan``) is not shared: this app may adopt it.
@@ -244,23 +268,35 @@ class Comparer:
             for key in keys:
                 cmp.shared[key] = other
                 cmp.resources[key].message = f"tracked by application {other}, not this app"
+            fail = SyncOptions(app.sync_policy.sync_options).enabled(FAIL_ON_SHARED)
             cmp.conditions.append(
-                Condition("SharedResourceWarning", shared_message(this, other, keys))
+                Condition("SharedResourceWarning", shared_message(this, other, keys, fail=fail))
             )
 
-    async def _predict(self, m: Manifest, current: Obj | None, desired: Desired) -> Obj | None:
+    async def _predict(
+        self, m: Manifest, current: Obj | None, desired: Desired, options: SyncOptions
+    ) -> Obj | None:
         """The server-side-apply dry-run of ``m``: what the server would store."""
         try:
-            return await self.kube.apply(m.obj, dry_run=True)
+            validate = not options.disabled(VALIDATE, m.obj)
+            return await write_apply(self.kube, m.obj, validate=validate, dry_run=True)
         except KubeError as e:
             if e.status == 404 and current is None:
-                return None  # the namespace or CRD it needs comes in this same sync
+                # The namespace or CRD it needs comes in this same sync, or (with
+                # SkipDryRunOnMissingResource) from something in the cluster: the render
+                # refused any other kind the cluster does not serve.
+                return None
+            hint = e.hint
+            if current is not None and is_immutable_error(e):
+                if options.enabled(FORCE, m.obj):
+                    return None  # the sync deletes and re-creates it; Git's manifest shows
+                hint = FORCE_HINT
             src = desired.sources.get(m.key)
             where = f"{src.source_file}:{src.line}: " if src else ""
             raise KubeError(
                 f"{where}{m.key}: server-side dry-run failed: {e.message}",
                 status=e.status,
-                hint=e.hint,
+                hint=hint,
             ) from e
 
     async def validate_missing(self, cmp: Comparison) -> None:
@@ -269,20 +305,30 @@ class Comparer:
         assert cmp.desired is not None
         desired = cmp.desired
         missing = [m for m in desired.manifests if m.key not in cmp.live]
-        await bounded(APPLY_CONCURRENCY, (self._predict(m, None, desired) for m in missing))
+        options = SyncOptions(cmp.app.sync_policy.sync_options)
+        await bounded(
+            APPLY_CONCURRENCY, (self._predict(m, None, desired, options) for m in missing)
+        )
 
 
-def shared_message(this: str, other: str, keys: list[ResourceKey]) -> str:
-    """The SharedResourceWarning text: both apps, the objects, and how to resolve it."""
+def shared_message(this: str, other: str, keys: list[ResourceKey], *, fail: bool = False) -> str:
+    """The SharedResourceWarning text: both apps, the objects, what a sync of ``this`` does
+    about them (``fail``: ``FailOnSharedResource=true``), and how to resolve it."""
     shown = ", ".join(str(k) for k in keys[:5])
     if len(keys) > 5:
         shown += f" and {len(keys) - 5} more"
     it, are = ("it", "is") if len(keys) == 1 else ("them", "are")
+    if fail:
+        does = f"so {this} does not apply {it} ({FAIL_ON_SHARED}=true)"
+    else:
+        does = (
+            f"a sync of {this} applies {it} anyway and takes {it} over (set "
+            f"{FAIL_ON_SHARED}=true to refuse instead)"
+        )
     return (
-        f"{shown} {are} part of applications {other} and {this}: tracked by {other}, so "
-        f"{this} does not apply {it}. Remove {it} from one of the two apps; to move {it} to "
-        f"{this}, remove {it} from {other}'s source, then delete the annotation "
-        f"{TRACKING_ANNOTATION}"
+        f"{shown} {are} part of applications {other} and {this}: tracked by {other}; {does}. "
+        f"Remove {it} from one of the two apps; to move {it} to {this}, remove {it} from "
+        f"{other}'s source, then delete the annotation {TRACKING_ANNOTATION}"
     )
 
 

@@ -47,6 +47,7 @@ from tether.source.credentials import (
     redact,
 )
 from tether.sync.defaults import set_native_defaults
+from tether.sync.options import SKIP_DRY_RUN, SyncOptions
 from tether.sync.tracking import mark
 
 log = logging.getLogger(__name__)
@@ -258,7 +259,7 @@ class DesiredSource:
         for m in manifests:
             obj = dict(m.obj)
             api_version, kind = str(obj["apiVersion"]), str(obj["kind"])
-            namespaced = await self._namespaced(api_version, kind, crd_scopes, m)
+            namespaced = await self._namespaced(api_version, kind, crd_scopes, m, app)
             meta = dict(obj.get("metadata") or {})
             if namespaced and not meta.get("namespace"):
                 if not app.destination.namespace:
@@ -286,7 +287,12 @@ class DesiredSource:
         return out, sources
 
     async def _namespaced(
-        self, api_version: str, kind: str, crd_scopes: dict[tuple[str, str], bool], m: Manifest
+        self,
+        api_version: str,
+        kind: str,
+        crd_scopes: dict[tuple[str, str], bool],
+        m: Manifest,
+        app: Application,
     ) -> bool:
         group, _ = split_api_version(api_version)
         if (group, kind) in crd_scopes:
@@ -294,8 +300,16 @@ class DesiredSource:
         try:
             return (await self.kube.resource_for(api_version, kind)).namespaced
         except KubeError as e:
+            options = SyncOptions(app.sync_policy.sync_options)
+            if e.status == 404 and options.enabled(SKIP_DRY_RUN, m.obj):
+                return True  # not served yet: taken as namespaced, as Argo CD does
             raise KubeError(
-                f"{m.source_file}:{m.line}: {e.message}", status=e.status, hint=e.hint
+                f"{m.source_file}:{m.line}: {e.message}",
+                status=e.status,
+                hint=f"{e.hint}; or add the sync option {SKIP_DRY_RUN}=true when something in "
+                "the cluster creates its CRD during the sync"
+                if e.status == 404
+                else e.hint,
             ) from e
 
 

@@ -1,5 +1,6 @@
 """Which app owns an object: the app label carries the app's namespace, and an object another
-app tracks is reported on both apps' terms and never taken over silently."""
+app tracks is reported on both apps' terms: taken over with a warning by default, as Argo CD
+does, refused with ``FailOnSharedResource=true``."""
 
 from __future__ import annotations
 
@@ -26,13 +27,16 @@ async def second_app(
     namespace: str,
     dest: str,
     files: dict[str, str],
+    options: list[str] | None = None,
 ) -> Application:
     """Another Application (own repository) in ``namespace``, deploying ``files`` to ``dest``.
     Its repoURL carries the token, so ``namespace`` needs no credentials Secret."""
     repo = git_server.create_repo(f"second-{uuid.uuid4().hex[:8]}")
     repo.commit(files)
     url = git_server.http_url_with_token(repo.name)
-    obj = new_application(name, namespace, repo_url=url, path="app", dest_namespace=dest)
+    obj = new_application(
+        name, namespace, repo_url=url, path="app", dest_namespace=dest, sync_options=options
+    )
     await engine.kube.apply(obj)
     return await engine.get_app(name, namespace)
 
@@ -59,7 +63,47 @@ async def test_same_app_name_in_two_namespaces_marks_objects_apart(
     assert [o["metadata"]["name"] for o in listed] == ["mine"]
 
 
-async def test_object_of_another_app_is_reported_and_not_taken_over(
+async def test_object_of_another_app_is_reported_and_taken_over_by_default(
+    app: AppFixture, kube: KubeClient, git_server: GitServer
+) -> None:
+    app.repo.commit({"app/shared.yaml": cm("shared", {"v": "1"})})
+    assert (await app.engine.sync(await app.create())).ok
+    other_name = f"other-{uuid.uuid4().hex[:6]}"
+    other = await second_app(
+        app.engine,
+        git_server,
+        other_name,
+        app.namespace,
+        app.dest,
+        {"app/shared.yaml": cm("shared", {"v": "2"}), "app/own.yaml": cm("own", {"v": "1"})},
+    )
+    try:
+        key = ResourceKey("", "ConfigMap", app.dest, "shared")
+        first, second = f"{app.namespace}/{app.name}", f"{app.namespace}/{other_name}"
+        res = await app.engine.sync(other)
+        assert res.ok, res.message
+        taken = next(r for r in res.results if r.key == key)
+        assert taken.action == "configured"
+        assert f"taken over from application {first}" in taken.message
+        st = (await app.engine.get_app(other_name, app.namespace)).status
+        warning = next(c for c in st["conditions"] if c["type"] == "SharedResourceWarning")
+        assert f"part of applications {first} and {second}" in warning["message"]
+        assert "FailOnSharedResource=true" in warning["message"]
+        assert any(i["name"] == "shared" for i in st["inventory"])
+        live = await kube.get("v1", "ConfigMap", "shared", app.dest)
+        assert live is not None and live["data"] == {"v": "2"}
+        assert live["metadata"]["annotations"]["tether.dev/tracking-id"].startswith(
+            f"{app.namespace}_{other_name}:"
+        )
+        # Now the first app is the one that finds it tracked by the other.
+        cmp = await app.engine.compare(await app.get())
+        assert cmp.resources[key].message == f"tracked by application {second}, not this app"
+        assert [c.type for c in cmp.conditions] == ["SharedResourceWarning"]
+    finally:
+        await kube.delete(API_VERSION, "Application", other_name, app.namespace)
+
+
+async def test_fail_on_shared_resource_refuses_and_takes_nothing_over(
     app: AppFixture, kube: KubeClient, git_server: GitServer
 ) -> None:
     app.repo.commit({"app/shared.yaml": cm("shared", {"v": "1"})})
@@ -74,6 +118,7 @@ async def test_object_of_another_app_is_reported_and_not_taken_over(
         app.namespace,
         app.dest,
         {"app/shared.yaml": cm("shared", {"v": "2"}), "app/own.yaml": cm("own", {"v": "1"})},
+        ["FailOnSharedResource=true"],
     )
     try:
         key = ResourceKey("", "ConfigMap", app.dest, "shared")

@@ -395,8 +395,10 @@ class KubeClient:
         field_manager: str = FIELD_MANAGER,
         force: bool = True,
         dry_run: bool = False,
+        field_validation: str = "",
     ) -> Obj:
-        """Server-side apply. ``dry_run`` returns what the server would store."""
+        """Server-side apply. ``dry_run`` returns what the server would store;
+        ``field_validation`` (``Ignore``, ``Warn``, ``Strict``) is sent when given."""
         res = await self._res_of(obj)
         meta = obj.get("metadata") or {}
         ns = str(meta.get("namespace") or "") if res.namespaced else ""
@@ -405,6 +407,8 @@ class KubeClient:
         query = {"fieldManager": field_manager}
         if force:
             query["force"] = "true"
+        if field_validation:
+            query["fieldValidation"] = field_validation
         if dry_run:
             query["dryRun"] = "All"
         out: Obj = await self.request(

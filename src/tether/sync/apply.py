@@ -12,20 +12,38 @@ from typing import Any
 
 from tether.api.application import Application
 from tether.compare import Comparer, Comparison
+from tether.diff import IgnoreRule
+from tether.diff.respect import keep_ignored_fields
 from tether.errors import KubeError, PruneBlocked, TetherError
 from tether.kube import KubeClient
 from tether.live import APPLY_CONCURRENCY, LiveObjects, bounded
 from tether.model import Manifest, Obj, ResourceDiffStatus, ResourceKey
 from tether.status import Condition, _record_outcome, inventory_of, now
 from tether.status import write_status as write_app_status
+from tether.sync.namespace_metadata import FIELD_MANAGER as NAMESPACE_MANAGER
 from tether.sync.namespaces import (
     CREATE_NAMESPACE,
     creates_destination,
     missing_namespace_message,
     namespaces_to_check,
 )
+from tether.sync.options import (
+    FAIL_ON_SHARED,
+    FORCE,
+    REPLACE,
+    RESPECT_IGNORE,
+    SKIP_DRY_RUN,
+    VALIDATE,
+    SyncOptions,
+)
 from tether.sync.plan import plan_steps
-from tether.sync.prune import check_prune_safety, plan_prune
+from tether.sync.prune import PrunePlan, check_prune_safety, plan_prune
+from tether.sync.takeover import fields_taken_from
+from tether.sync.write import WriteMode, Written, write
+
+MISSING_KIND_WAIT = 60.0
+"""``SkipDryRunOnMissingResource=true``: how long an object whose kind is not served yet
+waits for it (something in the cluster may be creating its CRD) before it fails."""
 
 
 @dataclass
@@ -164,13 +182,15 @@ class Syncer:
         prune_plan = plan_prune(app, inventory, desired_keys, cmp.live)
         if do_prune:
             check_prune_safety(prune_plan, inventory, allow_mass_prune=allow_mass_prune)
-        if cmp.shared:
+        options = SyncOptions(app.sync_policy.sync_options)
+        if cmp.shared and options.enabled(FAIL_ON_SHARED):
             _refuse_shared(cmp, result)
             return
         if await self._refuse_missing_namespaces(app, cmp, result):
             return
         if creates_destination(app):
-            await self._create_namespace(app.destination.namespace, dry_run, result)
+            await self._create_namespace(app, dry_run, result)
+        rules = [IgnoreRule.from_spec(r) for r in app.ignore_differences]
         failed = False
         for step in plan_steps(cmp.desired.manifests):
             todo = []
@@ -187,9 +207,12 @@ class Syncer:
             if not todo:
                 continue
             outcomes = await bounded(
-                APPLY_CONCURRENCY, (self._apply_one(m, cmp, dry_run) for m in todo)
+                APPLY_CONCURRENCY,
+                (self._apply_one(m, cmp, dry_run, options, rules) for m in todo),
             )
             result.results.extend(outcomes)
+            if not dry_run:
+                _adopt_shared(cmp, outcomes)
             failures = [r for r in outcomes if r.action == "failed"]
             if failures:
                 failed = True
@@ -198,32 +221,39 @@ class Syncer:
                 result.message = f"{first.key}: {first.message}"
                 break
             if not dry_run and step.tier == 1:
-                for m in todo:  # CRDs: wait until their kinds are served
-                    spec = m.obj.get("spec") or {}
-                    group, kind = spec.get("group", ""), (spec.get("names") or {}).get("kind")
-                    for v in spec.get("versions") or []:
-                        if kind and v.get("served", True):
-                            await self.kube.wait_for_resource(f"{group}/{v['name']}", kind)
+                await self._wait_for_kinds(todo)
         if failed:
             return
-        for key, why in prune_plan.keep:
+        await self._prune(prune_plan, result, do_prune, dry_run, options)
+
+    async def _prune(
+        self,
+        plan: PrunePlan,
+        result: SyncResult,
+        do_prune: bool,
+        dry_run: bool,
+        options: SyncOptions,
+    ) -> None:
+        """Deletes what left Git, after every apply succeeded, in the plan's order (reverse
+        waves, ``PruneLast`` objects last), with the propagation the options ask for."""
+        for key, why in plan.keep:
             result.results.append(ResourceResult(key, "kept", why))
-        if not prune_plan.delete:
+        if not plan.delete:
             return
         if not do_prune:
-            for key, _ in prune_plan.delete:
+            for key, _ in plan.delete:
                 result.results.append(
                     ResourceResult(key, "skipped", "left Git; sync with prune to delete it")
                 )
             return
-        for key, obj in prune_plan.delete:
+        for key, obj in plan.delete:
             try:
                 await self.kube.delete(
                     str(obj["apiVersion"]),
                     key.kind,
                     key.name,
                     key.namespace,
-                    propagation="Foreground",
+                    propagation=options.propagation,
                     dry_run=dry_run,
                     preconditions_uid=str(obj["metadata"].get("uid", "")),
                 )
@@ -232,6 +262,15 @@ class Syncer:
                 result.results.append(ResourceResult(key, "failed", f"prune failed: {e}"))
                 result.phase, result.message = "Failed", f"{key}: prune failed: {e}"
                 return
+
+    async def _wait_for_kinds(self, crds: list[Manifest]) -> None:
+        """After applying CRDs: waits until the API server serves their kinds."""
+        for m in crds:
+            spec = m.obj.get("spec") or {}
+            group, kind = spec.get("group", ""), (spec.get("names") or {}).get("kind")
+            for v in spec.get("versions") or []:
+                if kind and v.get("served", True):
+                    await self.kube.wait_for_resource(f"{group}/{v['name']}", kind)
 
     async def _refuse_missing_namespaces(
         self, app: Application, cmp: Comparison, result: SyncResult
@@ -261,36 +300,105 @@ class Syncer:
         cmp.conditions.append(Condition("SyncError", first, reason="NamespaceNotFound"))
         return True
 
-    async def _create_namespace(self, name: str, dry_run: bool, result: SyncResult) -> None:
-        if await self.kube.get("v1", "Namespace", name) is not None:
+    async def _create_namespace(self, app: Application, dry_run: bool, result: SyncResult) -> None:
+        """``CreateNamespace=true``: creates ``destination.namespace`` when missing, and keeps
+        ``managedNamespaceMetadata`` on it."""
+        name = app.destination.namespace
+        metadata = app.sync_policy.managed_namespace_metadata
+        live = await self.kube.get("v1", "Namespace", name)
+        if live is not None and (metadata is None or metadata.held_by(live)):
             return
-        ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-        await self.kube.apply(ns, dry_run=dry_run)
+        if metadata is None:
+            ns: Obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+            await self.kube.apply(ns, dry_run=dry_run)
+        else:
+            await self.kube.apply(
+                metadata.object(name), field_manager=NAMESPACE_MANAGER, dry_run=dry_run
+            )
+        why = f"{CREATE_NAMESPACE}=true"
+        if metadata is not None:
+            why += " with managedNamespaceMetadata"
         result.results.append(
             ResourceResult(
-                ResourceKey("", "Namespace", "", name), "created", f"{CREATE_NAMESPACE}=true"
+                ResourceKey("", "Namespace", "", name),
+                "created" if live is None else "configured",
+                why,
             )
         )
 
-    async def _apply_one(self, m: Manifest, cmp: Comparison, dry_run: bool) -> ResourceResult:
+    async def _apply_one(
+        self,
+        m: Manifest,
+        cmp: Comparison,
+        dry_run: bool,
+        options: SyncOptions,
+        rules: list[IgnoreRule],
+    ) -> ResourceResult:
         key = m.key
-        existed = key in cmp.live
+        live = cmp.live.get(key)
+        existed = live is not None
+        obj = m.obj
+        if existed and options.enabled(RESPECT_IGNORE, obj):
+            obj = keep_ignored_fields(key, obj, live, rules)
+        mode = WriteMode(
+            replace=options.enabled(REPLACE, obj),
+            force=options.enabled(FORCE, obj),
+            validate=not options.disabled(VALIDATE, obj),
+        )
         try:
-            applied = await self.kube.apply(m.obj, dry_run=dry_run)
+            if not existed and not dry_run and options.enabled(SKIP_DRY_RUN, obj):
+                await self.kube.wait_for_resource(
+                    str(obj["apiVersion"]), key.kind, timeout=MISSING_KIND_WAIT
+                )
+            written = await write(self.kube, obj, existed, mode, dry_run=dry_run)
         except KubeError as e:
             if dry_run and e.status == 404 and not existed:
-                # Its namespace is created by this very sync; a dry run cannot see it.
-                return ResourceResult(key, "created", "after its namespace is created")
+                # Its namespace or kind is created by this very sync; a dry run cannot see it.
+                return ResourceResult(key, "created", "after its namespace or CRD is created")
             src = cmp.desired.sources.get(key) if cmp.desired else None
             where = f" (from {src.source_file}:{src.line})" if src and src.source_file else ""
             return ResourceResult(key, "failed", f"{e}{where}")
         if not dry_run:
-            self.live.remember(key, applied)
-        return ResourceResult(key, "configured" if existed else "created", applied=applied)
+            self.live.remember(key, written.obj)
+        action = "configured" if existed and not written.recreated else "created"
+        message = "; ".join(_notes(live, written, mode, cmp.shared.get(key)))
+        return ResourceResult(key, action, message, applied=written.obj)
+
+
+def _notes(
+    live: Obj | None, written: Written, mode: WriteMode, shared_with: str | None
+) -> list[str]:
+    """What the result of one written object says beyond its action: how it was written and
+    whose it, or its fields, were before."""
+    notes: list[str] = []
+    if written.recreated:
+        notes.append(written.recreated)
+    elif mode.replace:
+        notes.append("replaced (Replace=true)" if live is not None else "created (Replace=true)")
+    if shared_with is not None:
+        notes.append(f"taken over from application {shared_with} (SharedResourceWarning)")
+    if live is not None and not mode.replace and not written.recreated:
+        managers = fields_taken_from(live, written.obj)
+        if managers:
+            notes.append(f"took over fields from field manager(s) {', '.join(managers)}")
+    return notes
+
+
+def _adopt_shared(cmp: Comparison, outcomes: list[ResourceResult]) -> None:
+    """Objects of another app this sync applied (``FailOnSharedResource`` unset, as in Argo
+    CD): they now carry this app's tracking id, so they join its inventory. The
+    ``SharedResourceWarning`` of this comparison stays, saying what happened."""
+    for r in outcomes:
+        if r.action in ("created", "configured") and r.key in cmp.shared:
+            del cmp.shared[r.key]
+            state = cmp.resources.get(r.key)
+            if state is not None:
+                state.message = ""
 
 
 def _refuse_shared(cmp: Comparison, result: SyncResult) -> None:
-    """Fails a sync that would take objects over from another app, before applying anything."""
+    """``FailOnSharedResource=true``: fails a sync that would take objects over from another
+    app, before applying anything."""
     for key, other in sorted(cmp.shared.items()):
         result.results.append(
             ResourceResult(key, "failed", f"tracked by application {other}; not taken over")

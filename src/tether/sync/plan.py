@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from tether.api.application import SYNC_WAVE_ANNOTATION
 from tether.model import Manifest
+from tether.sync.annotations import SYNC_WAVE, annotation
 
 # Lower tiers first. Kinds not listed (workloads, services, custom resources) share the last.
 _TIERS: dict[str, int] = {
@@ -71,9 +71,10 @@ _KIND_RANK = {k: i for i, k in enumerate(_KIND_ORDER)}
 
 
 def wave_of(m: Manifest) -> int:
-    ann = (m.obj.get("metadata") or {}).get("annotations") or {}
+    """``tether.dev/sync-wave`` (or Argo CD's ``argocd.argoproj.io/sync-wave``); 0 when
+    absent or not an integer."""
     try:
-        return int(ann.get(SYNC_WAVE_ANNOTATION, 0))
+        return int(annotation(m.obj, SYNC_WAVE) or 0)
     except (TypeError, ValueError):
         return 0
 

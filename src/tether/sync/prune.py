@@ -6,8 +6,11 @@ from dataclasses import dataclass, field
 
 from tether.api.application import Application
 from tether.errors import PruneBlocked
-from tether.model import Obj, ResourceKey
-from tether.sync.tracking import object_sync_options, owned_by, owner_of
+from tether.model import Manifest, Obj, ResourceKey
+from tether.sync.annotations import SYNC_OPTIONS, annotation_with_key
+from tether.sync.options import PRUNE, PRUNE_LAST, SyncOptions, object_options
+from tether.sync.plan import wave_of
+from tether.sync.tracking import owned_by, owner_of
 
 GUARDED_KINDS = {("", "Namespace"), ("apiextensions.k8s.io", "CustomResourceDefinition")}
 
@@ -26,6 +29,7 @@ def plan_prune(
     live: dict[ResourceKey, Obj],
 ) -> PrunePlan:
     plan = PrunePlan()
+    options = SyncOptions(app.sync_policy.sync_options)
     for key in sorted(previous_inventory - desired):
         obj = live.get(key)
         if obj is None:
@@ -34,11 +38,27 @@ def plan_prune(
             other = owner_of(obj) or "nobody"
             plan.keep.append((key, f"not pruned: now tracked by {other}, not this app"))
             continue
-        if object_sync_options(obj).get("Prune", "").lower() == "false":
-            plan.keep.append((key, "not pruned: annotation tether.dev/sync-options: Prune=false"))
+        if options.disabled(PRUNE, obj):
+            plan.keep.append((key, f"not pruned: {_prune_false_source(obj)}"))
             continue
         plan.delete.append((key, obj))
+    plan.delete.sort(key=lambda item: _prune_order(options, item[1]))
     return plan
+
+
+def _prune_false_source(obj: Obj) -> str:
+    """Where ``Prune=false`` came from: the object's annotation, or the app's options."""
+    found = annotation_with_key(obj, SYNC_OPTIONS)
+    if found is not None and object_options(obj).get(PRUNE) == "false":
+        return f"annotation {found[0]}: Prune=false"
+    return "spec.syncPolicy.syncOptions: Prune=false"
+
+
+def _prune_order(options: SyncOptions, obj: Obj) -> tuple[bool, int]:
+    """Objects marked ``PruneLast=true`` after the others; each group in reverse sync-wave
+    order (the last applied is the first deleted)."""
+    manifest = Manifest(obj, "", 0)
+    return (options.enabled(PRUNE_LAST, obj), -wave_of(manifest))
 
 
 def check_prune_safety(

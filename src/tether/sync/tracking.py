@@ -9,11 +9,11 @@ import json
 from tether.api.application import (
     APP_LABEL,
     MANIFEST_HASH_ANNOTATION,
-    SYNC_OPTIONS_ANNOTATION,
     TRACKING_ANNOTATION,
     Application,
 )
 from tether.model import Obj, ResourceKey
+from tether.sync.options import object_options
 
 
 def tracking_id(app: Application, key: ResourceKey) -> str:
@@ -83,12 +83,6 @@ def label_selector(app: Application) -> str:
 
 
 def object_sync_options(obj: Obj) -> dict[str, str]:
-    """``tether.dev/sync-options: Prune=false,Delete=false`` as a dict."""
-    ann = (obj.get("metadata") or {}).get("annotations") or {}
-    raw = str(ann.get(SYNC_OPTIONS_ANNOTATION) or "")
-    out: dict[str, str] = {}
-    for part in raw.split(","):
-        k, sep, v = part.strip().partition("=")
-        if sep:
-            out[k] = v
-    return out
+    """``tether.dev/sync-options: Prune=false,Delete=false`` (or Argo CD's annotation) as a
+    dict; entries tether does not know are left out (see :mod:`tether.sync.options`)."""
+    return object_options(obj)
