@@ -8,6 +8,7 @@ conftest.py registers this module as a plugin, so its fixtures (``home``, ``rece
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -26,6 +27,7 @@ from devcluster.webhook import github_push as signed_push
 
 from tether.api.application import API_VERSION, crd_manifests, new_application
 from tether.controller.runtime import RuntimeOptions
+from tether.errors import KubeError
 from tether.kube import KubeClient
 from tether.model import Obj
 
@@ -217,7 +219,20 @@ async def home(kube: KubeClient, git_server: GitServer) -> AsyncIterator[str]:
         }
     )
     yield ns
+    await release_applications(kube, ns)
     await kube.delete("v1", "Namespace", ns, propagation="Background")
+
+
+async def release_applications(kube: KubeClient, ns: str, *names: str) -> None:
+    """Takes the finalizers off the Applications (``names``, or all) a test leaves behind:
+    with no controller left to run their cascade, they would never go (nor their namespace)."""
+    items, _ = await kube.list(API_VERSION, "Application", ns)
+    for app in items:
+        if names and app["metadata"]["name"] not in names:
+            continue
+        if app["metadata"].get("finalizers"):
+            with contextlib.suppress(KubeError):  # gone meanwhile
+                await kube.merge_patch(app, {"metadata": {"finalizers": None}})
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from tether.api.application import Application
+from tether.controller.windows import evaluate as evaluate_windows
 from tether.health import assess
 from tether.kube import KubeClient
 from tether.kube.client import split_api_version
@@ -88,6 +89,9 @@ async def write_status(
             c.to_dict(str(previous.get((c.type, redact(c.message)), at))) for c in cmp.conditions
         ],
     }
+    windows = evaluate_windows(app.sync_windows, datetime.now(UTC)).to_status()
+    if windows is not None or app.status.get("syncWindows") is not None:
+        status["syncWindows"] = windows  # None: the windows were removed, and so is this
     types = source_types(cmp) or list(app.status.get("sourceTypes") or [])
     if types:
         status["sourceTypes"] = types
@@ -275,5 +279,12 @@ def _without_credentials(status: dict[str, Any]) -> dict[str, Any]:
 
 
 def _same_status(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    """Equal but for the reconcile time: nothing worth a write."""
-    return all(old.get(k) == v for k, v in new.items() if k != "reconciledAt")
+    """Equal but for the reconcile time: nothing worth a write. A null in the merge patch
+    removes a field, so it matches a field that is absent."""
+    return all(old.get(k) == _without_nulls(v) for k, v in new.items() if k != "reconciledAt")
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    return value

@@ -102,11 +102,13 @@ async def test_delete_with_self_heal_on_leaves_nothing_and_the_controller_stands
         assert code == 0, out
         assert out.count(" deleted") == n + 1
 
-        # The controller saw the object deletions, considered the app and refused to heal it.
+        # The controller, running, took the deletion over and never healed the app.
+        assert "deleted (by the controller)" in out, out
+
         def refused() -> bool:
             return any(
                 "leaving " + f"{home}/healer alone" in r.getMessage()
-                and DELETING_ANNOTATION in r.getMessage()
+                and "being deleted" in r.getMessage()
                 for r in caplog.records
             )
 

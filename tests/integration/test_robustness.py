@@ -31,6 +31,7 @@ from cluster_helpers import (
     eventually,
     github_push,
     new_app,
+    release_applications,
     runtime_options,
     synced_to,
     widget_crd,
@@ -485,6 +486,7 @@ async def test_the_shipped_rbac_runs_the_controller_for_apps_shipping_rbac_and_c
             await eventually(reasons, WAIT, "events written with the ServiceAccount")
             await eventually(lambda: synced_to(kube, SYSTEM_NS, name, sha), WAIT, "synced")
     finally:
+        await release_applications(kube, SYSTEM_NS, name)  # no controller left to finalize it
         await kube.delete(API_VERSION, "Application", name, SYSTEM_NS)
         await kube.delete("v1", "Secret", secret_name, SYSTEM_NS)
         await kube.delete("apiextensions.k8s.io/v1", "CustomResourceDefinition", f"widgets.{group}")

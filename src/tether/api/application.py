@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from tether.api.depends_on import DependencyRef, parse_depends_on
 from tether.api.source import Source
 
 # check_repo_url and check_source_path live with the source parsing; importable here too.
@@ -17,8 +18,11 @@ from tether.api.source_spec import check_repo_url as check_repo_url
 from tether.api.source_spec import check_source_path as check_source_path
 from tether.api.source_spec import parse_sources
 from tether.backoff import Backoff
+from tether.controller.windows import SyncWindow, parse_windows
 from tether.errors import InvalidSpec
 from tether.model import Obj
+from tether.sync.namespace_metadata import NamespaceMetadata, parse_namespace_metadata
+from tether.sync.options import parse_app_options
 
 GROUP = "tether.dev"
 VERSION = "v1alpha1"
@@ -75,6 +79,8 @@ class SyncPolicy:
     self_heal: bool = False
     allow_empty: bool = False
     sync_options: dict[str, str] = field(default_factory=dict)
+    managed_namespace_metadata: NamespaceMetadata | None = None
+    """``managedNamespaceMetadata``: set on the namespace ``CreateNamespace=true`` creates."""
     retry: Retry = field(default_factory=Retry)
 
     def option(self, name: str) -> str:
@@ -92,6 +98,10 @@ class Application:
     ignore_differences: list[dict[str, Any]]
     obj: Obj
     """The whole object as read from the cluster (status included)."""
+    depends_on: list[DependencyRef] = field(default_factory=list)
+    """``spec.dependsOn``: Applications that must be Synced and Healthy before this one syncs."""
+    sync_windows: list[SyncWindow] = field(default_factory=list)
+    """``spec.syncWindows``: when syncs are allowed (see tether.controller.windows)."""
 
     @property
     def source(self) -> Source:
@@ -162,12 +172,8 @@ class Application:
             )
         pol = spec.get("syncPolicy") or {}
         auto = pol.get("automated")
-        options: dict[str, str] = {}
-        for opt in pol.get("syncOptions") or []:
-            k, sep, v = str(opt).partition("=")
-            if not sep:
-                raise InvalidSpec(f"{where}: sync option {opt!r} must be Name=value")
-            options[k] = v
+        options = parse_app_options(pol.get("syncOptions") or [], where)
+        ns_metadata = parse_namespace_metadata(pol.get("managedNamespaceMetadata"), where)
         r = pol.get("retry") or {}
         b = r.get("backoff") or {}
         retry = Retry(
@@ -187,10 +193,15 @@ class Application:
                 self_heal=bool((auto or {}).get("selfHeal", False)),
                 allow_empty=bool((auto or {}).get("allowEmpty", False)),
                 sync_options=options,
+                managed_namespace_metadata=ns_metadata,
                 retry=retry,
             ),
             ignore_differences=list(spec.get("ignoreDifferences") or []),
             obj=obj,
+            depends_on=parse_depends_on(
+                spec.get("dependsOn"), str(meta.get("namespace") or DEFAULT_NAMESPACE), where
+            ),
+            sync_windows=parse_windows(spec.get("syncWindows"), where),
         )
 
 

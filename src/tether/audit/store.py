@@ -24,10 +24,20 @@ from typing import Any, Protocol
 
 from tether.errors import TetherError
 
-KINDS = ("sync", "drift", "correction", "prune", "health", "fighting", "retries-exhausted")
+KINDS = (
+    "sync",
+    "drift",
+    "correction",
+    "prune",
+    "health",
+    "fighting",
+    "retries-exhausted",
+    "delete",
+)
 """What a record reports: a sync, detected drift, a self-heal correction, a prune, a health
-change, a field another manager keeps changing back (fighting), or automated syncs of a
-revision given up after ``retry.limit`` (retries-exhausted)."""
+change, a field another manager keeps changing back (fighting), automated syncs of a
+revision given up after ``retry.limit`` (retries-exhausted), or an Application deleted by
+the controller with (or without) its objects (delete)."""
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10000

@@ -28,7 +28,9 @@ from tether.cli.common import (
     with_engine,
 )
 from tether.cli.output import SOURCE_HEADERS, Cell, first_source, print_table, source_rows, styled
-from tether.deletion import delete_application
+from tether.controller.dependencies import refuse_unready
+from tether.controller.windows import check_manual_sync
+from tether.deletion.command import delete_application
 from tether.diff import render_diffs
 from tether.engine import Comparison, Engine, SyncResult
 from tether.errors import KubeError, TetherError
@@ -274,6 +276,16 @@ def app_diff(ctx: Ctx, name: str, revision: str | None, color: bool | None) -> N
     show_default=True,
     help="Seconds to wait for health after applying (0: don't wait).",
 )
+@click.option(
+    "--ignore-dependencies",
+    is_flag=True,
+    help="Sync even if an app in spec.dependsOn is not Synced and Healthy.",
+)
+@click.option(
+    "--force-window",
+    is_flag=True,
+    help="Sync even while the app's sync windows deny manual syncs.",
+)
 @common
 def app_sync(
     ctx: Ctx,
@@ -283,11 +295,19 @@ def app_sync(
     prune: bool | None,
     allow_mass_prune: bool,
     timeout: float,
+    ignore_dependencies: bool,
+    force_window: bool,
 ) -> None:
     """Render, apply, prune (if asked) and wait for health; updates the status."""
 
     async def go(engine: Engine) -> int:
         a = await engine.get_app(name, ctx.namespace)
+        if not dry_run:
+            overridden = check_manual_sync(name, a.sync_windows, datetime.now(UTC), force_window)
+            if overridden:
+                err.print(f"[yellow]--force-window:[/yellow] {escape(overridden)}")
+        if not dry_run:
+            await refuse_unready(engine.kube, a, ignore_readiness=ignore_dependencies)
         res = await engine.sync(
             a,
             revision=revision,
@@ -323,27 +343,45 @@ def app_sync(
 @click.argument("name")
 @click.option(
     "--cascade/--orphan",
-    default=True,
-    show_default=True,
-    help="Also delete the objects the app owns (cascade) or leave them (orphan).",
+    default=None,
+    help="Also delete the objects the app owns (cascade) or leave them (orphan). "
+    "Default: as the app's tether.dev/deletion-policy annotation says (cascade unless orphan).",
 )
 @click.option(
     "--timeout",
     default=120.0,
     show_default=True,
-    help="Seconds to wait for a sync the controller is running to end before deleting.",
+    help="Seconds to wait for a running sync to end, and then for the deletion to finish.",
+)
+@click.option(
+    "--controller-wait",
+    default=15.0,
+    show_default=True,
+    help="Seconds to wait for a running controller to take the deletion over before "
+    "deleting the objects here (0: do it here).",
 )
 @common
-def app_delete(ctx: Ctx, name: str, cascade: bool, timeout: float) -> None:
-    """Delete an Application (and, with --cascade, everything it owns)."""
+def app_delete(
+    ctx: Ctx, name: str, cascade: bool | None, timeout: float, controller_wait: float
+) -> None:
+    """Delete an Application (and, with --cascade, everything it owns). See docs/deletion.md."""
 
     async def go(engine: Engine) -> int:
-        deleted = await delete_application(
-            engine, name, ctx.namespace, cascade=cascade, timeout=timeout
+        res = await delete_application(
+            engine,
+            name,
+            ctx.namespace,
+            cascade=cascade,
+            timeout=timeout,
+            controller_wait=controller_wait,
+            say=lambda line: err.print(escape(line)),
         )
-        for key in deleted:
+        for key in res.deleted:
             out.print(f"{key} deleted")
-        out.print(f"application/{name} deleted")
+        for key, why in res.kept:
+            out.print(f"{key} kept: {escape(why)}")
+        how = f"by {res.by}" if res.by else "orphan: its objects were left in place"
+        out.print(f"application/{name} deleted ({how})")
         return EXIT_OK
 
     run(with_engine(ctx, go))

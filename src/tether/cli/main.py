@@ -140,6 +140,15 @@ def print_app(obj: Obj) -> None:
         f"[bold]Health:[/bold]      {health_text(health.get('status', 'Unknown'))}"
         + (f" — {escape(str(health['message']))}" if health.get("message") else "")
     )
+    windows = st.get("syncWindows") or {}
+    if windows:
+        verdict = "allowed" if windows.get("syncAllowed") else "denied"
+        nxt = windows.get("next") or {}
+        after = f"; next: {nxt.get('kind')} window at {nxt.get('start')}" if nxt else ""
+        out.print(
+            f"[bold]Windows:[/bold]     {verdict}: "
+            + escape(str(windows.get("message", "")) + after)
+        )
     if op:
         out.print(
             f"[bold]Last sync:[/bold]   {op.get('phase')} at {op.get('finishedAt', '')}: "

@@ -15,6 +15,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from tether import metrics
@@ -26,13 +27,16 @@ from tether.api.application import (
     Application,
 )
 from tether.controller import operation, selfheal
+from tether.controller.dependencies import DependencyGate
 from tether.controller.events import emit_event
+from tether.controller.finalizer import AppFinalizer
 from tether.controller.outlets import AppLog, AuditSink, NotifySink, Outlets
 from tether.controller.polling import RepoPoller
 from tether.controller.queue import AppKey, WorkQueue
 from tether.controller.sources import git_urls, has_chart_source, repo_key, source_refs
 from tether.controller.state import AppState, attempt_key
-from tether.deletion import being_deleted
+from tether.controller.windows import gate as window_gate
+from tether.deletion import being_deleted, deletion_changed, deletion_started
 from tether.engine import Comparison, Condition, Engine, SyncResult, now
 from tether.errors import InvalidSpec, KubeError, TetherError
 from tether.kube import KubeClient, LiveCache
@@ -89,9 +93,13 @@ class Controller:
         self.notify = notify
         self.out = Outlets(kube, self.opts.identity, audit, notify)
         self.queue = WorkQueue()
+        self.finalizer = AppFinalizer(
+            kube, self.opts.identity, lambda k, r, d: self.queue.add(k, r, delay=d), audit=audit
+        )
         self.apps: dict[AppKey, Obj] = {}
         self.state: dict[AppKey, AppState] = {}
         self.app_cache = LiveCache(kube)
+        self.deps = DependencyGate(self.apps, self.opts.namespaces)
         assert engine.cache is not None, "the controller needs an engine with a live cache"
         self.live: LiveCache = engine.cache
         self.live.add_listener(self._on_live_event)
@@ -162,6 +170,9 @@ class Controller:
             self.apps.pop(key, None)
             self.state.pop(key, None)
             self.queue.remove(key)
+            self.finalizer.forget(key)
+            for k in self.deps.changed(key, None):
+                self.queue.add(k, "dependency")
             return
         old = self.apps.get(key)
         if old is not None and _rv(old) > _rv(obj):
@@ -171,6 +182,8 @@ class Controller:
         generation = int(meta.get("generation") or 0)
         token = str((meta.get("annotations") or {}).get(REFRESH_ANNOTATION, ""))
         self.apps[key] = obj
+        if deletion_changed(old, obj):
+            self.queue.add(key, "deletion")  # deleted, or its deletion policy changed
         if st is None:
             self._remember(obj)
             self.queue.add(key, "spec")
@@ -180,6 +193,8 @@ class Controller:
         elif token and token != st.refresh_token:
             st.refresh_token = token
             self.queue.add(key, "refresh")
+        for k in self.deps.changed(key, obj):
+            self.queue.add(k, "dependency")  # it may be what they wait for
 
     def _on_live_event(self, event: str, obj: Obj) -> None:
         ann = (obj.get("metadata") or {}).get("annotations") or {}
@@ -289,8 +304,14 @@ class Controller:
         if why:
             self._leave_alone(obj, st, why)
             await self._abandon_leftover_sync(obj)
+            if deletion_started(obj):
+                out = await self.finalizer.finalize(key, self.apps.get(key, obj))
+                if out is not None:
+                    self._store_app(out)
             return
         st.deleting = ""  # a mark removed by hand: the app is managed again
+        obj = await self.finalizer.ensure(obj)  # deleting it then deletes what it deployed
+        self._store_app(obj)
         try:
             app = Application.from_obj(obj)
         except InvalidSpec as e:
@@ -339,6 +360,9 @@ class Controller:
         ):
             # Killed after applying but before recording the end: the cluster shows it done.
             self._store_app(await operation.close_interrupted(self.kube, app))
+        if self.deps.hold(app, cmp, wants_sync=bool(sync_trigger)):
+            sync_trigger = ""  # a dependency is not ready, or dependsOn has a cycle
+        sync_trigger = self._window_gate(app, cmp, sync_trigger, logx)
         if sync_trigger:
             result = await self._sync(app, cmp, st, sync_trigger, drifted, logx)
             if st.deleting:
@@ -481,6 +505,20 @@ class Controller:
             await self._give_up(app, cmp.revision, failures, res.message, logx)
         return res
 
+    def _window_gate(self, app: Application, cmp: Comparison, trigger: str, logx: AppLog) -> str:
+        """The app's sync windows: a due automated sync or self-heal they deny is held (a
+        condition says so, and until when); the app is looked at again at their next edge."""
+        g = window_gate(app.sync_windows, app.name, trigger, cmp.revision, datetime.now(UTC))
+        if g.recheck_in is not None:
+            self.queue.add((app.namespace, app.name), "window", delay=g.recheck_in)
+        if not g.held:
+            return trigger
+        cmp.conditions.append(Condition("SyncHeldByWindow", g.message, reason=g.reason))
+        known = app.status.get("conditions") or []
+        if not any(c.get("message") == g.message for c in known):
+            logx.info("%s", g.message)
+        return ""
+
     async def _abandon_leftover_sync(self, obj: Obj) -> None:
         out = await operation.abandon_leftover(self.kube, obj)
         if out is not None:
@@ -518,6 +556,7 @@ class Controller:
         trigger: str,
     ) -> None:
         cmp.conditions.extend(selfheal.fighting_conditions(cmp, st))
+        cmp.conditions.extend(self.finalizer.conditions(app.obj))
         failures = st.attempts.get(attempt_key(revision_key(app, cmp), app), 0)
         limit = app.sync_policy.retry.limit
         if cmp.revision and 0 <= limit < failures:
