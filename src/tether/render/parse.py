@@ -169,29 +169,7 @@ def load_mapping(data: bytes, file: str, *, what: str) -> dict[str, Any]:
     the manifest parser's safeguards (UTF-8, alias bombs, nesting depth): it is read in the
     controller's process, before any sandbox. Empty is ``{}``; anything else but one
     mapping is a RenderError naming the file and ``what`` it should be."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise RenderError("file is not valid UTF-8", file=file, hint="save it as UTF-8") from None
-    docs: list[object] = []
-    try:
-        loader = _Loader(text)
-        try:
-            while loader.check_node():
-                node = loader.get_node()
-                if node is None:
-                    break
-                _check_aliases(node, file)
-                docs.append(_construct(loader, node))
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as e:
-        raise _yaml_error(e, text, file) from None
-    except RecursionError:
-        raise RenderError(
-            "YAML is nested too deeply to read", file=file, hint="flatten the document"
-        ) from None
-    docs = [d for d in docs if d is not None]
+    docs = [value for value, _ in _yaml_documents(_decode(data, file), file)]
     if not docs:
         return {}
     if len(docs) > 1 or not isinstance(docs[0], dict):
@@ -226,8 +204,15 @@ def duplicate_error(manifest: Manifest, first: Manifest) -> RenderError:
 
 def _parse(data: bytes, file: str) -> list[tuple[object, int]]:
     """Each object in a file with the 1-based line it starts on, ``List`` kinds expanded."""
+    text = _decode(data, file)
+    if file.endswith(".json"):
+        return _parse_json(text, file)
+    return _parse_yaml(text, file)
+
+
+def _decode(data: bytes, file: str) -> str:
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise RenderError(
             "file is not valid UTF-8",
@@ -235,14 +220,19 @@ def _parse(data: bytes, file: str) -> list[tuple[object, int]]:
             line=data.count(b"\n", 0, e.start) + 1,
             hint="save it as UTF-8",
         ) from e
-    if file.endswith(".json"):
-        return _parse_json(text, file)
-    return _parse_yaml(text, file)
 
 
 def _parse_yaml(text: str, file: str) -> list[tuple[object, int]]:
+    out: list[tuple[object, int]] = []
+    for value, node in _yaml_documents(text, file):
+        _expand_yaml(value, node, file, out)
+    return out
+
+
+def _yaml_documents(text: str, file: str) -> list[tuple[object, Node]]:
+    """Each non-empty document with its node, read with the alias and depth checks."""
     try:
-        return _load_yaml(text, file)
+        return _load_documents(text, file)
     except yaml.YAMLError as e:
         raise _yaml_error(e, text, file) from e
     except RecursionError as e:
@@ -251,8 +241,8 @@ def _parse_yaml(text: str, file: str) -> list[tuple[object, int]]:
         ) from e
 
 
-def _load_yaml(text: str, file: str) -> list[tuple[object, int]]:
-    out: list[tuple[object, int]] = []
+def _load_documents(text: str, file: str) -> list[tuple[object, Node]]:
+    out: list[tuple[object, Node]] = []
     # An alias needs an anchor ("&a") and a use ("*a"); most files have neither character.
     may_alias = "&" in text and "*" in text
     loader = _Loader(text)
@@ -265,7 +255,7 @@ def _load_yaml(text: str, file: str) -> list[tuple[object, int]]:
                 _check_aliases(node, file)
             value = _construct(loader, node)
             if value is not None:
-                _expand_yaml(value, node, file, out)
+                out.append((value, node))
     finally:
         loader.dispose()
     return out

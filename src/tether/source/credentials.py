@@ -198,16 +198,7 @@ def normalize_oci_url(url: str) -> str:
         url = url[len("oci://") :]
     elif "://" in url:
         url = url.split("://", 1)[1]
-    parts = urlsplit("oci://" + url)
-    host = (parts.hostname or "").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    netloc = f"{host}:{port}" if port is not None else host
-    return urlunsplit(("oci", netloc, parts.path.rstrip("/"), "", ""))
+    return normalize_url("oci://" + url)
 
 
 def _accepts(creds: RepoCredentials, repo_type: str) -> bool:
