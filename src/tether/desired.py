@@ -86,6 +86,10 @@ class Desired:
     """The same objects as rendered, with file and line, for messages."""
     source_revisions: list[SourceRevision] = field(default_factory=list)
     """One per source of the app, in spec order."""
+    hooks: list[Manifest] = field(default_factory=list)
+    """Hook objects (``tether.sync.hooks``), marked and namespaced like ``manifests`` but
+    not among them: not in the inventory, the diff or the prune. A hook made from
+    ``generateName`` has no ``metadata.name``."""
 
 
 @dataclass
