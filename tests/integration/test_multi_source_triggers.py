@@ -287,6 +287,9 @@ async def test_a_new_chart_version_in_a_helm_repository_is_picked_up_at_the_poll
         archive.rename(chart_repo.root / archive.name)
         chart_repo.index()
         st = await eventually(lambda: deployed("1.2.9"), WAIT, "1.2.9 deployed by polling")
-    assert st["history"][0]["trigger"] == "poll"
+    # Nothing but time brought 1.2.9 in (no webhook, no manual refresh). Usually the poll
+    # sees it first ("poll"); a reconcile for another reason (a live event of the app's own
+    # objects) made after the index went stale sees it as well, and records "auto".
+    assert st["history"][0]["trigger"] in ("poll", "auto")
     cm = await kube.get("v1", "ConfigMap", "greeter-cm", namespace)
     assert cm is not None and cm["data"]["greeting"] == "hello from 1.2.9"
