@@ -7,6 +7,10 @@ key; its render type is detected (``tether.render.registry``); a render runs in 
 private directory holding only that source's files (and the ``ref`` sources it reads), with
 the shared sandboxed runner, unless the render cache already holds the same inputs. A failure
 anywhere raises, so nothing is applied or pruned on a bad render.
+
+Hooks (objects annotated ``tether.dev/hook`` or an alias) are split out into
+``Desired.hooks``: which phase runs them is decided later, when an operation plans its steps
+(Helm's install and upgrade hooks depend on whether the app was ever deployed).
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ from tether.source.credentials import (
     redact,
 )
 from tether.sync.defaults import set_native_defaults
+from tether.sync.hooks import hook_of, is_hook
+from tether.sync.hooks import mark as mark_hook
 from tether.sync.options import SKIP_DRY_RUN, SyncOptions
 from tether.sync.tracking import mark
 
@@ -87,9 +93,11 @@ class Desired:
     source_revisions: list[SourceRevision] = field(default_factory=list)
     """One per source of the app, in spec order."""
     hooks: list[Manifest] = field(default_factory=list)
-    """Hook objects (``tether.sync.hooks``), marked and namespaced like ``manifests`` but
-    not among them: not in the inventory, the diff or the prune. A hook made from
-    ``generateName`` has no ``metadata.name``."""
+    """Hook objects (``tether.sync.hooks``), namespaced like ``manifests`` but not among
+    them: not in the inventory, the diff or the prune. Marked as hooks of the app
+    (``tether.sync.hooks.mark``: ``tether.dev/hook-of``, the app label and
+    ``instance_labels``), never with its tracking id. A hook made from ``generateName`` has
+    no ``metadata.name``; each keeps its file and line."""
 
 
 @dataclass
@@ -177,13 +185,13 @@ class DesiredSource:
                 manifests += out
             s = r.source
             revisions.append(SourceRevision(s.repo_url, r.revision, s.path, s.chart, render_type))
-        marked, sources = await self.prepare(app, manifests)
+        marked, sources, hooks = await self.prepare(app, manifests)
         first_git = next((r for r in resolved if r.checkout is not None), None)
         if first_git is None:
             commit = CommitInfo(resolved[0].revision)
         else:
             commit = self._commit_info(first_git.source.repo_url, first_git.revision)
-        return Desired(commit.sha, commit, marked, sources, revisions)
+        return Desired(commit.sha, commit, marked, sources, revisions, hooks)
 
     async def _resolve(self, app: Application, s: Source, revision: str | None) -> _Resolved:
         if s.is_helm_repository:
@@ -255,30 +263,33 @@ class DesiredSource:
 
     async def prepare(
         self, app: Application, manifests: list[Manifest]
-    ) -> tuple[list[Manifest], dict[ResourceKey, Manifest]]:
-        """Fills in the destination namespace and marks every object as this app's."""
+    ) -> tuple[list[Manifest], dict[ResourceKey, Manifest], list[Manifest]]:
+        """Fills in the destination namespace and marks every object as this app's: the
+        objects to deploy (with their rendered form by key, for messages), and apart from
+        them the hooks (``tether.sync.hooks``), marked as hooks of this app and not with
+        its tracking id, so they never enter the inventory, the diff or the prune."""
         crd_scopes = _crd_scopes(manifests)
         out: list[Manifest] = []
+        hooks: list[Manifest] = []
         sources: dict[ResourceKey, Manifest] = {}
+        hook_sources: dict[ResourceKey, Manifest] = {}
         for m in manifests:
-            obj = dict(m.obj)
-            api_version, kind = str(obj["apiVersion"]), str(obj["kind"])
-            namespaced = await self._namespaced(api_version, kind, crd_scopes, m, app)
-            meta = dict(obj.get("metadata") or {})
-            if namespaced and not meta.get("namespace"):
-                if not app.destination.namespace:
-                    raise InvalidSpec(
-                        f"{m.source_file}:{m.line}: {kind} {meta.get('name')} has no namespace "
-                        "and the Application sets no destination.namespace",
-                        hint="set spec.destination.namespace or metadata.namespace",
-                    )
-                meta["namespace"] = app.destination.namespace
-            elif not namespaced:
-                meta.pop("namespace", None)
-            obj["metadata"] = meta
-            marked = Manifest(set_native_defaults(mark(app, obj)), m.source_file, m.line)
-            if marked.key in sources:
-                first = sources[marked.key]
+            obj = await self._namespaced_obj(app, m, crd_scopes)
+            hook = is_hook(obj)
+            marked = Manifest(
+                set_native_defaults(mark_hook(app, obj) if hook else mark(app, obj)),
+                m.source_file,
+                m.line,
+            )
+            if hook:
+                # A mistake in a hook's annotations is found with the render's, before any
+                # sync; which phases it runs in is decided when an operation starts.
+                hook_of(marked, first_install=False)
+            if hook and not marked.key.name:
+                hooks.append(marked)  # generateName: a new object each time it runs
+                continue
+            first = sources.get(marked.key) or hook_sources.get(marked.key)
+            if first is not None:
                 raise RenderError(
                     f"{marked.key} is defined twice once the destination namespace is filled "
                     f"in: here and at {first.source_file}:{first.line}",
@@ -286,9 +297,36 @@ class DesiredSource:
                     line=m.line,
                     hint="remove one of the two definitions",
                 )
-            sources[marked.key] = m
-            out.append(marked)
-        return out, sources
+            if hook:
+                hook_sources[marked.key] = m
+                hooks.append(marked)
+            else:
+                sources[marked.key] = m
+                out.append(marked)
+        return out, sources, hooks
+
+    async def _namespaced_obj(
+        self, app: Application, m: Manifest, crd_scopes: dict[tuple[str, str], bool]
+    ) -> Obj:
+        """A copy of ``m``'s object with the destination namespace filled in when its kind
+        is namespaced and it names none, and without a namespace when it is cluster-scoped."""
+        obj = dict(m.obj)
+        api_version, kind = str(obj["apiVersion"]), str(obj["kind"])
+        namespaced = await self._namespaced(api_version, kind, crd_scopes, m, app)
+        meta = dict(obj.get("metadata") or {})
+        if namespaced and not meta.get("namespace"):
+            if not app.destination.namespace:
+                name = meta.get("name") or f"{meta.get('generateName') or ''}*"
+                raise InvalidSpec(
+                    f"{m.source_file}:{m.line}: {kind} {name} has no namespace "
+                    "and the Application sets no destination.namespace",
+                    hint="set spec.destination.namespace or metadata.namespace",
+                )
+            meta["namespace"] = app.destination.namespace
+        elif not namespaced:
+            meta.pop("namespace", None)
+        obj["metadata"] = meta
+        return obj
 
     async def _namespaced(
         self,

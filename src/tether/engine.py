@@ -26,6 +26,8 @@ from tether.source import GitCache
 from tether.status import HISTORY_LIMIT, Condition, inventory_of, now
 from tether.status import write_status as write_app_status
 from tether.sync.apply import ResourceResult, Syncer, SyncResult
+from tether.sync.operation import DEFAULT_TIMEOUT, Step, SyncOperation
+from tether.sync.state import RUN_BY_CLI, OperationRequest, OperationState
 from tether.sync.tracking import manifest_hash, object_sync_options, owned_by
 
 
@@ -77,6 +79,32 @@ class Engine:
             )
         return Application.from_obj(obj)
 
+    # ---- operations ----------------------------------------------------------------------
+    def operation(
+        self,
+        app: Application,
+        request: OperationRequest,
+        *,
+        run_by: str = RUN_BY_CLI,
+        dry_run: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> SyncOperation:
+        """A new sync operation for ``request``, to step (``tether.sync.operation``)."""
+        return SyncOperation.start(
+            self.kube,
+            self.comparer,
+            self.live,
+            app,
+            request,
+            run_by=run_by,
+            dry_run=dry_run,
+            timeout=timeout,
+        )
+
+    def resume(self, app: Application, *, timeout: float = DEFAULT_TIMEOUT) -> SyncOperation:
+        """The operation recorded in ``app.status.operationState``, to step on."""
+        return SyncOperation.resume(self.kube, self.comparer, self.live, app, timeout=timeout)
+
     # ---- delete ----------------------------------------------------------------------
     async def delete_owned(self, app: Application) -> list[ResourceKey]:
         """Cascade delete: every object in the inventory that is still this app's.
@@ -126,8 +154,12 @@ __all__ = [
     "Condition",
     "Desired",
     "Engine",
+    "OperationRequest",
+    "OperationState",
     "ResourceResult",
     "ResourceState",
+    "Step",
+    "SyncOperation",
     "SyncResult",
     "default_cache_dir",
     "manifest_hash",

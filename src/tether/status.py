@@ -16,17 +16,20 @@ from typing import TYPE_CHECKING, Any
 
 from tether.api.application import Application
 from tether.controller.windows import evaluate as evaluate_windows
+from tether.errors import InvalidSpec
 from tether.health import assess
 from tether.kube import KubeClient
 from tether.kube.client import split_api_version
-from tether.model import Obj, ResourceDiff, ResourceDiffStatus, ResourceKey
+from tether.model import Manifest, Obj, ResourceDiff, ResourceDiffStatus, ResourceKey
 from tether.source import redact
+from tether.sync.hooks import HookPhase, hook_of
 from tether.sync.tracking import owned_by
 
 if TYPE_CHECKING:
     from tether.compare import Comparison
     from tether.desired import SourceRevision
     from tether.sync.apply import SyncResult
+    from tether.sync.state import OperationState
 
 HISTORY_LIMIT = 10
 
@@ -61,9 +64,12 @@ async def write_status(
     trigger: str = "",
     only_if_changed: bool = False,
     operation_extra: dict[str, Any] | None = None,
+    operation: OperationState | None = None,
 ) -> Obj | None:
     """Writes status; returns the updated Application (None when nothing changed and
-    ``only_if_changed``: an idle engine then writes nothing)."""
+    ``only_if_changed``: an idle engine then writes nothing). ``operation``: the state of
+    the sync operation that produced ``result``, written as ``operationState`` (with its
+    sync phase, wave, hook instances and request)."""
     at = now()
     previous = {
         (c.get("type"), c.get("message")): c.get("lastTransitionTime", at)
@@ -97,21 +103,26 @@ async def write_status(
         status["sourceTypes"] = types
     if cmp.error is None:
         status["resources"] = [cmp.resources[k].row() for k in sorted(cmp.resources)]
+    if cmp.desired is not None:
+        status["deletionHooks"] = deletion_hook_count(cmp.desired.hooks)
     inventory = new_inventory(app, cmp, result)
     if inventory is not None:
         status["inventory"] = inventory
     if result is not None and not result.dry_run:
         status["operationState"] = {
+            **(operation.to_dict() if operation is not None else {}),
             "phase": result.phase,
             "message": result.message,
             "revision": result.revision,
             "trigger": trigger,
             "startedAt": result.started_at,
             "finishedAt": result.finished_at,
-            "generation": app.generation,
-            "syncResult": {
-                "resources": [r.to_dict() for r in result.results if r.action != "unchanged"]
-            },
+            "generation": operation.generation if operation is not None else app.generation,
+            "syncResult": (
+                operation.to_dict()["syncResult"]
+                if operation is not None
+                else {"resources": [r.to_dict() for r in result.results if r.action != "unchanged"]}
+            ),
             **({"revisions": revisions} if multi else {}),
             **(operation_extra or {}),
         }
@@ -143,6 +154,21 @@ async def write_status(
     if only_if_changed and result is None and _same_status(app.status, status):
         return None
     return await kube.patch_status(app.obj, status)
+
+
+def deletion_hook_count(hooks: list[Manifest]) -> int:
+    """How many PreDelete/PostDelete hooks the app has at the revision in ``status.sync``:
+    a deletion whose hooks cannot be rendered then knows whether it may go on without (0)."""
+    n = 0
+    for m in hooks:
+        try:
+            hook = hook_of(m, first_install=False)
+        except InvalidSpec:
+            n += 1  # unreadable: counted, so a deletion does not assume there is none
+            continue
+        if hook is not None and hook.phases & {HookPhase.PRE_DELETE, HookPhase.POST_DELETE}:
+            n += 1
+    return n
 
 
 def has_several_sources(app: Application) -> bool:
@@ -213,7 +239,7 @@ def inventory_of(app: Application) -> dict[ResourceKey, str]:
     return out
 
 
-def _record_outcome(cmp: Comparison, result: SyncResult) -> None:
+def record_outcome(cmp: Comparison, result: SyncResult) -> None:
     """Folds what the sync did into the comparison, so status shows the cluster after it.
 
     The apply responses are the live objects; no second read is needed.

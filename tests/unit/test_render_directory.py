@@ -551,6 +551,16 @@ def test_duplicate_object_in_another_file_names_both_places() -> None:
     )
 
 
+def test_hooks_named_by_generate_name_are_not_duplicates_of_each_other() -> None:
+    hook = (
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: {}-\n"
+        "  annotations: {{argocd.argoproj.io/hook: {}}}\n"
+    )
+    text = hook.format("before", "PreSync") + "---\n" + hook.format("after", "PostSync")
+    out = render({"apps/hooks.yaml": text})
+    assert [m.obj["metadata"]["generateName"] for m in out] == ["before-", "after-"]
+
+
 def test_duplicate_in_one_file_across_api_versions_of_one_group() -> None:
     deploy = "apiVersion: {}\nkind: Deployment\nmetadata: {{name: web}}\n"
     text = deploy.format("apps/v1") + "---\n" + deploy.format("apps/v1beta1")

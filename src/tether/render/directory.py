@@ -18,7 +18,13 @@ from tether.errors import RenderError
 from tether.model import Manifest, ResourceKey
 from tether.render import jsonnet
 from tether.render.base import RenderRequest, RepoView
-from tether.render.parse import duplicate_error, manifests_of, parse_documents, to_manifest
+from tether.render.parse import (
+    duplicate_error,
+    manifests_of,
+    parse_documents,
+    to_manifest,
+    unique_key,
+)
 from tether.sandbox import Runner
 from tether.symlinks import resolve
 
@@ -379,7 +385,8 @@ def _assemble(
         if found is None:
             found = manifests_of(programs[entry.shown], entry.shown)
         for manifest in found:
-            first = seen.get(manifest.key)
+            key = unique_key(manifest)  # None: a hook named by generateName
+            first = seen.get(key) if key is not None else None
             if first is not None:
                 raise duplicate_error(manifest, first)
             if len(manifests) == max_objects:
@@ -390,7 +397,8 @@ def _assemble(
                     line=manifest.line,
                     hint="split the application into smaller ones",
                 )
-            seen[manifest.key] = manifest
+            if key is not None:
+                seen[key] = manifest
             manifests.append(manifest)
     return manifests
 

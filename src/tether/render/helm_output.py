@@ -2,7 +2,8 @@
 
 Each object keeps the repository file it came from (helm's ``# Source:`` comment). Helm hooks
 are kept and marked with ``tether.dev/hook`` and ``tether.dev/hook-weight`` so the sync phases
-can run them at their time; test hooks are dropped, as ``helm install`` and Argo CD do.
+can run them at their time (``tether.sync.hooks``); hooks named by ``generateName`` are
+allowed; test hooks are dropped, as ``helm install`` and Argo CD do.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tether.render.parse import check_unique, parse_manifests
 HELM_HOOK = "helm.sh/hook"
 HELM_HOOK_WEIGHT = "helm.sh/hook-weight"
 HOOK = "tether.dev/hook"
+ARGOCD_HOOK = "argocd.argoproj.io/hook"
 HOOK_WEIGHT = "tether.dev/hook-weight"
 TEST_HOOKS = frozenset({"test", "test-success", "test-failure"})
 """Run by ``helm test`` only; never part of a sync."""
@@ -87,8 +89,9 @@ def is_test_hook(obj: Mapping[str, object]) -> bool:
 
 
 def mark_hook(obj: dict[str, object], file: str) -> None:
-    """Add ``tether.dev/hook`` (the hook names, comma separated) and ``tether.dev/hook-weight``
-    (helm's weight, 0 when unset) to a hook object; other objects are left alone."""
+    """Add ``tether.dev/hook`` (the hook names, comma separated; unless the object already
+    carries tether's or Argo CD's hook annotation) and ``tether.dev/hook-weight`` (helm's
+    weight, 0 when unset) to a hook object; other objects are left alone."""
     names = hook_names(obj)
     if not names:
         return
@@ -102,7 +105,10 @@ def mark_hook(obj: dict[str, object], file: str) -> None:
             file=file,
             hint='hook weights are integers, quoted: "-5", "0", "10"',
         )
-    annotations[HOOK] = ",".join(names)
+    if annotations.get(HOOK) is None and annotations.get(ARGOCD_HOOK) is None:
+        # An object the chart also annotates as a tether or Argo CD hook is that hook (as in
+        # Argo CD, whose annotation wins over Helm's).
+        annotations[HOOK] = ",".join(names)
     annotations[HOOK_WEIGHT] = str(int(text))
 
 

@@ -3,7 +3,8 @@
 Every renderer's output goes through here (files of a directory app, Jsonnet's JSON, the
 output of ``kustomize build`` and ``helm template``), so every source gets the same safety
 checks (alias bombs, non-object documents, objects without apiVersion/kind/name, an object
-defined twice) and the same messages, which never quote the file's text.
+defined twice) and the same messages, which never quote the file's text. A hook
+(``tether.sync.hooks.is_hook``) may have ``metadata.generateName`` instead of a name.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from tether.errors import RenderError
 from tether.model import Manifest, ResourceKey
+from tether.sync.hooks import is_hook
 
 try:
     from yaml import CSafeLoader as _BaseLoader
@@ -35,6 +37,7 @@ __all__ = [
     "parse_documents",
     "parse_manifests",
     "to_manifest",
+    "unique_key",
 ]
 
 _MAX_ALIASES = 100
@@ -178,14 +181,25 @@ def load_mapping(data: bytes, file: str, *, what: str) -> dict[str, Any]:
 
 
 def check_unique(manifests: Iterable[Manifest]) -> None:
-    """Refuse an object defined twice: which one the cluster got would depend on file order."""
+    """Refuse an object defined twice: which one the cluster got would depend on file order.
+    Hooks named by ``generateName`` (no ``metadata.name``) are new objects each time they
+    run, so they never collide."""
     seen: dict[ResourceKey, Manifest] = {}
     for manifest in manifests:
-        key = manifest.key
+        key = unique_key(manifest)
+        if key is None:
+            continue
         first = seen.get(key)
         if first is not None:
             raise duplicate_error(manifest, first)
         seen[key] = manifest
+
+
+def unique_key(manifest: Manifest) -> ResourceKey | None:
+    """The key two definitions of one object share; None for a hook named by
+    ``generateName`` (it cannot collide with anything)."""
+    key = manifest.key
+    return key if key.name else None
 
 
 def duplicate_error(manifest: Manifest, first: Manifest) -> RenderError:
@@ -585,7 +599,20 @@ def to_manifest(value: object, file: str, line: int) -> Manifest:
     if not isinstance(metadata, dict):
         problem = "no metadata" if metadata is None else f"metadata that is {_describe(metadata)}"
         raise RenderError(f"{what} has {problem}", file=file, line=line, hint=_OBJECT_HINT)
-    _require_string(metadata.get("name"), "metadata.name", what, file, line)
+    name = metadata.get("name")
+    generate_name = metadata.get("generateName")
+    if (name is None or name == "") and isinstance(generate_name, str) and generate_name:
+        if is_hook(value):
+            # A hook may be made anew each time it runs: the server names it after generateName.
+            return Manifest(value, file, line)
+        raise RenderError(
+            f"{what} has no metadata.name",
+            file=file,
+            line=line,
+            hint="metadata.generateName is allowed only for hooks (objects annotated "
+            "tether.dev/hook); give the object a metadata.name",
+        )
+    _require_string(name, "metadata.name", what, file, line)
     return Manifest(value, file, line)
 
 

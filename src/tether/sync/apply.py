@@ -1,8 +1,9 @@
-"""Syncing an app: apply what differs, step by step, then prune; the result of one sync.
+"""Applying and pruning objects as a sync does (the applier), and the result of one sync.
 
-A sync compares first (or takes the comparison just made), refuses before applying anything
-when objects are another app's or their namespace is missing, applies in order, prunes if
-asked, and records what it did in the app's status.
+``Applier`` applies a list of objects and returns a change set (per object: created,
+configured or failed, with a message and the object the server stored), prunes one object,
+and makes the checks a sync makes before it applies anything. ``Syncer.sync`` runs a whole
+sync operation (``tether.sync.operation``) to its end and returns its ``SyncResult``.
 """
 
 from __future__ import annotations
@@ -14,21 +15,18 @@ from tether.api.application import Application
 from tether.compare import Comparer, Comparison
 from tether.diff import IgnoreRule
 from tether.diff.respect import keep_ignored_fields
-from tether.errors import KubeError, PruneBlocked, TetherError
+from tether.errors import KubeError
 from tether.kube import KubeClient
 from tether.live import APPLY_CONCURRENCY, LiveObjects, bounded
-from tether.model import Manifest, Obj, ResourceDiffStatus, ResourceKey
-from tether.status import Condition, _record_outcome, inventory_of, now
-from tether.status import write_status as write_app_status
+from tether.model import Manifest, Obj, ResourceKey
+from tether.status import Condition
 from tether.sync.namespace_metadata import FIELD_MANAGER as NAMESPACE_MANAGER
 from tether.sync.namespaces import (
     CREATE_NAMESPACE,
-    creates_destination,
     missing_namespace_message,
     namespaces_to_check,
 )
 from tether.sync.options import (
-    FAIL_ON_SHARED,
     FORCE,
     REPLACE,
     RESPECT_IGNORE,
@@ -36,8 +34,6 @@ from tether.sync.options import (
     VALIDATE,
     SyncOptions,
 )
-from tether.sync.plan import plan_steps
-from tether.sync.prune import PrunePlan, check_prune_safety, plan_prune
 from tether.sync.takeover import fields_taken_from
 from tether.sync.write import WriteMode, Written, write
 
@@ -99,185 +95,112 @@ class Syncer:
         write_status: bool = True,
         skip: set[ResourceKey] | None = None,
         comparison: Comparison | None = None,
+        timeout: float | None = None,
     ) -> SyncResult:
-        """Compare, then apply what differs (in order) and prune if asked.
+        """Runs a sync operation to its end (``tether.sync.operation``): compare, apply what
+        differs wave by wave (waiting for a wave's health when something follows it), prune
+        if asked, run the hooks.
 
         ``skip`` names objects not to touch this time (self-heal gave up on them).
         ``comparison`` is a read-only comparison just made (the controller's): it is used
-        instead of comparing again, and only its missing objects are still dry-run.
+        for the first step instead of comparing again. ``write_status``: the operation's
+        progress and its end are written to the Application's status.
         """
-        started = now()
+        from tether.sync.operation import DEFAULT_TIMEOUT, SyncOperation
+        from tether.sync.record import run_to_end
+        from tether.sync.state import RUN_BY_CLI, OperationRequest
+
         writes_before = self.kube.write_requests
-        if comparison is None:
-            cmp = await self.comparer.compare(app, revision, validate=True)
-            validated = True
-        else:
-            cmp, validated = comparison, False
-        result = SyncResult(
-            "Running",
-            "",
-            cmp.revision,
-            started,
-            target_revision=cmp.target_revision or app.source.target_revision,
-            comparison=cmp,
-            dry_run=dry_run,
+        request = OperationRequest(
+            trigger=trigger,
+            initiated_by=RUN_BY_CLI,
+            revision=revision or "",
+            prune=prune,
+            allow_mass_prune=allow_mass_prune,
+            skip=sorted(skip or set()),
         )
-        do_prune = app.sync_policy.prune if prune is None else prune
-        try:
-            if cmp.error is not None:
-                raise cmp.error
-            assert cmp.desired is not None
-            if not validated:
-                await self.comparer.validate_missing(cmp)
-            await self._sync(app, cmp, result, do_prune, dry_run, allow_mass_prune, skip or set())
-        except PruneBlocked as e:
-            result.phase, result.message = "Failed", str(e)
-            cmp.conditions.append(Condition("PruneBlocked", str(e)))
-        except TetherError as e:
-            result.phase, result.message = "Failed", str(e)
-            if not any(c.message == str(e) for c in cmp.conditions):
-                cmp.conditions.append(Condition("SyncError", str(e), reason=e.reason))
-        result.finished_at = now()
-        if result.phase == "Failed" and not cmp.conditions:
-            cmp.conditions.append(Condition("SyncError", result.message, reason="ApplyFailed"))
-        if result.phase == "Running":
-            result.phase = "Succeeded"
-            n = len(result.changed())
-            result.message = (
-                f"{'dry run: would change' if dry_run else 'changed'} {n} object(s)"
-                if n
-                else "already in sync"
-            )
-        if not dry_run:
-            _record_outcome(cmp, result)
-            if write_status:
-                await write_app_status(self.kube, app, cmp, result, trigger=trigger)
-        result.writes = self.kube.write_requests - writes_before
-        return result
+        op = SyncOperation.start(
+            self.kube,
+            self.comparer,
+            self.live,
+            app,
+            request,
+            run_by=RUN_BY_CLI,
+            dry_run=dry_run,
+            timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+        )
+        step = await run_to_end(
+            op, self.kube, app, record=write_status and not dry_run, comparison=comparison
+        )
+        assert step.result is not None
+        step.result.writes = self.kube.write_requests - writes_before
+        return step.result
 
-    async def _sync(
+
+@dataclass
+class Applier:
+    """Applies objects the way a sync does (sync options, ignored fields kept, takeover
+    notes) and says, per object, what happened: a change set."""
+
+    kube: KubeClient
+    live: LiveObjects
+
+    async def apply_all(
         self,
-        app: Application,
+        manifests: list[Manifest],
         cmp: Comparison,
-        result: SyncResult,
-        do_prune: bool,
-        dry_run: bool,
-        allow_mass_prune: bool,
-        skip: set[ResourceKey],
-    ) -> None:
-        assert cmp.desired is not None
-        desired_keys = {m.key for m in cmp.desired.manifests}
-        inventory = set(inventory_of(app))
-        if (
-            not cmp.desired.manifests
-            and inventory
-            and not app.sync_policy.allow_empty
-            and (not allow_mass_prune)
-        ):
-            raise PruneBlocked(
-                f"the render of {app.source.path} at {cmp.revision[:10]} is empty while the "
-                f"app owns {len(inventory)} object(s); refusing to treat that as 'delete all'",
-                hint="check spec.source.path, or sync with --allow-mass-prune",
-            )
-        prune_plan = plan_prune(app, inventory, desired_keys, cmp.live)
-        if do_prune:
-            check_prune_safety(prune_plan, inventory, allow_mass_prune=allow_mass_prune)
-        options = SyncOptions(app.sync_policy.sync_options)
-        if cmp.shared and options.enabled(FAIL_ON_SHARED):
-            _refuse_shared(cmp, result)
-            return
-        if await self._refuse_missing_namespaces(app, cmp, result):
-            return
-        if creates_destination(app):
-            await self._create_namespace(app, dry_run, result)
-        rules = [IgnoreRule.from_spec(r) for r in app.ignore_differences]
-        failed = False
-        for step in plan_steps(cmp.desired.manifests):
-            todo = []
-            for m in step.manifests:
-                st = cmp.resources.get(m.key)
-                if st is not None and st.diff.status == ResourceDiffStatus.SYNCED:
-                    result.results.append(ResourceResult(m.key, "unchanged"))
-                elif m.key in skip:
-                    result.results.append(
-                        ResourceResult(m.key, "skipped", "self-heal stopped for this object")
-                    )
-                else:
-                    todo.append(m)
-            if not todo:
-                continue
-            outcomes = await bounded(
-                APPLY_CONCURRENCY,
-                (self._apply_one(m, cmp, dry_run, options, rules) for m in todo),
-            )
-            result.results.extend(outcomes)
-            if not dry_run:
-                _adopt_shared(cmp, outcomes)
-            failures = [r for r in outcomes if r.action == "failed"]
-            if failures:
-                failed = True
-                first = failures[0]
-                result.phase = "Failed"
-                result.message = f"{first.key}: {first.message}"
-                break
-            if not dry_run and step.tier == 1:
-                await self._wait_for_kinds(todo)
-        if failed:
-            return
-        await self._prune(prune_plan, result, do_prune, dry_run, options)
-
-    async def _prune(
-        self,
-        plan: PrunePlan,
-        result: SyncResult,
-        do_prune: bool,
-        dry_run: bool,
         options: SyncOptions,
-    ) -> None:
-        """Deletes what left Git, after every apply succeeded, in the plan's order (reverse
-        waves, ``PruneLast`` objects last), with the propagation the options ask for."""
-        for key, why in plan.keep:
-            result.results.append(ResourceResult(key, "kept", why))
-        if not plan.delete:
-            return
-        if not do_prune:
-            for key, _ in plan.delete:
-                result.results.append(
-                    ResourceResult(key, "skipped", "left Git; sync with prune to delete it")
-                )
-            return
-        for key, obj in plan.delete:
-            try:
-                await self.kube.delete(
-                    str(obj["apiVersion"]),
-                    key.kind,
-                    key.name,
-                    key.namespace,
-                    propagation=options.propagation,
-                    dry_run=dry_run,
-                    preconditions_uid=str(obj["metadata"].get("uid", "")),
-                )
-                result.results.append(ResourceResult(key, "pruned"))
-            except KubeError as e:
-                result.results.append(ResourceResult(key, "failed", f"prune failed: {e}"))
-                result.phase, result.message = "Failed", f"{key}: prune failed: {e}"
-                return
+        *,
+        dry_run: bool = False,
+    ) -> list[ResourceResult]:
+        """Applies ``manifests`` concurrently; one result per object, in order (created,
+        configured or failed, with a message and the object as the server stored it)."""
+        rules = [IgnoreRule.from_spec(r) for r in cmp.app.ignore_differences]
+        outcomes = await bounded(
+            APPLY_CONCURRENCY,
+            (self.apply_one(m, cmp, dry_run, options, rules) for m in manifests),
+        )
+        if not dry_run:
+            _adopt_shared(cmp, outcomes)
+        return outcomes
 
-    async def _wait_for_kinds(self, crds: list[Manifest]) -> None:
+    async def wait_for_kinds(self, crds: list[Manifest]) -> None:
         """After applying CRDs: waits until the API server serves their kinds."""
         for m in crds:
+            if m.key.kind != "CustomResourceDefinition":
+                continue
             spec = m.obj.get("spec") or {}
             group, kind = spec.get("group", ""), (spec.get("names") or {}).get("kind")
             for v in spec.get("versions") or []:
                 if kind and v.get("served", True):
                     await self.kube.wait_for_resource(f"{group}/{v['name']}", kind)
 
-    async def _refuse_missing_namespaces(
-        self, app: Application, cmp: Comparison, result: SyncResult
-    ) -> bool:
-        """Fails the sync, before anything is applied, when objects would go into a namespace
-        that does not exist and that this sync does not create. A dry run cannot learn it
-        from the server (its 404 looks like "namespace created earlier in this sync")."""
+    async def prune_one(
+        self, key: ResourceKey, obj: Obj, options: SyncOptions, *, dry_run: bool = False
+    ) -> ResourceResult:
+        """Deletes an object that left Git, with the propagation the options ask for, only
+        if it is still the object planned for deletion (same uid)."""
+        try:
+            await self.kube.delete(
+                str(obj["apiVersion"]),
+                key.kind,
+                key.name,
+                key.namespace,
+                propagation=options.propagation,
+                dry_run=dry_run,
+                preconditions_uid=str(obj["metadata"].get("uid", "")),
+            )
+        except KubeError as e:
+            return ResourceResult(key, "failed", f"prune failed: {e}")
+        return ResourceResult(key, "pruned")
+
+    async def refuse_missing_namespaces(
+        self, app: Application, cmp: Comparison
+    ) -> list[ResourceResult]:
+        """Failed results, before anything is applied, for objects that would go into a
+        namespace that does not exist and that this sync does not create (empty: none).
+        A dry run cannot learn it from the server (its 404 looks like "namespace created
+        earlier in this sync")."""
         assert cmp.desired is not None
         needed = namespaces_to_check(app, cmp.desired.manifests, cmp.live)
         missing: list[str] = []
@@ -290,24 +213,23 @@ class Syncer:
                     raise
                 # Not allowed to read Namespaces (a namespace-scoped install): the apply
                 # itself reports a missing one.
-        if not missing:
-            return False
+        out: list[ResourceResult] = []
         for ns in missing:
             why = missing_namespace_message(app, ns)
-            result.results.extend(ResourceResult(k, "failed", why) for k in needed[ns])
-        first = missing_namespace_message(app, missing[0])
-        result.phase, result.message = "Failed", first
-        cmp.conditions.append(Condition("SyncError", first, reason="NamespaceNotFound"))
-        return True
+            out.extend(ResourceResult(k, "failed", why) for k in needed[ns])
+        if missing:
+            first = missing_namespace_message(app, missing[0])
+            cmp.conditions.append(Condition("SyncError", first, reason="NamespaceNotFound"))
+        return out
 
-    async def _create_namespace(self, app: Application, dry_run: bool, result: SyncResult) -> None:
+    async def create_namespace(self, app: Application, dry_run: bool) -> ResourceResult | None:
         """``CreateNamespace=true``: creates ``destination.namespace`` when missing, and keeps
         ``managedNamespaceMetadata`` on it."""
         name = app.destination.namespace
         metadata = app.sync_policy.managed_namespace_metadata
         live = await self.kube.get("v1", "Namespace", name)
         if live is not None and (metadata is None or metadata.held_by(live)):
-            return
+            return None
         if metadata is None:
             ns: Obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
             await self.kube.apply(ns, dry_run=dry_run)
@@ -318,15 +240,13 @@ class Syncer:
         why = f"{CREATE_NAMESPACE}=true"
         if metadata is not None:
             why += " with managedNamespaceMetadata"
-        result.results.append(
-            ResourceResult(
-                ResourceKey("", "Namespace", "", name),
-                "created" if live is None else "configured",
-                why,
-            )
+        return ResourceResult(
+            ResourceKey("", "Namespace", "", name),
+            "created" if live is None else "configured",
+            why,
         )
 
-    async def _apply_one(
+    async def apply_one(
         self,
         m: Manifest,
         cmp: Comparison,
@@ -396,12 +316,12 @@ def _adopt_shared(cmp: Comparison, outcomes: list[ResourceResult]) -> None:
                 state.message = ""
 
 
-def _refuse_shared(cmp: Comparison, result: SyncResult) -> None:
-    """``FailOnSharedResource=true``: fails a sync that would take objects over from another
-    app, before applying anything."""
-    for key, other in sorted(cmp.shared.items()):
-        result.results.append(
-            ResourceResult(key, "failed", f"tracked by application {other}; not taken over")
-        )
+def refuse_shared(cmp: Comparison) -> tuple[list[ResourceResult], str]:
+    """``FailOnSharedResource=true``: the failed results and the message of a sync that
+    would take objects over from another app, before applying anything."""
+    out = [
+        ResourceResult(key, "failed", f"tracked by application {other}; not taken over")
+        for key, other in sorted(cmp.shared.items())
+    ]
     first = next(c for c in cmp.conditions if c.type == "SharedResourceWarning")
-    result.phase, result.message = "Failed", first.message
+    return out, first.message

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from tether.model import ResourceKey
@@ -23,6 +24,13 @@ SUCCEEDED = "Succeeded"
 FAILED = "Failed"
 ERROR = "Error"
 ENDED = (SUCCEEDED, FAILED, ERROR)
+
+RUN_BY_CLI = "cli"
+"""``OperationState.run_by`` of an operation run by ``tether app sync`` itself (no
+controller was running)."""
+CLI_GRACE = 30.0
+"""Seconds after its last heartbeat that an operation a CLI runs is taken to be abandoned
+(the command was killed): a controller then takes it up."""
 
 # Sync phases, in the order an operation runs them. SyncFail runs only when one fails.
 PRE_SYNC = "PreSync"
@@ -229,11 +237,28 @@ class OperationState:
     pre-upgrade hooks); fixed at the start so a resumed operation decides the same way."""
     failed_phase: str = ""
     """When SyncFail hooks run: the phase that failed (for the message)."""
+    checked: bool = False
+    """The checks made once before anything is applied (refusals, namespaces) passed; an
+    operation resumed before that runs them again."""
+    heartbeat_at: str = ""
+    """When the engine running it last wrote its progress. A controller takes up an
+    operation a CLI runs (``run_by: cli``) only once this is old: that CLI is gone."""
     resources: list[TaskRecord] = field(default_factory=list)
 
     @property
     def ended(self) -> bool:
         return self.phase in ENDED
+
+    def held_by_live_cli(self, at: datetime) -> bool:
+        """A CLI runs it and wrote its heartbeat less than ``CLI_GRACE`` seconds before
+        ``at``: another engine must leave it alone."""
+        if self.run_by != RUN_BY_CLI or not self.heartbeat_at:
+            return False
+        try:
+            beat = datetime.strptime(self.heartbeat_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            return False
+        return (at - beat).total_seconds() < CLI_GRACE
 
     def record(self, rec: TaskRecord) -> None:
         """Adds a record, or replaces the one for the same object and phase."""
@@ -265,6 +290,8 @@ class OperationState:
             "pruning": self.pruning,
             "runBy": self.run_by,
             "firstInstall": self.first_install,
+            "checked": self.checked,
+            "heartbeatAt": self.heartbeat_at,
             "syncResult": {
                 "resources": [r.to_dict() for r in self.resources if r.action != "unchanged"]
             },
@@ -293,6 +320,8 @@ class OperationState:
             run_by=str(d.get("runBy") or ""),
             first_install=bool(d.get("firstInstall")),
             failed_phase=str(d.get("failedPhase") or ""),
+            checked=bool(d.get("checked")),
+            heartbeat_at=str(d.get("heartbeatAt") or ""),
             resources=[TaskRecord.from_dict(r) for r in result.get("resources") or []],
         )
 
