@@ -1,12 +1,12 @@
-"""The ``tether app`` group and its commands (create, apply, list, get, diff, sync, delete,
-refresh), with how a sync's result is printed. ``history`` is added by ``audit_cmds``."""
+"""The ``tether app`` group and its commands (create, apply, list, get, diff, delete,
+refresh). ``sync``, ``terminate-op`` and ``wait`` are in ``operation_cmds``; ``history`` is
+added by ``audit_cmds``."""
 
 from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.markup import escape
@@ -21,20 +21,18 @@ from tether.cli.common import (
     err,
     fail,
     health_cell,
-    health_text,
     out,
     print_obj,
     run,
     with_engine,
 )
-from tether.cli.output import SOURCE_HEADERS, Cell, first_source, print_table, source_rows, styled
-from tether.controller.dependencies import refuse_unready
-from tether.controller.windows import check_manual_sync
+from tether.cli.output import SOURCE_HEADERS, Cell, first_source, print_table, source_rows
 from tether.deletion.command import delete_application
 from tether.diff import render_diffs
-from tether.engine import Comparison, Engine, SyncResult
+from tether.engine import Engine
 from tether.errors import KubeError, TetherError
-from tether.model import HealthStatus, Obj, ResourceDiffStatus
+from tether.model import Obj, ResourceDiffStatus
+from tether.service import ApplicationService
 from tether.source import redact
 
 force_conflicts_option = click.option(
@@ -168,12 +166,12 @@ def app_list(ctx: Ctx) -> None:
     """List Applications with their sync and health."""
 
     async def go(engine: Engine) -> int:
-        items, _ = await engine.kube.list(API_VERSION, "Application", ctx.namespace)
+        items = await ApplicationService(engine).list(ctx.namespace)
         if ctx.output in ("json", "yaml"):
             print_obj({"apiVersion": "v1", "kind": "List", "items": items}, ctx.output)
             return EXIT_OK
         rows: list[list[Cell]] = []
-        for it in sorted(items, key=lambda o: o["metadata"]["name"]):
+        for it in items:
             st = it.get("status") or {}
             src = first_source(it)
             rows.append(
@@ -205,7 +203,7 @@ def app_get(ctx: Ctx, name: str) -> None:
     from tether.cli.main import print_app  # there, not in common: see main's docstring
 
     async def go(engine: Engine) -> int:
-        a = await engine.get_app(name, ctx.namespace)
+        a = await ApplicationService(engine).get(name, ctx.namespace)
         if ctx.output in ("json", "yaml"):
             print_obj(a.obj, ctx.output)
             return EXIT_OK
@@ -229,10 +227,7 @@ def app_diff(ctx: Ctx, name: str, revision: str | None, color: bool | None) -> N
     """Show how the cluster differs from Git. Exit 0 in sync, 1 with a diff, 2 on error."""
 
     async def go(engine: Engine) -> int:
-        a = await engine.get_app(name, ctx.namespace)
-        cmp = await engine.compare(a, revision)
-        if cmp.error is not None:
-            raise cmp.error
+        cmp = await ApplicationService(engine).diff(name, ctx.namespace, revision)
         diffs = [d for d in cmp.diffs() if d.status != ResourceDiffStatus.SYNCED]
         if ctx.output in ("json", "yaml"):
             print_obj(
@@ -256,85 +251,6 @@ def app_diff(ctx: Ctx, name: str, revision: str | None, color: bool | None) -> N
             sys.stdout.write(render_diffs(diffs, color=use_color))
             sys.stdout.flush()
         return EXIT_DIFF if diffs else EXIT_OK
-
-    run(with_engine(ctx, go))
-
-
-@app.command("sync")
-@click.argument("name")
-@click.option("--revision", default=None, help="Sync to this revision instead of the target.")
-@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
-@click.option("--prune", is_flag=True, default=None, help="Delete objects that left Git.")
-@click.option(
-    "--allow-mass-prune",
-    is_flag=True,
-    help="Allow pruning more than half of the app, a Namespace or a CRD.",
-)
-@click.option(
-    "--timeout",
-    default=120.0,
-    show_default=True,
-    help="Seconds to wait for health after applying (0: don't wait).",
-)
-@click.option(
-    "--ignore-dependencies",
-    is_flag=True,
-    help="Sync even if an app in spec.dependsOn is not Synced and Healthy.",
-)
-@click.option(
-    "--force-window",
-    is_flag=True,
-    help="Sync even while the app's sync windows deny manual syncs.",
-)
-@common
-def app_sync(
-    ctx: Ctx,
-    name: str,
-    revision: str | None,
-    dry_run: bool,
-    prune: bool | None,
-    allow_mass_prune: bool,
-    timeout: float,
-    ignore_dependencies: bool,
-    force_window: bool,
-) -> None:
-    """Render, apply, prune (if asked) and wait for health; updates the status."""
-
-    async def go(engine: Engine) -> int:
-        a = await engine.get_app(name, ctx.namespace)
-        if not dry_run:
-            overridden = check_manual_sync(name, a.sync_windows, datetime.now(UTC), force_window)
-            if overridden:
-                err.print(f"[yellow]--force-window:[/yellow] {escape(overridden)}")
-        if not dry_run:
-            await refuse_unready(engine.kube, a, ignore_readiness=ignore_dependencies)
-        res = await engine.sync(
-            a,
-            revision=revision,
-            prune=bool(prune),
-            dry_run=dry_run,
-            allow_mass_prune=allow_mass_prune,
-        )
-        cmp = res.comparison
-        if res.ok and not dry_run and timeout > 0 and cmp is not None:
-            with err.status(f"waiting up to {timeout:.0f}s for {name} to become healthy"):
-                a = await engine.get_app(name, ctx.namespace)
-                cmp = await engine.wait_healthy(a, timeout, revision=res.revision)
-                await engine.write_status(a, cmp)
-        if ctx.output in ("json", "yaml"):
-            print_obj(sync_summary(res, cmp), ctx.output)
-        else:
-            print_sync(res, cmp)
-        if not res.ok:
-            return EXIT_DIFF
-        if (
-            cmp is not None
-            and not dry_run
-            and timeout > 0
-            and cmp.health.status not in (HealthStatus.HEALTHY, HealthStatus.SUSPENDED)
-        ):
-            return EXIT_DIFF
-        return EXIT_OK
 
     run(with_engine(ctx, go))
 
@@ -405,51 +321,10 @@ def app_refresh(ctx: Ctx, name: str) -> None:
     run(with_engine(ctx, go))
 
 
-_RESULT_COLOURS = {"failed": "red", "pruned": "yellow", "created": "green", "configured": "green"}
-
-
-def sync_summary(res: SyncResult, cmp: Comparison | None) -> dict[str, Any]:
-    return {
-        "phase": res.phase,
-        "message": res.message,
-        "revision": res.revision,
-        "dryRun": res.dry_run,
-        "resources": [r.to_dict() for r in res.results],
-        "sync": cmp.sync_status.value if cmp else "Unknown",
-        "health": cmp.health.status.value if cmp else "Unknown",
-    }
-
-
-def print_sync(res: SyncResult, cmp: Comparison | None) -> None:
-    changed = [r for r in res.results if r.action != "unchanged"]
-    if changed:
-        print_table(
-            out,
-            ("KIND", "NAMESPACE", "NAME", "RESULT", "MESSAGE"),
-            [
-                [
-                    r.key.kind,
-                    r.key.namespace,
-                    r.key.name,
-                    styled(r.action, _RESULT_COLOURS.get(r.action)),
-                    r.message,
-                ]
-                for r in changed
-            ],
-            whole=("KIND", "RESULT"),
-        )
-    colour = "green" if res.ok else "red"
-    out.print(
-        f"[{colour}]{res.phase}[/{colour}]: {escape(res.message)} "
-        f"(revision {res.revision[:10] or 'unknown'})"
-    )
-    if cmp is not None and not res.dry_run:
-        out.print(
-            f"Sync: {cmp.sync_status.value}   Health: {health_text(cmp.health.status.value)}"
-            + (f" — {escape(cmp.health.message)}" if cmp.health.message else "")
-        )
-
-
 def register(cli: click.Group) -> None:
-    """Adds the ``app`` group to ``cli`` (the ``tether`` group)."""
+    """Adds the ``app`` group, with the operation commands (sync, terminate-op, wait), to
+    ``cli`` (the ``tether`` group)."""
+    from tether.cli import operation_cmds  # it prints with common's consoles; no cycle
+
+    operation_cmds.register(app)
     cli.add_command(app)

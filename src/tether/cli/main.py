@@ -149,9 +149,17 @@ def print_app(obj: Obj) -> None:
             f"[bold]Windows:[/bold]     {verdict}: "
             + escape(str(windows.get("message", "")) + after)
         )
-    if op:
+    if op.get("phase") in ("Running", "Terminating"):
+        where = "pruning" if op.get("pruning") else f"{op.get('syncPhase')} wave {op.get('wave')}"
         out.print(
-            f"[bold]Last sync:[/bold]   {op.get('phase')} at {op.get('finishedAt', '')}: "
+            f"[bold]Operation:[/bold]   {op.get('phase')} since {op.get('startedAt', '')}, "
+            f"at {escape(where)}, run by {escape(str(op.get('runBy') or '?'))}"
+            + (f": {escape(str(op['message']))}" if op.get("message") else "")
+        )
+    elif op:
+        by = f" by {escape(str(op['runBy']))}" if op.get("runBy") else ""
+        out.print(
+            f"[bold]Last sync:[/bold]   {op.get('phase')} at {op.get('finishedAt', '')}{by}: "
             + escape(str(op.get("message", "")))
         )
     for c in st.get("conditions") or []:

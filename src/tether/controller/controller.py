@@ -1,10 +1,11 @@
-"""The continuous loop: watch Applications and live objects, poll Git, and reconcile.
+"""The continuous loop: watch Applications and live objects, queue them, and dispatch reconciles.
 
-The controller decides *when*; ``tether.engine`` already knows *how*. Triggers (a new
-commit seen by polling or a webhook, a spec change, a refresh request, a live change to a
-tracked object) put the app in a de-duplicating work queue; a bounded pool of workers
-reconciles: compare, then sync when the app asks for automation, then status, events,
-audit records and notifications.
+The controller decides *when*; ``tether.engine`` knows *how*. Triggers (a new commit seen by
+polling or a webhook, a spec change, a refresh request, a live change to a tracked object)
+put the app in a de-duplicating work queue; a bounded pool of workers reconciles each:
+compare, then go on with a running operation, take a user's request, or start an automated
+sync when the policy says one is due (``controller.policy``), one step of it at a time
+(``controller.operations``), and report what happened (``controller.outcomes``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,35 +26,32 @@ from tether.api.application import (
     TRACKING_ANNOTATION,
     Application,
 )
-from tether.controller import operation, selfheal
+from tether.controller import operation, operations, policy, selfheal
 from tether.controller.dependencies import DependencyGate
-from tether.controller.events import emit_event
 from tether.controller.finalizer import AppFinalizer
+from tether.controller.outcomes import Outcomes
 from tether.controller.outlets import AppLog, AuditSink, NotifySink, Outlets
 from tether.controller.polling import RepoPoller
 from tether.controller.queue import AppKey, WorkQueue
 from tether.controller.sources import git_urls, has_chart_source, repo_key, source_refs
-from tether.controller.state import AppState, attempt_key
-from tether.controller.windows import gate as window_gate
+from tether.controller.state import AppState
 from tether.deletion import being_deleted, deletion_changed, deletion_started
-from tether.engine import Comparison, Condition, Engine, SyncResult, now
+from tether.deletion.hooks import RenderedHooks
+from tether.engine import Comparison, Condition, Engine, now
 from tether.errors import InvalidSpec, KubeError, TetherError
 from tether.kube import KubeClient, LiveCache
 from tether.lograte import RateLimitedLog
-from tether.model import HealthStatus, Obj, ResourceKey, SyncStatus
+from tether.model import Obj, ResourceKey
 from tether.server.webhooks import PushEvent, refreshes
-from tether.source import redact
 from tether.source.helm_repo import clear_index_cache
-from tether.status import (
-    has_several_sources,
-    history_sources,
-    revision_key,
-    source_revisions,
-)
+from tether.sync.hooks import HOOK_OF_ANNOTATION
+from tether.sync.operation import SyncOperation
+from tether.sync.state import CLI_GRACE, TERMINATING, OperationRequest
 
 log = logging.getLogger("tether.controller")
 
-TRIGGER_ORDER = ("webhook", "poll", "refresh", "spec", "self-heal", "retry", "resync")
+AUTOMATED_BY = "controller"
+"""``OperationRequest.initiated_by`` of the operations the controller starts itself."""
 
 
 @dataclass
@@ -92,9 +89,15 @@ class Controller:
         self.audit = audit
         self.notify = notify
         self.out = Outlets(kube, self.opts.identity, audit, notify)
+        self.outcomes = Outcomes(self.out)
+        self.ops = operations.Operations(kube, engine, self.opts.identity)
         self.queue = WorkQueue()
         self.finalizer = AppFinalizer(
-            kube, self.opts.identity, lambda k, r, d: self.queue.add(k, r, delay=d), audit=audit
+            kube,
+            self.opts.identity,
+            lambda k, r, d: self.queue.add(k, r, delay=d),
+            audit=audit,
+            hooks=RenderedHooks(engine),
         )
         self.apps: dict[AppKey, Obj] = {}
         self.state: dict[AppKey, AppState] = {}
@@ -193,6 +196,8 @@ class Controller:
         elif token and token != st.refresh_token:
             st.refresh_token = token
             self.queue.add(key, "refresh")
+        if _op_phase(obj) == TERMINATING and (old is None or _op_phase(old) != TERMINATING):
+            self.queue.add(key, "terminate")  # tether app terminate-op: the next step ends it
         for k in self.deps.changed(key, obj):
             self.queue.add(k, "dependency")  # it may be what they wait for
 
@@ -200,9 +205,13 @@ class Controller:
         ann = (obj.get("metadata") or {}).get("annotations") or {}
         tid = str(ann.get(TRACKING_ANNOTATION) or "")
         owner = tid.split(":", 1)[0]
-        if "_" not in owner:
+        hook_of = str(ann.get(HOOK_OF_ANNOTATION) or "")
+        if "_" in owner:
+            ns, name = owner.split("_", 1)
+        elif "/" in hook_of:
+            ns, name = hook_of.split("/", 1)  # a hook instance: its end moves an operation on
+        else:
             return
-        ns, name = owner.split("_", 1)
         key = (ns, name)
         if key in self.apps:
             self.queue.add(key, "live", delay=self.opts.drift_debounce)
@@ -317,15 +326,17 @@ class Controller:
         except InvalidSpec as e:
             await self._write_error_status(obj, Condition("InvalidSpec", str(e)), revision="")
             return
-        trigger = next((t for t in TRIGGER_ORDER if t in reasons), "resync")
         logx = AppLog(app)
-        if "refresh" in reasons:
-            # A hard refresh: branch tips, and chart repository indexes, are asked anew.
+        current = operations.running(app)
+        if "refresh" in reasons or (current is None and operations.requested(app) is not None):
+            # A hard refresh: branch tips, and chart repository indexes, are asked anew. A
+            # new manual request is one too: it deploys Git as it is now.
             for url in git_urls(obj):
                 self.engine.git.forget_refs(url)
             if has_chart_source(obj):
                 clear_index_cache()
-        cmp = await self.engine.compare(app)
+        # A running operation is judged at the revision it pinned, not at a newer one.
+        cmp = await self.engine.compare(app, (current.revision or None) if current else None)
         if cmp.error is not None:
             logx.warning("comparison failed: %s", cmp.error)
         latest = self.apps.get(key)
@@ -334,52 +345,62 @@ class Controller:
         drifted = selfheal.drifted(app, cmp, st)
         if drifted:
             await selfheal.report_drift(self.out, app, cmp, st, drifted)
+        await self._act(app, cmp, st, reasons, drifted, logx)
 
-        result: SyncResult | None = None
-        sync_trigger = ""
-        pol = app.sync_policy
-        last = app.status.get("operationState") or {}
-        new_revision = cmp.error is None and (
-            last_revision_key(app) != revision_key(app, cmp)
-            or int(last.get("generation", -1)) != app.generation
-            or last.get("phase") in ("Running", "Failed")
+    async def _act(
+        self,
+        app: Application,
+        cmp: Comparison,
+        st: AppState,
+        reasons: set[str],
+        drifted: list[ResourceKey],
+        logx: AppLog,
+    ) -> None:
+        """After the comparison: step the running operation, else take a request, else
+        start an automated sync if one is due, else only write the status."""
+        key = (app.namespace, app.name)
+        current = operations.running(app)
+        if current is not None and current.held_by_live_cli(datetime.now(UTC)):
+            # ``tether app sync`` runs it in its own process and is alive: leave it be, and
+            # take it up only if its heartbeat stops (the command was killed).
+            self.queue.add(key, "operation", delay=CLI_GRACE / 3)
+            return
+        if current is not None:
+            # One operation at a time: this one (ours, or left by an engine that stopped)
+            # goes on; a pending request and automated syncs wait for it to end.
+            cleared = await self.ops.clear_taken(app)
+            if cleared is not None:
+                app = Application.from_obj(cleared)
+                self._store_app(cleared)
+            await self._advance(app, cmp, st, self.ops.resume(app), logx)
+            return
+        request = operations.requested(app)
+        if request is not None:
+            await self._start(app, cmp, st, request, logx, pending=True)
+            return
+        trigger = policy.due_trigger(app, cmp, st, policy.main_reason(reasons), drifted)
+        if self.deps.hold(app, cmp, wants_sync=bool(trigger)):
+            trigger = ""  # a dependency is not ready, or dependsOn has a cycle
+        trigger = policy.window_hold(
+            app, cmp, trigger, lambda d: self.queue.add(key, "window", delay=d), logx
         )
-        if pol.automated and cmp.error is None and cmp.sync_status == SyncStatus.OUT_OF_SYNC:
-            if new_revision:
-                # Failed attempts count per revision and spec: a new commit or spec change
-                # starts afresh; the same one is retried up to syncPolicy.retry.limit times.
-                attempts = st.attempts.get(attempt_key(revision_key(app, cmp), app), 0)
-                if attempts == 0 or attempts <= pol.retry.limit or pol.retry.limit < 0:
-                    sync_trigger = trigger if trigger in ("webhook", "poll", "refresh") else "auto"
-            elif pol.self_heal and drifted:
-                sync_trigger = "self-heal"
-        elif (
-            cmp.error is None
-            and last.get("phase") == "Running"
-            and (cmp.sync_status == SyncStatus.SYNCED)
-        ):
-            # Killed after applying but before recording the end: the cluster shows it done.
-            self._store_app(await operation.close_interrupted(self.kube, app))
-        if self.deps.hold(app, cmp, wants_sync=bool(sync_trigger)):
-            sync_trigger = ""  # a dependency is not ready, or dependsOn has a cycle
-        sync_trigger = self._window_gate(app, cmp, sync_trigger, logx)
-        if sync_trigger:
-            result = await self._sync(app, cmp, st, sync_trigger, drifted, logx)
-            if st.deleting:
-                return  # refused to start: the app is going away
-            if result is not None and result.comparison is not None:
-                cmp = result.comparison
-        await self._finish(app, cmp, st, result, sync_trigger)
+        if trigger:
+            auto = await self._automated_request(app, cmp, st, trigger, drifted)
+            if auto is not None:
+                await self._start(app, cmp, st, auto, logx, pending=False)
+                return
+        await self._finish(app, cmp, st)
 
-    async def _sync(
+    async def _automated_request(
         self,
         app: Application,
         cmp: Comparison,
         st: AppState,
         trigger: str,
         drifted: list[ResourceKey],
-        logx: AppLog,
-    ) -> SyncResult | None:
+    ) -> OperationRequest | None:
+        """The request of an automated sync, or None when self-heal gave up on every
+        drifted object."""
         skip: set[ResourceKey] = set()
         if trigger == "self-heal":
             skip = await selfheal.stop_fighting(
@@ -393,215 +414,105 @@ class Controller:
             )
             if set(drifted) <= skip:
                 return None
+        return OperationRequest(
+            trigger=trigger,
+            initiated_by=AUTOMATED_BY,
+            # The app's own targetRevision (history shows what was asked, e.g. HEAD); the
+            # comparison just made is handed to the first step, which pins its commit.
+            revision="",
+            prune=app.sync_policy.prune,
+            skip=sorted(skip),
+        )
+
+    async def _start(
+        self,
+        app: Application,
+        cmp: Comparison,
+        st: AppState,
+        request: OperationRequest,
+        logx: AppLog,
+        *,
+        pending: bool,
+    ) -> None:
+        """Claims a new operation and takes its first step."""
         try:
-            fresh = await operation.claim(
-                self.kube, app, cmp.revision, revisions=_revisions_if_several(app, cmp)
-            )
+            app, op = await self.ops.begin(app, cmp, request, pending=pending)
         except operation.Refused as e:
             self._leave_alone(e.obj or app.obj, st, e.why)
-            return None
-        self._store_app(fresh.obj)
-        logx.info("syncing (%s) to %s", trigger, cmp.revision[:10])
-        await emit_event(
-            self.kube,
-            app.obj,
-            "SyncStarted",
-            f"sync ({trigger}) to {cmp.revision[:10]} started",
-            instance=self.opts.identity,
-        )
-        res = await self.engine.sync(
-            fresh,
-            revision=cmp.revision,
-            trigger=trigger,
-            write_status=False,
-            skip=skip,
-            comparison=cmp,
-        )
-        metrics.SYNCS.labels(app.namespace, app.name, res.phase, trigger).inc()
-        changed = res.changed()
-        akey = attempt_key(revision_key(app, cmp), app)
+            return
+        except operation.Busy:
+            # Another engine started one meanwhile (a CLI, as no controller was seen):
+            # the next reconcile takes it up.
+            self.queue.add((app.namespace, app.name), "operation", delay=1.0)
+            return
+        self._store_app(app.obj)
+        await self.outcomes.started(app, request.trigger, cmp.revision, logx)
+        await self._advance(app, cmp, st, op, logx)
+
+    async def _advance(
+        self, app: Application, cmp: Comparison, st: AppState, op: SyncOperation, logx: AppLog
+    ) -> None:
+        """One step of ``op``; while it waits the app is queued again, never a worker held."""
+        key = (app.namespace, app.name)
+        step, app = await self.ops.step(app, op, cmp)
+        self._store_app(app.obj)
+        if not step.done:
+            self.queue.add(key, "operation", delay=step.wait)
+            return
+        request = step.state.operation
+        trigger = request.trigger
+        res = step.result
+        end_cmp = step.comparison or cmp
+        automated = request.initiated_by == AUTOMATED_BY
         failures = 0
-        if res.ok:
-            st.attempts.pop(akey, None)
-        else:
-            failures = st.attempts[akey] = st.attempts.get(akey, 0) + 1
-            pol = app.sync_policy.retry
-            if pol.limit < 0 or failures <= pol.limit:
-                delay = pol.delay(failures)
+        if res is not None and (res.ok or automated):
+            failures = policy.count_outcome(app, end_cmp, st, res.ok)
+        end_cmp.conditions.extend(self._conditions(app, end_cmp, st))
+        self.deps.hold(app, end_cmp, wants_sync=False)
+        try:
+            written = await self.ops.record_end(app, step)
+        except KubeError as e:
+            if e.status != 404:
+                raise
+            return  # the Application was deleted meanwhile: nothing to write to
+        self._store_app(written.obj)
+        if res is None:
+            return
+        await self.outcomes.finished(app, end_cmp, st, trigger, res)
+        if failures:
+            delay = policy.retry_delay(app, failures)
+            if delay is not None:
                 logx.warning(
                     "sync failed (attempt %d): %s; retrying in %.0fs", failures, res.message, delay
                 )
-                self.queue.add((app.namespace, app.name), "retry", delay=delay)
-        if trigger == "self-heal" and res.ok:
-            t = time.monotonic()
-            for r in changed:
-                st.corrections.setdefault(r.key, deque()).append(t)
-            metrics.SELF_HEALS.labels(app.namespace, app.name).inc(len(changed))
-        msg = f"sync ({trigger}) to {cmp.revision[:10]} {res.phase.lower()}: {res.message}"
-        await emit_event(
-            self.kube,
-            app.obj,
-            "SyncSucceeded" if res.ok else "SyncFailed",
-            msg,
-            warning=not res.ok,
-            instance=self.opts.identity,
-        )
-        if trigger == "self-heal" and res.ok and changed:
-            await emit_event(
-                self.kube,
-                app.obj,
-                "DriftCorrected",
-                "re-applied " + ", ".join(str(r.key) for r in changed[:5]),
-                instance=self.opts.identity,
-            )
-        if self.audit:
-            desired = res.comparison.desired if res.comparison else None
-            kind = "correction" if trigger == "self-heal" else "sync"
-            await self.audit.record(
-                kind,
-                app,
-                revision=res.revision,
-                trigger=trigger,
-                result=res.phase,
-                message=(
-                    desired.commit.message.splitlines()[0]
-                    if desired and desired.commit.message
-                    else res.message
-                ),
-                author=desired.commit.author if desired else "",
-                objects=[r.to_dict() for r in res.results if r.action != "unchanged"],
-                details={
-                    "outcome": res.message,
-                    "source": {
-                        "repoURL": redact(app.source.repo_url),
-                        "path": app.source.path,
-                        "targetRevision": app.source.target_revision,
-                    },
-                    **_several_sources(app, res.comparison or cmp),
-                },
-            )
-            pruned = [r.to_dict() for r in res.results if r.action == "pruned"]
-            if pruned:
-                await self.audit.record(
-                    "prune",
-                    app,
-                    revision=res.revision,
-                    trigger=trigger,
-                    result=res.phase,
-                    objects=pruned,
-                    message=f"pruned {len(pruned)} object(s)",
-                )
-        if self.notify and not res.ok:
-            self.notify.send("sync-failed", app, msg, revision=res.revision)
-        elif self.notify and changed and trigger != "self-heal":
-            self.notify.send(
-                "sync-succeeded",
-                app,
-                msg,
-                revision=res.revision,
-                objects=[r.key.to_dict() for r in changed],
-            )
-        if failures and 0 <= app.sync_policy.retry.limit < failures:
-            await self._give_up(app, cmp.revision, failures, res.message, logx)
-        return res
+                self.queue.add(key, "retry", delay=delay)
+            else:
+                revision = res.revision or end_cmp.revision
+                await self.outcomes.give_up(app, revision, failures, res.message, logx)
+        await self.outcomes.health(app, end_cmp, st)
+        if operations.requested(written) is not None:
+            self.queue.add(key, "operation")  # a request waited for this one to end
 
-    def _window_gate(self, app: Application, cmp: Comparison, trigger: str, logx: AppLog) -> str:
-        """The app's sync windows: a due automated sync or self-heal they deny is held (a
-        condition says so, and until when); the app is looked at again at their next edge."""
-        g = window_gate(app.sync_windows, app.name, trigger, cmp.revision, datetime.now(UTC))
-        if g.recheck_in is not None:
-            self.queue.add((app.namespace, app.name), "window", delay=g.recheck_in)
-        if not g.held:
-            return trigger
-        cmp.conditions.append(Condition("SyncHeldByWindow", g.message, reason=g.reason))
-        known = app.status.get("conditions") or []
-        if not any(c.get("message") == g.message for c in known):
-            logx.info("%s", g.message)
-        return ""
+    def _conditions(self, app: Application, cmp: Comparison, st: AppState) -> list[Condition]:
+        """The controller's own conditions of an app, beside the comparison's."""
+        out = selfheal.fighting_conditions(cmp, st) + self.finalizer.conditions(app.obj)
+        exhausted = policy.retries_exhausted(app, cmp, st)
+        if exhausted is not None:
+            out.append(exhausted)
+        return out
 
     async def _abandon_leftover_sync(self, obj: Obj) -> None:
         out = await operation.abandon_leftover(self.kube, obj)
         if out is not None:
             self._store_app(out)
 
-    async def _give_up(
-        self, app: Application, revision: str, failures: int, why: str, logx: AppLog
-    ) -> None:
-        """The last retry failed: say so everywhere a person looks, once."""
-        limit = app.sync_policy.retry.limit
-        message = (
-            f"sync to {revision[:10]} failed {failures} time(s); retry.limit ({limit}) "
-            f"reached, no more automatic retries: {why}"
-        )
-        logx.warning("%s", message)
-        await emit_event(
-            self.kube,
-            app.obj,
-            "SyncRetriesExhausted",
-            message,
-            warning=True,
-            instance=self.opts.identity,
-        )
-        if self.audit:
-            await self.audit.record(
-                "retries-exhausted", app, revision=revision, result="Failed", message=message
-            )
-
-    async def _finish(
-        self,
-        app: Application,
-        cmp: Comparison,
-        st: AppState,
-        result: SyncResult | None,
-        trigger: str,
-    ) -> None:
-        cmp.conditions.extend(selfheal.fighting_conditions(cmp, st))
-        cmp.conditions.extend(self.finalizer.conditions(app.obj))
-        failures = st.attempts.get(attempt_key(revision_key(app, cmp), app), 0)
-        limit = app.sync_policy.retry.limit
-        if cmp.revision and 0 <= limit < failures:
-            cmp.conditions.append(
-                Condition(
-                    "RetriesExhausted",
-                    f"sync to {cmp.revision[:10]} failed {failures} time(s) and retry.limit is "
-                    f"{limit}: no more automatic syncs of this revision. Push a fix, change the "
-                    "spec, or run 'tether app sync'",
-                )
-            )
-        health = cmp.health.status.value
-        if st.health and health != st.health:
-            await emit_event(
-                self.kube,
-                app.obj,
-                "HealthChanged",
-                f"health {st.health} → {health}"
-                + (f": {cmp.health.message}" if cmp.health.message else ""),
-                warning=health == HealthStatus.DEGRADED.value,
-                instance=self.opts.identity,
-            )
-            if health == HealthStatus.DEGRADED.value:
-                if self.notify:
-                    self.notify.send(
-                        "health-degraded",
-                        app,
-                        f"{app.name} is Degraded: {cmp.health.message}",
-                        revision=cmp.revision,
-                    )
-                if self.audit:
-                    await self.audit.record(
-                        "health",
-                        app,
-                        revision=cmp.revision,
-                        result=health,
-                        message=cmp.health.message,
-                    )
-        st.health = health
+    async def _finish(self, app: Application, cmp: Comparison, st: AppState) -> None:
+        """Status of a reconcile that ran no operation (written only when it changed)."""
+        cmp.conditions.extend(self._conditions(app, cmp, st))
+        await self.outcomes.health(app, cmp, st)
         latest = Application.from_obj(self.apps.get((app.namespace, app.name), app.obj))
-        extra = {"generation": app.generation} if result is not None else None
         try:
-            out = await self.engine.write_status(
-                latest, cmp, result, trigger=trigger, only_if_changed=True, operation_extra=extra
-            )
+            out = await self.engine.write_status(latest, cmp, None, only_if_changed=True)
         except KubeError as e:
             if e.status == 404:
                 return  # the Application was deleted meanwhile: nothing to write to
@@ -685,28 +596,13 @@ def _describe(e: Exception) -> str:
     return f"internal error {type(e).__name__}{where}: {e}"
 
 
-def last_revision_key(app: Application) -> str:
-    """``revision_key`` of the last sync, as its operation state recorded it."""
-    last = app.status.get("operationState") or {}
-    if has_several_sources(app) and last.get("revisions"):
-        return ",".join(str(r) for r in last["revisions"])
-    return str(last.get("revision") or "")
-
-
-def _revisions_if_several(app: Application, cmp: Comparison) -> list[str] | None:
-    return source_revisions(cmp) if has_several_sources(app) else None
-
-
-def _several_sources(app: Application, cmp: Comparison) -> dict[str, Any]:
-    """An audit record's ``revisions`` and ``sources`` for an app with several sources."""
-    if not has_several_sources(app):
-        return {}
-    return {"revisions": source_revisions(cmp), "sources": history_sources(app, cmp)}
-
-
 def _key(obj: Obj) -> AppKey:
     meta = obj.get("metadata") or {}
     return (str(meta.get("namespace", "")), str(meta.get("name", "")))
+
+
+def _op_phase(obj: Obj) -> str:
+    return str(((obj.get("status") or {}).get("operationState") or {}).get("phase") or "")
 
 
 def _rv(obj: Obj) -> int:

@@ -287,7 +287,7 @@ class LeaderElector:
             return _Attempt.ACQUIRED
         spec = current.get("spec") or {}
         holder = str(spec.get("holderIdentity") or "")
-        if holder and holder != self.identity and not _expired(spec, now):
+        if holder and holder != self.identity and not lease_expired(spec, now):
             self._observed = None
             return _Attempt.HELD
         if await self._write(current, self._spec(current, now)):
@@ -353,7 +353,8 @@ class LeaderElector:
         return True
 
 
-def _expired(spec: dict[str, Any], now: datetime) -> bool:
+def lease_expired(spec: dict[str, Any], now: datetime) -> bool:
+    """A Lease whose holder stopped renewing: ``renewTime + leaseDurationSeconds`` passed."""
     renewed = parse_micro_time(spec.get("renewTime"))
     if renewed is None:
         return True

@@ -27,6 +27,7 @@ from tether.audit.api import StoreReader
 from tether.backoff import Backoff
 from tether.controller.controller import Controller, ControllerOptions
 from tether.controller.leader import LeaderElector
+from tether.controller.presence import Presence
 from tether.controller.render_metrics import MeteredRenderCache
 from tether.controller.render_settings import RenderSettings
 from tether.engine import Engine
@@ -197,6 +198,8 @@ class Runtime:
         self.metrics_runner: web.AppRunner | None = None
         self.audit: StoreAudit | None = None
         self.elector: LeaderElector | None = None
+        self.presence: Presence | None = None
+        self._presence_task: asyncio.Task[None] | None = None
         self._secrets: tuple[float, WebhookSecrets] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self.started = asyncio.Event()
@@ -311,6 +314,22 @@ class Runtime:
         log.info("%s is now the active controller", self.identity)
         metrics.LEADER.set(1)
         await self.controller.start()
+        # Announced once it works: ``tether app sync`` then hands its requests over.
+        self.presence = Presence(self.kube_client, self.identity, self._presence_namespaces)
+        self._presence_task = asyncio.create_task(self.presence.run(), name="presence")
+
+    @property
+    def kube_client(self) -> KubeClient:
+        assert self.kube is not None
+        return self.kube
+
+    def _presence_namespaces(self) -> list[str]:
+        """The namespaces watched; when all are, the home one and those holding apps."""
+        watched = [ns for ns in self.opts.namespaces if ns]
+        if watched and len(watched) == len(self.opts.namespaces):
+            return watched
+        apps = self.controller.apps if self.controller is not None else {}
+        return sorted({self.home_namespace, *(ns for ns, _ in apps)})
 
     async def _unlead(self) -> None:
         if self._stopping:
@@ -367,6 +386,12 @@ class Runtime:
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._presence_task is not None:
+            # First: from now on the CLI runs syncs itself rather than hand them over.
+            self._presence_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._presence_task
+            self._presence_task = None
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:

@@ -1,6 +1,7 @@
 """Deleting an Application and what it deployed: the policy it asks for (``policy``), the
 order its objects go in (``plan``), the step-by-step cascade and its finalizers
-(``cascade``), and ``tether app delete`` (``command``). The controller's side is
+(``cascade``), its PreDelete and PostDelete hooks (``hooks``), and ``tether app delete``
+(``command``). The controller's side is
 ``tether.controller.finalizer``. See docs/deletion.md."""
 
 from tether.deletion.policy import (

@@ -7,8 +7,9 @@ plan (``tether.deletion.plan``) that still has objects, deletes those not yet be
 and reports what it waits for. When no step has anything left the cascade is done and the
 finalizers can go. A controller restarted in the middle resumes where the cluster stands.
 
-PreDelete and PostDelete hooks belong before the first step and after the last; they come
-with the sync phases. ``DeletionHooks`` is where they plug in; today both are no-ops.
+PreDelete hooks run before the first step and PostDelete hooks after the last
+(``DeletionHooks``; ``tether.deletion.hooks.RenderedHooks`` runs the app's own, ``NoHooks``
+none). A hook that fails stops the deletion (``Progress.hook_failed``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from tether.api.application import API_VERSION, KIND
+from tether.deletion.hooks import HookFailed
 from tether.deletion.plan import CascadePlan, Target, plan_cascade
 from tether.deletion.policy import finalizers, without_ours
 from tether.errors import KubeError, TetherError
@@ -43,7 +45,7 @@ class DeletionHooks(Protocol):
 
 
 class NoHooks:
-    """Until the sync phases bring hooks: nothing to run before or after."""
+    """Nothing to run before or after."""
 
     async def pre_delete(self, app: Obj) -> str:
         return ""
@@ -65,9 +67,14 @@ class Progress:
     gone: list[ResourceKey] = field(default_factory=list)
     hook: str = ""
     """What a PreDelete or PostDelete hook waits for."""
+    hook_failed: str = ""
+    """Why a PreDelete or PostDelete hook stops the deletion (and what to do); also in
+    ``errors``, so the deletion is retried with backoff."""
 
     def message(self) -> str:
         """One line on what the deletion waits for (for conditions, logs and the CLI)."""
+        if self.hook_failed:
+            return self.hook_failed
         if self.errors:
             first = "; ".join(f"{k}: {e}" for k, e in self.errors[:3])
             more = f" (and {len(self.errors) - 3} more)" if len(self.errors) > 3 else ""
@@ -144,14 +151,18 @@ async def advance(
         return Progress(errors=unreadable)
     plan: CascadePlan = plan_cascade(ns, name, inventory, live)
     progress = Progress(kept=plan.kept, gone=plan.gone)
-    if plan.targets:
+    step = next((s for s in plan.steps if s.targets), None)
+    try:
         progress.hook = await hooks.pre_delete(app)
         if progress.hook:
             return progress
-    step = next((s for s in plan.steps if s.targets), None)
-    if step is None:
-        progress.hook = await hooks.post_delete(app)
-        progress.done = not progress.hook
+        if step is None:
+            progress.hook = await hooks.post_delete(app)
+            progress.done = not progress.hook
+            return progress
+    except HookFailed as e:
+        progress.hook_failed = str(e)
+        progress.errors = [(e.key, progress.hook_failed)]
         return progress
     progress.step = step.label
 
@@ -244,6 +255,8 @@ async def release(kube: KubeClient, app: Obj) -> Obj | None:
 
 
 def deletion_conditions(progress: Progress) -> list[Condition]:
+    if progress.hook_failed:
+        return [Condition(ERROR_CONDITION, progress.message(), reason="HookFailed")]
     if progress.errors:
         return [Condition(ERROR_CONDITION, progress.message(), reason="DeleteFailed")]
     return [Condition(DELETING_CONDITION, progress.message(), reason="CascadeDelete")]

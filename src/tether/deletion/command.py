@@ -28,6 +28,7 @@ from tether.api.application import API_VERSION, KIND
 from tether.deletion.cascade import (
     DELETING_CONDITION,
     ERROR_CONDITION,
+    DeletionHooks,
     Progress,
     advance,
     deletion_conditions,
@@ -37,6 +38,7 @@ from tether.deletion.cascade import (
     set_finalizers,
     write_conditions,
 )
+from tether.deletion.hooks import RenderedHooks
 from tether.deletion.plan import plan_cascade
 from tether.deletion.policy import (
     DELETING_ANNOTATION,
@@ -104,18 +106,19 @@ async def delete_application(
     settled = await _wait_for_running_sync(kube, marked, timeout)
     # What this app may delete, as its last sync left the inventory.
     expected = await _expected(kube, settled)
+    before = _deletion_conditions(settled)
     await kube.delete(API_VERSION, KIND, name, namespace, propagation="Background")
     deadline = time.monotonic() + timeout
     if managed:
         say(f"waiting up to {controller_wait:g}s for the controller to delete the objects")
-        if await _controller_answers(kube, name, namespace, controller_wait):
+        if await _controller_answers(kube, name, namespace, controller_wait, before):
             await _wait_gone(kube, name, namespace, deadline, timeout)
             expected.by = "the controller"
             return expected
         say(f"no controller answered within {controller_wait:g}s: deleting the objects here")
     else:
         say("no controller manages this Application: deleting the objects here")
-    await _cascade_here(kube, name, namespace, deadline, timeout)
+    await _cascade_here(kube, name, namespace, deadline, timeout, RenderedHooks(engine))
     expected.by = "this command"
     return expected
 
@@ -139,15 +142,27 @@ async def _expected(kube: KubeClient, app: Obj) -> DeleteOutcome:
     return DeleteOutcome(by="", deleted=[t.key for t in plan.targets], kept=plan.kept)
 
 
-async def _controller_answers(kube: KubeClient, name: str, namespace: str, wait: float) -> bool:
-    """True once a controller has written a deletion condition (or already finished)."""
+def _deletion_conditions(obj: Obj) -> list[tuple[str, str]]:
+    conds = (obj.get("status") or {}).get("conditions") or []
+    return [
+        (str(c.get("type")), str(c.get("message")))
+        for c in conds
+        if c.get("type") in (DELETING_CONDITION, ERROR_CONDITION)
+    ]
+
+
+async def _controller_answers(
+    kube: KubeClient, name: str, namespace: str, wait: float, before: list[tuple[str, str]]
+) -> bool:
+    """True once a controller has written a deletion condition other than ``before`` (what
+    an earlier, stopped deletion left), or already finished."""
     deadline = time.monotonic() + wait
     while True:
         obj = await kube.get(API_VERSION, KIND, name, namespace)
         if obj is None or not holds_ours(obj):
             return True
-        conds = (obj.get("status") or {}).get("conditions") or []
-        if any(c.get("type") in (DELETING_CONDITION, ERROR_CONDITION) for c in conds):
+        now = _deletion_conditions(obj)
+        if now and now != before:
             return True
         if time.monotonic() >= deadline:
             return False
@@ -169,7 +184,12 @@ async def _wait_gone(
 
 
 async def _cascade_here(
-    kube: KubeClient, name: str, namespace: str, deadline: float, timeout: float
+    kube: KubeClient,
+    name: str,
+    namespace: str,
+    deadline: float,
+    timeout: float,
+    hooks: DeletionHooks,
 ) -> None:
     while True:
         obj = await kube.get(API_VERSION, KIND, name, namespace)
@@ -178,12 +198,18 @@ async def _cascade_here(
         if not holds_ours(obj):
             return  # someone else finished it (a controller that came up)
         progress: Progress = await advance(
-            kube, obj, propagation=propagation(obj, deletion_policy(obj))
+            kube, obj, propagation=propagation(obj, deletion_policy(obj)), hooks=hooks
         )
         if progress.done:
             await release(kube, obj)
             continue
         await write_conditions(kube, obj, deletion_conditions(progress))
+        if progress.hook_failed:
+            raise TetherError(
+                f"Application {namespace}/{name}: deletion stopped: {progress.hook_failed}",
+                hint=f"the Application stays, held by its finalizer {FINALIZER}; run "
+                "'tether app delete' again once the hook is fixed",
+            )
         if time.monotonic() >= deadline:
             raise _unfinished(namespace, name, timeout, progress.message())
         await asyncio.sleep(POLL)

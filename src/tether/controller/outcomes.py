@@ -1,0 +1,163 @@
+"""Reporting what the controller did: an operation started or ended, retries given up, health.
+
+Each outcome goes to every place a person looks: an Event on the Application, the metrics,
+the audit trail and the notifications. Nothing here decides anything or writes status.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+from tether import metrics
+from tether.api.application import Application
+from tether.compare import Comparison
+from tether.controller.outlets import AppLog, Outlets
+from tether.controller.state import AppState
+from tether.model import HealthStatus
+from tether.source import redact
+from tether.status import has_several_sources, history_sources, source_revisions
+from tether.sync.apply import SyncResult
+
+
+class Outcomes:
+    def __init__(self, out: Outlets) -> None:
+        self.out = out
+
+    async def started(self, app: Application, trigger: str, revision: str, logx: AppLog) -> None:
+        logx.info("syncing (%s) to %s", trigger, revision[:10])
+        await self.out.event(
+            app, "SyncStarted", f"sync ({trigger}) to {revision[:10]} started", warning=False
+        )
+
+    async def finished(
+        self, app: Application, cmp: Comparison, st: AppState, trigger: str, res: SyncResult
+    ) -> str:
+        """An operation ended: Event, metrics, self-heal bookkeeping, audit, notification.
+        Returns the one-line message said about it."""
+        metrics.SYNCS.labels(app.namespace, app.name, res.phase, trigger).inc()
+        changed = res.changed()
+        if trigger == "self-heal" and res.ok:
+            t = time.monotonic()
+            for r in changed:
+                st.corrections.setdefault(r.key, deque()).append(t)
+            metrics.SELF_HEALS.labels(app.namespace, app.name).inc(len(changed))
+        rev = res.revision or cmp.revision
+        msg = f"sync ({trigger}) to {rev[:10]} {res.phase.lower()}: {res.message}"
+        await self.out.event(
+            app, "SyncSucceeded" if res.ok else "SyncFailed", msg, warning=not res.ok
+        )
+        if trigger == "self-heal" and res.ok and changed:
+            await self.out.event(
+                app,
+                "DriftCorrected",
+                "re-applied " + ", ".join(str(r.key) for r in changed[:5]),
+                warning=False,
+            )
+        await self._audit(app, cmp, trigger, res)
+        notify = self.out.notify
+        if notify and not res.ok:
+            notify.send("sync-failed", app, msg, revision=res.revision)
+        elif notify and changed and trigger != "self-heal":
+            notify.send(
+                "sync-succeeded",
+                app,
+                msg,
+                revision=res.revision,
+                objects=[r.key.to_dict() for r in changed],
+            )
+        return msg
+
+    async def _audit(
+        self, app: Application, cmp: Comparison, trigger: str, res: SyncResult
+    ) -> None:
+        audit = self.out.audit
+        if audit is None:
+            return
+        desired = res.comparison.desired if res.comparison else None
+        await audit.record(
+            "correction" if trigger == "self-heal" else "sync",
+            app,
+            revision=res.revision,
+            trigger=trigger,
+            result=res.phase,
+            message=(
+                desired.commit.message.splitlines()[0]
+                if desired and desired.commit.message
+                else res.message
+            ),
+            author=desired.commit.author if desired else "",
+            objects=[r.to_dict() for r in res.results if r.action != "unchanged"],
+            details={
+                "outcome": res.message,
+                "source": {
+                    "repoURL": redact(app.source.repo_url),
+                    "path": app.source.path,
+                    "targetRevision": app.source.target_revision,
+                },
+                **_several_sources(app, res.comparison or cmp),
+            },
+        )
+        pruned = [r.to_dict() for r in res.results if r.action == "pruned"]
+        if pruned:
+            await audit.record(
+                "prune",
+                app,
+                revision=res.revision,
+                trigger=trigger,
+                result=res.phase,
+                objects=pruned,
+                message=f"pruned {len(pruned)} object(s)",
+            )
+
+    async def give_up(
+        self, app: Application, revision: str, failures: int, why: str, logx: AppLog
+    ) -> None:
+        """The last retry failed: say so everywhere a person looks, once."""
+        limit = app.sync_policy.retry.limit
+        message = (
+            f"sync to {revision[:10]} failed {failures} time(s); retry.limit ({limit}) "
+            f"reached, no more automatic retries: {why}"
+        )
+        logx.warning("%s", message)
+        await self.out.event(app, "SyncRetriesExhausted", message, warning=True)
+        if self.out.audit:
+            await self.out.audit.record(
+                "retries-exhausted", app, revision=revision, result="Failed", message=message
+            )
+
+    async def health(self, app: Application, cmp: Comparison, st: AppState) -> None:
+        """The app's health changed since the last reconcile: Event, and when Degraded a
+        notification and an audit record."""
+        health = cmp.health.status.value
+        previous, st.health = st.health, health
+        if not previous or health == previous:
+            return
+        await self.out.event(
+            app,
+            "HealthChanged",
+            f"health {previous} → {health}"
+            + (f": {cmp.health.message}" if cmp.health.message else ""),
+            warning=health == HealthStatus.DEGRADED.value,
+        )
+        if health != HealthStatus.DEGRADED.value:
+            return
+        if self.out.notify:
+            self.out.notify.send(
+                "health-degraded",
+                app,
+                f"{app.name} is Degraded: {cmp.health.message}",
+                revision=cmp.revision,
+            )
+        if self.out.audit:
+            await self.out.audit.record(
+                "health", app, revision=cmp.revision, result=health, message=cmp.health.message
+            )
+
+
+def _several_sources(app: Application, cmp: Comparison) -> dict[str, Any]:
+    """An audit record's ``revisions`` and ``sources`` for an app with several sources."""
+    if not has_several_sources(app):
+        return {}
+    return {"revisions": source_revisions(cmp), "sources": history_sources(app, cmp)}
