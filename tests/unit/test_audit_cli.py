@@ -42,6 +42,7 @@ KEYS = [
     "result",
     "objects",
     "details",
+    "user",
 ]
 HISTORY_KEYS = ["id", "deployedAt", "revision", "result", "trigger", "author", "message", "source"]
 

@@ -142,7 +142,7 @@ def test_times_are_stored_in_one_form(store: SqliteAuditStore) -> None:
 
 def test_query_by_kinds(store: SqliteAuditStore) -> None:
     for i, kind in enumerate(KINDS):
-        store.append(rec("ns/a", kind, f"2026-11-26T04:00:0{i}.000Z"))
+        store.append(rec("ns/a", kind, f"2026-11-26T04:00:{i:02d}.000Z"))
     assert [r.kind for r in store.query(kinds=["sync"])] == ["sync"]
     assert [r.kind for r in store.query(kinds=("prune", "drift"))] == ["prune", "drift"]
     assert [r.kind for r in store.query(kinds=[])] == list(reversed(KINDS))
@@ -226,6 +226,7 @@ def test_to_dict_from_dict_round_trip_through_json() -> None:
         "result",
         "objects",
         "details",
+        "user",
     ]
     assert AuditRecord.from_dict(json.loads(json.dumps(d))) == FULL
     minimal = AuditRecord.from_dict({"id": 3, "time": "t", "app": "ns/a", "kind": "sync"})
@@ -412,7 +413,7 @@ def test_table_refuses_update_and_delete_statements(store: SqliteAuditStore) -> 
 def test_reopening_keeps_records_and_schema_version(tmp_path: Path) -> None:
     db = tmp_path / "audit.db"
     with SqliteAuditStore(db) as s:
-        assert s.schema_version == SCHEMA_VERSION == 1
+        assert s.schema_version == SCHEMA_VERSION == 2
         s.append(rec("ns/a", "sync", "", message="kept"))
     with SqliteAuditStore(db) as s:
         assert s.schema_version == SCHEMA_VERSION
@@ -423,7 +424,7 @@ def test_reopening_keeps_records_and_schema_version(tmp_path: Path) -> None:
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     finally:
         conn.close()
-    assert rows == [(1,)]
+    assert rows == [(1,), (2,)]
     assert {"audit_records_app_time", "audit_records_time"} <= indexes
 
 

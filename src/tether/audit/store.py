@@ -33,11 +33,15 @@ KINDS = (
     "fighting",
     "retries-exhausted",
     "delete",
+    "rollback",
+    "pin",
+    "unpin",
 )
 """What a record reports: a sync, detected drift, a self-heal correction, a prune, a health
 change, a field another manager keeps changing back (fighting), automated syncs of a
 revision given up after ``retry.limit`` (retries-exhausted), or an Application deleted by
-the controller with (or without) its objects (delete)."""
+the controller with (or without) its objects (delete), a rollback written to Git and synced
+(rollback), and an app held at a revision or released (pin, unpin)."""
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10000
@@ -80,6 +84,9 @@ class AuditRecord:
     result: str = ""
     objects: list[dict[str, Any]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    user: str = ""
+    """Who asked, for what a person asked for (a manual sync, a rollback, a pin, a
+    deletion); empty for what the controller did on its own."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict whose keys are always the same, in field order."""
@@ -96,7 +103,17 @@ class AuditRecord:
         if rid is not None and (not isinstance(rid, int) or isinstance(rid, bool)):
             raise ValueError(f"audit record id {rid!r} is not an integer")
         strings: dict[str, str] = {}
-        for key in ("time", "app", "kind", "revision", "author", "message", "trigger", "result"):
+        for key in (
+            "time",
+            "app",
+            "kind",
+            "revision",
+            "author",
+            "message",
+            "trigger",
+            "result",
+            "user",
+        ):
             value = d.get(key, "")
             if not isinstance(value, str):
                 raise ValueError(f"audit record {key} {value!r} is not a string")
@@ -230,10 +247,14 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END
         """,
     ),
+    # 2: who asked (manual syncs, rollbacks, pins, deletions).
+    ("""ALTER TABLE audit_records ADD COLUMN "user" TEXT NOT NULL DEFAULT ''""",),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
-_COLUMNS = 'id, time, app, kind, revision, author, message, "trigger", result, objects, details'
+_COLUMNS = (
+    'id, time, app, kind, revision, author, message, "trigger", result, objects, details, "user"'
+)
 # An app is "<namespace>/<name>" (append checks it), so the namespace is what precedes "/".
 _NAMESPACE = "substr(app, 1, instr(app, '/') - 1)"
 
@@ -387,6 +408,7 @@ class SqliteAuditStore:
             rec.result,
             json.dumps(rec.objects, sort_keys=True, separators=(",", ":")),
             json.dumps(rec.details, sort_keys=True, separators=(",", ":")),
+            rec.user,
         )
         conn = self._conn()
         with self._write_lock:
@@ -395,7 +417,7 @@ class SqliteAuditStore:
                 try:
                     cur = conn.execute(
                         f"INSERT INTO audit_records ({_COLUMNS}) "
-                        "VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         row,
                     )
                     conn.execute("COMMIT")
@@ -461,6 +483,7 @@ class SqliteAuditStore:
                 result=r[8],
                 objects=json.loads(r[9]),
                 details=json.loads(r[10]),
+                user=r[11],
             )
             for r in rows
         ]

@@ -123,6 +123,7 @@ class StoreAudit:
             result=str(fields.get("result", "")),
             objects=list(fields.get("objects") or []),
             details=dict(fields.get("details") or {}),
+            user=str(fields.get("user", "")),
         )
         await self.append(rec)
 
