@@ -29,6 +29,9 @@ $(STAMP): requirements.lock requirements-bootstrap.lock requirements-tools.lock 
 	@$(VENV)/bin/uv pip install -q --python $(PY) --require-hashes -r requirements.lock
 	@$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e .
 	@VENV=$(VENV) bash devcluster/install-tools.sh
+	@# Compiled once here: with PYTHONDONTWRITEBYTECODE set, every `tether` start would
+	@# otherwise compile its imports again (5.2 s -> 1.4 s for `tether --version`).
+	@$(PY) -m compileall -q -j 0 $(VENV)/lib >/dev/null
 	@touch $(STAMP)
 
 cluster: deps
@@ -65,6 +68,7 @@ demo: deps
 bench: cluster
 	$(PY) bench/sync.py
 	$(PY) bench/monorepo.py
+	$(PY) bench/rollback.py
 
 clean: cluster-down
 	rm -rf $(VENV) .dev .mypy_cache .ruff_cache .pytest_cache

@@ -31,6 +31,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from devcluster import postgres
 from devcluster.procs import free_port, pid_alive, start_time, stop_pid, stop_pids
 
 REPO = Path(__file__).resolve().parent.parent
@@ -338,10 +339,12 @@ class Cluster:
             while time.monotonic() < deadline:
                 if self.running():
                     log(f"already running (kubeconfig: {self.p.kubeconfig})")
+                    postgres_up()
                     return
                 time.sleep(0.5)
         if self.state and self.running():
             log(f"already running (kubeconfig: {self.p.kubeconfig})")
+            postgres_up()
             return
         if self.state:
             log("found a stale or partial cluster; cleaning it up first")
@@ -468,6 +471,7 @@ class Cluster:
             env={"PYTHONPATH": str(REPO)},
         )
         self._wait("nodesim", self._nodes_ready, 30)
+        postgres_up()
         log(f"ready in {time.monotonic() - t0:.1f}s; kubeconfig: {self.p.kubeconfig}")
 
     def _default_sa_exists(self) -> bool:
@@ -522,6 +526,10 @@ class Cluster:
             shutil.rmtree(self.p.data)
         self.p.kubeconfig.unlink(missing_ok=True)
         self.state = {}
+        try:
+            postgres.down()
+        except postgres.PostgresError as e:
+            raise ClusterError(f"PostgreSQL: {e}") from e
         if not quiet:
             log("stopped; data deleted")
 
@@ -535,6 +543,14 @@ class Cluster:
                 for n, pid in pids.items()
             },
         }
+
+
+def postgres_up() -> None:
+    """The audit store's PostgreSQL test server (quick when it already runs)."""
+    try:
+        postgres.up()
+    except postgres.PostgresError as e:
+        raise ClusterError(f"PostgreSQL: {e}") from e
 
 
 def _http_ok(url: str) -> bool:

@@ -2,7 +2,9 @@
 # Installs the Debian packages the test bed needs (idempotent; only missing ones are installed).
 set -euo pipefail
 PKGS=(git openssl ca-certificates make rsync jq golang-go golang-github-modern-go-reflect2-dev
-      etcd-server openssh-server dpkg-dev docker-registry gnupg util-linux)
+      etcd-server openssh-server dpkg-dev docker-registry gnupg util-linux postgresql)
+# postgresql: the audit store's tests run a private server (devcluster/postgres.py), never
+# the distribution's service, which the policy-rc.d below keeps from starting.
 # A system Python needs python3-venv for `python3 -m venv` (a pyenv or source build has it).
 if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then PKGS+=(python3-venv); fi
 missing=()
@@ -20,7 +22,7 @@ echo "[deps] installing Debian packages: ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/tmp/tether-apt-update.log 2>&1 || {
   echo "[deps] ERROR: apt-get update failed; see /tmp/tether-apt-update.log" >&2; exit 1; }
-# Keep sshd and etcd from being started as system services: the test bed runs its own.
+# Keep sshd, etcd and postgresql from being started as system services: the test bed runs its own.
 policy=/usr/sbin/policy-rc.d
 created_policy=0
 if [[ ! -e $policy ]]; then printf '#!/bin/sh\nexit 101\n' >$policy; chmod +x $policy; created_policy=1; fi

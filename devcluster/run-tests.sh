@@ -16,6 +16,9 @@ $PY -m devcluster.cluster up || exit 1
 # it again).
 stopped=$($PY -m devcluster.demo stop-controller) || exit 1
 if [[ -n $stopped ]]; then echo "[test] $stopped; 'make demo' starts it again" >&2; fi
+# The tests start `tether` hundreds of times; with PYTHONDONTWRITEBYTECODE set each start
+# would compile the package again.
+$PY -m compileall -q -j 0 src >/dev/null || exit 1
 make --no-print-directory lint || { echo "[test] lint or type check failed" >&2; exit 1; }
 export KUBECONFIG="$PWD/.dev/kubeconfig"
 .venv/bin/pytest -q -ra -p no:cacheprovider "$@"

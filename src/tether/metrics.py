@@ -70,11 +70,28 @@ APPS = Gauge(
     ["sync", "health"],
     registry=REGISTRY,
 )
+APP_PINNED = Gauge(
+    "tether_app_pinned",
+    "1 while an Application is pinned by 'tether app pin' (no series for one that is not).",
+    ["namespace", "name"],
+    registry=REGISTRY,
+)
+APP_PIN_COMMITS_BEHIND = Gauge(
+    "tether_app_pin_commits_behind",
+    "Commits the branches of a pinned Application have moved past its pin.",
+    ["namespace", "name"],
+    registry=REGISTRY,
+)
 LEADER = Gauge("tether_leader", "1 when this controller holds the leader lease.", registry=REGISTRY)
 AUDIT_RECORDS_LOST = Counter(
     "tether_audit_records_lost_total",
     "Audit records the store could not write after retries (each is logged whole instead).",
     ["kind"],
+    registry=REGISTRY,
+)
+AUDIT_RECORDS_EXPIRED = Counter(
+    "tether_audit_records_expired_total",
+    "Audit records removed by retention (--audit-retention), older than the window.",
     registry=REGISTRY,
 )
 

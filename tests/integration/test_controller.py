@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,7 @@ async def test_full_gitops_round_trip(
         store = rt.store
 
         async def audit_kinds() -> set[str]:
-            recs = store.query(app=f"{home}/shop")
+            recs = await store.query(app=f"{home}/shop")
             return (
                 {r.kind for r in recs}
                 if {"sync", "drift", "correction"} <= {r.kind for r in recs}
@@ -101,7 +102,7 @@ async def test_full_gitops_round_trip(
             )
 
         await eventually(audit_kinds, what="audit records")
-        recs = store.query(app=f"{home}/shop")
+        recs = await store.query(app=f"{home}/shop")
         webhook_sync = next(r for r in recs if r.kind == "sync" and r.trigger == "webhook")
         assert webhook_sync.revision == sha and webhook_sync.author == "Bob <bob@example.com>"
         assert webhook_sync.message == "go green" and webhook_sync.result == "Succeeded"
@@ -186,7 +187,8 @@ async def test_polling_refresh_and_no_self_heal_without_opt_in(
         assert rt.store is not None
         store = rt.store
         drift = await eventually(
-            lambda: _first(store.query(app=f"{home}/poller", kinds=["drift"])), what="drift record"
+            lambda: _first_of(store.query(app=f"{home}/poller", kinds=["drift"])),
+            what="drift record",
         )
         assert drift.objects[0]["manager"] == "someone"
         # ...and, made to look again, still left it alone: nothing wrote the ConfigMap.
@@ -194,7 +196,7 @@ async def test_polling_refresh_and_no_self_heal_without_opt_in(
         after = await kube.get("v1", "ConfigMap", "settings", namespace)
         assert after is not None
         assert after["metadata"]["resourceVersion"] == edited["metadata"]["resourceVersion"]
-        assert not store.query(app=f"{home}/poller", kinds=["correction"])
+        assert not await store.query(app=f"{home}/poller", kinds=["correction"])
 
 
 async def test_self_heal_fighting_stops_and_names_the_other_writer(
@@ -244,6 +246,10 @@ async def test_self_heal_fighting_stops_and_names_the_other_writer(
 
 async def _first(items: list[Any]) -> Any:
     return items[0] if items else None
+
+
+async def _first_of(items: Awaitable[list[Any]]) -> Any:
+    return await _first(await items)
 
 
 async def refresh_and_wait(kube: KubeClient, namespace: str, name: str) -> None:

@@ -47,18 +47,18 @@ async def test_giving_up_after_retry_limit_is_logged_and_recorded_once(
         assert ctl is not None and rt.store is not None
         store = rt.store
 
-        def records(kind: str) -> list[Any]:
-            return [r for r in store.query(app=f"{home}/stubborn") if r.kind == kind]
+        async def records(kind: str) -> list[Any]:
+            return [r for r in await store.query(app=f"{home}/stubborn") if r.kind == kind]
 
         async def gave_up() -> list[Any]:
-            return records("retries-exhausted")
+            return await records("retries-exhausted")
 
         (rec,) = await eventually(gave_up, WAIT, "the retries-exhausted record")
         assert rec.revision == sha and rec.result == "Failed"
         assert "failed 2 time(s)" in rec.message and "retry.limit (1)" in rec.message
         # No retry is pending any more, and there were exactly the first try and one retry.
         await eventually(lambda: now(ctl.queue.idle(key)), WAIT, "no retry pending")
-        assert [r.result for r in records("sync")] == ["Failed", "Failed"]
+        assert [r.result for r in await records("sync")] == ["Failed", "Failed"]
 
         cond = condition(await app_status(kube, home, "stubborn"), "RetriesExhausted")
         assert cond is not None and "retry.limit is 1" in cond["message"], cond
@@ -112,14 +112,14 @@ async def test_self_heal_recreates_a_deleted_object_and_secret_values_never_leav
 
         await eventually(recreated, WAIT, "the deleted ConfigMap recreated")
 
-        def recs(kind: str) -> list[Any]:
-            return [r for r in store.query(app=f"{home}/heal") if r.kind == kind]
+        async def recs(kind: str) -> list[Any]:
+            return [r for r in await store.query(app=f"{home}/heal") if r.kind == kind]
 
         async def deletion_drift() -> Any:
             return next(
                 (
                     r
-                    for r in recs("drift")
+                    for r in await recs("drift")
                     if any(
                         o["name"] == "settings" and o["operation"] == "Delete" for o in r.objects
                     )
@@ -133,7 +133,7 @@ async def test_self_heal_recreates_a_deleted_object_and_secret_values_never_leav
         async def corrected() -> bool:
             return any(
                 o["name"] == "settings" and o["action"] == "created"
-                for r in recs("correction")
+                for r in await recs("correction")
                 for o in r.objects
             )
 
@@ -151,7 +151,8 @@ async def test_self_heal_recreates_a_deleted_object_and_secret_values_never_leav
 
         async def secret_drift() -> Any:
             return next(
-                (r for r in recs("drift") if any(o["kind"] == "Secret" for o in r.objects)), None
+                (r for r in await recs("drift") if any(o["kind"] == "Secret" for o in r.objects)),
+                None,
             )
 
         record = await eventually(secret_drift, WAIT, "drift record of the Secret")
@@ -174,7 +175,7 @@ async def test_self_heal_recreates_a_deleted_object_and_secret_values_never_leav
             return bool(s and base64.b64decode(s["data"]["password"]).decode() == in_git)
 
         await eventually(healed, WAIT, "the Secret healed")
-        every_record = [r.to_dict() for r in store.query(app=f"{home}/heal")]
+        every_record = [r.to_dict() for r in await store.query(app=f"{home}/heal")]
         for canary in (in_git, hacked):
             for encoded in (canary, base64.b64encode(canary.encode()).decode()):
                 assert encoded not in str(every_record)

@@ -73,7 +73,7 @@ async def test_token_in_repo_url_is_never_written(
         await eventually(source_error, what="SourceError condition")
 
         assert rt.store is not None
-        records = [dataclasses.asdict(r) for r in rt.store.query(app=f"{home}/leaky")]
+        records = [dataclasses.asdict(r) for r in await rt.store.query(app=f"{home}/leaky")]
         assert {r["kind"] for r in records} >= {"sync", "drift", "correction"}
         events, _ = await kube.list("v1", "Event", home)
         async with (

@@ -27,8 +27,16 @@ SA = "tether-controller"
 MANAGER = "tether-deploy-test"
 
 
+COMPONENT = DEPLOY / "postgres"
+"""A kustomize component (patches plus a Service), used from an overlay of one's own."""
+
+
 def manifest_files(root: Path = DEPLOY) -> list[Path]:
-    return sorted(f for f in root.rglob("*.yaml") if f.name != "kustomization.yaml")
+    return sorted(
+        f
+        for f in root.rglob("*.yaml")
+        if f.name != "kustomization.yaml" and COMPONENT not in f.parents
+    )
 
 
 def rendered_by(kustomization: Path) -> list[Path]:
@@ -246,3 +254,46 @@ def test_manifests_are_labelled_as_part_of_tether(path: Path) -> None:
     for obj in load(path):
         labels = obj["metadata"].get("labels") or {}
         assert labels.get("app.kubernetes.io/part-of") == "tether", identity(obj)
+
+
+def render_with_postgres(overlay: Path) -> list[Obj]:
+    """``deploy/`` with the PostgreSQL component, from an overlay outside ``deploy/``, as
+    docs/install.md and the component's kustomization.yaml describe."""
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [os.path.relpath(DEPLOY, overlay)],
+                "components": [os.path.relpath(COMPONENT, overlay)],
+            }
+        )
+    )
+    out = subprocess.run(
+        [KUBECTL, "kustomize", str(overlay)], capture_output=True, text=True, check=True
+    ).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+async def test_the_postgres_component_gives_two_replicas_reading_the_url_from_a_secret(
+    kube: KubeClient, tmp_path: Path
+) -> None:
+    docs = render_with_postgres(tmp_path / "overlay")
+    by_id = {(o["kind"], o["metadata"]["name"]): o for o in docs}
+    deployment = by_id[("Deployment", "tether-controller")]
+    assert deployment["spec"]["replicas"] == 2
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container.get("env", [])}
+    assert env["TETHER_AUDIT_URL"]["valueFrom"]["secretKeyRef"]["name"] == "tether-audit-postgres"
+    # The URL (and its password) never on the command line; no SQLite volume left behind.
+    assert not any("postgres" in a or "--audit-db" in a for a in container["args"])
+    assert "--leader-elect" in container["args"]
+    assert ("PersistentVolumeClaim", "tether-audit") not in by_id
+    assert "/var/lib/tether" not in {m["mountPath"] for m in container.get("volumeMounts", [])}
+    assert ("Service", "tether-controller-replicas") in by_id
+    # And the real API server takes every object as rendered.
+    await apply_for_real(kube, "base/namespace.yaml")
+    for obj in docs:
+        got = await kube.apply(obj, field_manager=MANAGER, dry_run=True)
+        assert differences(obj, got) == [], identity(obj)

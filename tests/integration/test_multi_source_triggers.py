@@ -134,7 +134,7 @@ async def test_a_commit_to_the_values_repository_alone_resyncs_the_app_by_pollin
         store = rt.store
 
         async def audited() -> Any:
-            recs = store.query(app=f"{home}/web")
+            recs = await store.query(app=f"{home}/web")
             return next(
                 (
                     r

@@ -3,22 +3,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tether.audit import AuditQueryError, AuditRecord, SqliteAuditStore, records_json
+from tether.audit import AuditQueryError, AuditRecord, SqliteStore, records_json
 
 pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteAuditStore]:
-    with SqliteAuditStore(tmp_path / "audit.db") as s:
-        for app in ("a/web", "ab/web", "b/db", "a/api"):
-            s.append(AuditRecord(id=None, time="", app=app, kind="sync", message=app))
-        yield s
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    s = SqliteStore(tmp_path / "audit.db")
+    for app in ("a/web", "ab/web", "b/db", "a/api"):
+        await s.append(AuditRecord(id=None, time="", app=app, kind="sync", message=app))
+    yield s
+    await s.close()
 
 
 @pytest.mark.parametrize(
@@ -31,28 +32,28 @@ def store(tmp_path: Path) -> Iterator[SqliteAuditStore]:
         "0001-01-01T00:00:00+01:00",
     ],
 )
-def test_a_time_out_of_range_is_a_query_error_naming_it(
-    store: SqliteAuditStore, since: str
+async def test_a_time_out_of_range_is_a_query_error_naming_it(
+    store: SqliteStore, since: str
 ) -> None:
     with pytest.raises(AuditQueryError) as info:
-        records_json(store, since=since)
+        await records_json(store, since=since)
     assert "out of range" in str(info.value) and since in str(info.value)
     assert isinstance(info.value, ValueError)  # the HTTP route's 400
 
 
-def test_a_duration_too_long_to_parse_is_a_query_error(store: SqliteAuditStore) -> None:
+async def test_a_duration_too_long_to_parse_is_a_query_error(store: SqliteStore) -> None:
     with pytest.raises(AuditQueryError, match="out of range"):
-        records_json(store, since="9" * 5000 + "s")
+        await records_json(store, since="9" * 5000 + "s")
 
 
-def test_a_query_is_confined_to_the_namespaces_given(store: SqliteAuditStore) -> None:
-    def apps(**kw: object) -> list[str]:
-        return sorted(r["app"] for r in records_json(store, **kw))  # type: ignore[arg-type]
+async def test_a_query_is_confined_to_the_namespaces_given(store: SqliteStore) -> None:
+    async def apps(app: str | None = None, namespaces: list[str] | None = None) -> list[str]:
+        return sorted(r["app"] for r in await records_json(store, app=app, namespaces=namespaces))
 
-    assert apps(namespaces=None) == ["a/api", "a/web", "ab/web", "b/db"]
+    assert await apps(namespaces=None) == ["a/api", "a/web", "ab/web", "b/db"]
     # "a" is not a prefix match: ab's records stay out.
-    assert apps(namespaces=["a"]) == ["a/api", "a/web"]
-    assert apps(namespaces=["a", "b"]) == ["a/api", "a/web", "b/db"]
-    assert apps(namespaces=[]) == []
-    assert apps(app="b/db", namespaces=["a"]) == []
-    assert store.namespaces() == ["a", "ab", "b"]
+    assert await apps(namespaces=["a"]) == ["a/api", "a/web"]
+    assert await apps(namespaces=["a", "b"]) == ["a/api", "a/web", "b/db"]
+    assert await apps(namespaces=[]) == []
+    assert await apps(app="b/db", namespaces=["a"]) == []
+    assert await store.namespaces() == ["a", "ab", "b"]

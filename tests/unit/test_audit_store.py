@@ -25,6 +25,7 @@ from tether.audit import (
     AuditQueryError,
     AuditRecord,
     SqliteAuditStore,
+    SqliteStore,
     format_time,
     normalize_time,
     parse_since,
@@ -392,7 +393,18 @@ def test_concurrent_appends_from_eight_threads_lose_nothing(store: SqliteAuditSt
 
 def test_store_has_no_update_or_delete_api() -> None:
     public = {n for n in dir(SqliteAuditStore) if not n.startswith("_")}
-    assert public == {"append", "query", "namespaces", "check_writable", "close", "schema_version"}
+    assert public == {
+        "append",
+        "query",
+        "namespaces",
+        "check_writable",
+        "close",
+        "schema_version",
+        "page",
+        "expire",
+    }
+    # expire is retention's one path (the database refuses recent records, see
+    # test_audit_backends); nothing else removes or changes a record.
     for word in ("update", "delete", "remove", "put", "set", "clear", "truncate", "prune"):
         assert not any(word in n.lower() for n in public)
 
@@ -413,7 +425,7 @@ def test_table_refuses_update_and_delete_statements(store: SqliteAuditStore) -> 
 def test_reopening_keeps_records_and_schema_version(tmp_path: Path) -> None:
     db = tmp_path / "audit.db"
     with SqliteAuditStore(db) as s:
-        assert s.schema_version == SCHEMA_VERSION == 2
+        assert s.schema_version == SCHEMA_VERSION == 3
         s.append(rec("ns/a", "sync", "", message="kept"))
     with SqliteAuditStore(db) as s:
         assert s.schema_version == SCHEMA_VERSION
@@ -424,7 +436,7 @@ def test_reopening_keeps_records_and_schema_version(tmp_path: Path) -> None:
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     finally:
         conn.close()
-    assert rows == [(1,), (2,)]
+    assert rows == [(1,), (2,), (3,)]
     assert {"audit_records_app_time", "audit_records_time"} <= indexes
 
 
@@ -470,35 +482,45 @@ def test_closed_store_refuses_use(tmp_path: Path) -> None:
 # ---- the HTTP API helper ------------------------------------------------------------------
 
 
-def test_records_json_takes_query_parameters_as_they_arrive(store: SqliteAuditStore) -> None:
+async def test_records_json_takes_query_parameters_as_they_arrive(
+    store: SqliteAuditStore,
+) -> None:
+    served = SqliteStore(store.path)
     store.append(rec("ns/a", "sync", ago(minutes=30), message="sync"))
     store.append(rec("ns/a", "drift", ago(minutes=20), message="drift"))
     store.append(rec("ns/a", "prune", ago(minutes=10), message="prune"))
     store.append(rec("ns/b", "sync", ago(minutes=5), message="b"))
     store.append(rec("ns/a", "sync", ago(hours=2), message="old"))
 
-    def messages(**kw: Any) -> list[str]:
-        return [d["message"] for d in records_json(store, **kw)]
+    async def messages(**kw: Any) -> list[str]:
+        return [d["message"] for d in await records_json(served, **kw)]
 
-    assert messages() == ["b", "prune", "drift", "sync", "old"]
-    assert messages(app="", since="", kinds=[], limit="") == ["b", "prune", "drift", "sync", "old"]
-    assert messages(app="ns/a", since="1h") == ["prune", "drift", "sync"]
-    assert messages(kinds="sync,drift", app="ns/a") == ["drift", "sync", "old"]
-    assert messages(kinds=["sync", "prune"], since="1h") == ["b", "prune", "sync"]
-    assert messages(kinds=["sync,prune", "drift"], limit="2") == ["b", "prune"]
-    out = records_json(store, limit=1)
+    assert await messages() == ["b", "prune", "drift", "sync", "old"]
+    assert await messages(app="", since="", kinds=[], limit="") == [
+        "b",
+        "prune",
+        "drift",
+        "sync",
+        "old",
+    ]
+    assert await messages(app="ns/a", since="1h") == ["prune", "drift", "sync"]
+    assert await messages(kinds="sync,drift", app="ns/a") == ["drift", "sync", "old"]
+    assert await messages(kinds=["sync", "prune"], since="1h") == ["b", "prune", "sync"]
+    assert await messages(kinds=["sync,prune", "drift"], limit="2") == ["b", "prune"]
+    out = await records_json(served, limit=1)
     assert json.loads(json.dumps(out)) == out
     assert list(out[0]) == list(FULL.to_dict())
     for bad in ({"limit": "many"}, {"limit": "0"}, {"limit": str(MAX_LIMIT + 1)}):
         with pytest.raises(AuditQueryError, match="limit"):
-            records_json(store, **bad)
+            await records_json(served, **bad)
     with pytest.raises(AuditQueryError, match="kind"):
-        records_json(store, kinds="sync,nope")
+        await records_json(served, kinds="sync,nope")
     with pytest.raises(AuditQueryError, match="time"):
-        records_json(store, since="1 hour")
+        await records_json(served, since="1 hour")
     # The controller's route answers a ValueError with 400 and its text, hint included.
     with pytest.raises(ValueError) as bad_app:
-        records_json(store, app="web")
+        await records_json(served, app="web")
     assert str(bad_app.value) == (
         "invalid app 'web' (an app is named <namespace>/<name>, e.g. tether-system/web)"
     )
+    await served.close()

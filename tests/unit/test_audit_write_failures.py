@@ -7,14 +7,14 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tether import metrics
-from tether.audit import AuditRecord, SqliteAuditStore
+from tether.audit import AuditRecord, SqliteStore
 from tether.backoff import Backoff
 from tether.controller.runtime import StoreAudit
 
@@ -41,17 +41,17 @@ def record(message: str, kind: str = "sync") -> AuditRecord:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteAuditStore]:
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     """Created and migrated; a write waits 50 ms for a lock before it fails."""
-    store = SqliteAuditStore(tmp_path / "audit.db", busy_timeout=0.05)
+    store = SqliteStore(tmp_path / "audit.db", busy_timeout=0.05)
     yield store
-    store.close()
+    await store.close()
 
 
 @pytest.fixture
-def lock(store: SqliteAuditStore) -> Iterator[sqlite3.Connection]:
+def lock(store: SqliteStore) -> Iterator[sqlite3.Connection]:
     """Another connection holding the write lock, as a second process writing would."""
-    conn = sqlite3.connect(store.path, isolation_level=None)
+    conn = sqlite3.connect(store.sync.path, isolation_level=None)
     conn.execute("BEGIN IMMEDIATE")
     yield conn
     if conn.in_transaction:
@@ -60,7 +60,7 @@ def lock(store: SqliteAuditStore) -> Iterator[sqlite3.Connection]:
 
 
 async def test_a_record_that_cannot_be_written_is_logged_whole_and_counted(
-    store: SqliteAuditStore, lock: sqlite3.Connection, caplog: pytest.LogCaptureFixture
+    store: SqliteStore, lock: sqlite3.Connection, caplog: pytest.LogCaptureFixture
 ) -> None:
     audit = StoreAudit(store, attempts=3, backoff=NO_WAIT)
     before = lost("sync")
@@ -92,7 +92,7 @@ class ReleasingBackoff(Backoff):
 
 
 async def test_a_write_that_fails_once_is_retried_and_kept(
-    store: SqliteAuditStore, lock: sqlite3.Connection
+    store: SqliteStore, lock: sqlite3.Connection
 ) -> None:
     audit = StoreAudit(
         store, attempts=3, backoff=ReleasingBackoff(release=lambda: lock.execute("ROLLBACK"))
@@ -101,13 +101,13 @@ async def test_a_write_that_fails_once_is_retried_and_kept(
 
     await audit.append(record("deploy 43"))
 
-    assert [r.message for r in store.query()] == ["deploy 43"]
+    assert [r.message for r in await store.query()] == ["deploy 43"]
     assert lost("sync") == before
     assert audit.writable()
 
 
 async def test_readiness_fails_while_the_store_cannot_write_and_recovers_with_it(
-    store: SqliteAuditStore, lock: sqlite3.Connection
+    store: SqliteStore, lock: sqlite3.Connection
 ) -> None:
     audit = StoreAudit(store, attempts=1, backoff=NO_WAIT, probe_interval=0.0)
     await audit.append(record("lost while locked"))
@@ -126,12 +126,12 @@ async def test_readiness_fails_while_the_store_cannot_write_and_recovers_with_it
     assert audit.writable()
 
     await audit.append(record("written after recovery"))
-    assert [r.message for r in store.query()] == ["written after recovery"]
+    assert [r.message for r in await store.query()] == ["written after recovery"]
     await audit.stop()
 
 
 async def test_a_malformed_record_is_not_retried_and_does_not_fail_readiness(
-    store: SqliteAuditStore, caplog: pytest.LogCaptureFixture
+    store: SqliteStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     audit = StoreAudit(store, attempts=3, backoff=NO_WAIT)
     before = lost("nonsense")

@@ -5,17 +5,14 @@ repeated or comma-separated) and returns the JSON body: a list of records, newes
 with the keys of ``AuditRecord.to_dict``. Bad parameters raise ``AuditQueryError``, which the
 route answers with 400 and the error's message and hint.
 
-It blocks on the database: call it through ``asyncio.to_thread``, as ``StoreReader`` does
-for the HTTP route.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from tether.audit.store import DEFAULT_LIMIT, MAX_LIMIT, AuditQueryError, AuditStore
+from tether.audit.model import DEFAULT_LIMIT, MAX_LIMIT, AuditQueryError, AuditStore
 
 
 def split_kinds(kinds: str | Sequence[str] | None) -> list[str]:
@@ -45,7 +42,7 @@ def parse_limit(limit: int | str | None) -> int:
     return n
 
 
-def records_json(
+async def records_json(
     store: AuditStore,
     app: str | None = None,
     since: str | None = None,
@@ -59,7 +56,7 @@ def records_json(
     controller's clock (``1h``); empty strings mean the parameter is absent. ``namespaces``
     restricts the answer to the namespaces the caller may read (None: every one).
     """
-    records = store.query(
+    records = await store.query(
         app=app or None,
         since=since or None,
         kinds=split_kinds(kinds) or None,
@@ -70,7 +67,7 @@ def records_json(
 
 
 class StoreReader:
-    """The HTTP route's view of a store (``tether.server.http.AuditReader``), off the loop."""
+    """The HTTP route's view of a store (``tether.server.http.AuditReader``)."""
 
     def __init__(self, store: AuditStore) -> None:
         self.store = store
@@ -78,8 +75,7 @@ class StoreReader:
     async def query(
         self, params: dict[str, str], namespaces: Collection[str] | None
     ) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(
-            records_json,
+        return await records_json(
             self.store,
             params.get("app"),
             params.get("since"),
@@ -89,4 +85,4 @@ class StoreReader:
         )
 
     async def namespaces(self) -> list[str]:
-        return await asyncio.to_thread(self.store.namespaces)
+        return await self.store.namespaces()

@@ -1,10 +1,11 @@
 """The audit commands, ``tether audit`` and ``tether app history``, and where they read from.
 
-Records come from one of three sources, the first one given:
+Records come from one of four sources, the first one given:
 
 1. ``--db PATH``: the controller's SQLite file, opened read-only;
-2. ``--server URL``: the controller's HTTP API, ``GET {URL}/api/v1/audit``;
-3. otherwise the same API reached through the Kubernetes API server's service proxy, so
+2. ``--url postgresql://…`` (or ``$TETHER_AUDIT_URL``): the PostgreSQL store, read-only;
+3. ``--server URL``: the controller's HTTP API, ``GET {URL}/api/v1/audit``;
+4. otherwise the same API reached through the Kubernetes API server's service proxy, so
    nothing but a kubeconfig is needed; when that finds no controller and
    ``--controller-namespace`` was not given, the database a ``tether controller`` run on
    this machine writes by default (``LOCAL_AUDIT_DB``), saying so on stderr.
@@ -34,9 +35,12 @@ from tether.audit import (
     KINDS,
     MAX_LIMIT,
     AuditRecord,
-    SqliteAuditStore,
+    AuditStore,
+    open_store,
     parse_since,
 )
+from tether.audit.open import is_postgres
+from tether.cli.audit_export import register_export, register_migrate
 from tether.cli.output import Cell, print_table, styled
 from tether.errors import KubeError, TetherError
 from tether.kube import KubeClient
@@ -93,6 +97,8 @@ class AuditSource:
 
     db: Path | None = None
     server: str | None = None
+    url: str | None = None
+    """A PostgreSQL store's URL (from --url or $TETHER_AUDIT_URL)."""
     controller_namespace: str | None = None
     """None: not given, so tether-system, and the local database when nothing answers there."""
 
@@ -105,8 +111,8 @@ async def fetch_records(ctx: Ctx, source: AuditSource, q: AuditQuery) -> list[Au
     source that failed and how to point at another."""
     if q.since:
         parse_since(q.since, datetime.now(UTC))  # a typo fails here, before any request
-    if source.db is not None:
-        return read_db(source.db, q)
+    if source.db is not None or source.url:
+        return await read_store(source, q)
     if source.server:
         return await read_server(source.server, q, await kubeconfig_token(ctx))
     namespace = source.controller_namespace or CONTROLLER_NAMESPACE
@@ -130,10 +136,32 @@ async def fetch_records(ctx: Ctx, source: AuditSource, q: AuditQuery) -> list[Au
             "instead (the default of a 'tether controller' run on this machine)",
             err=True,
         )
-        return read_db(LOCAL_AUDIT_DB, q)
+        return await read_store(AuditSource(db=LOCAL_AUDIT_DB), q)
 
 
-def read_db(path: Path, q: AuditQuery) -> list[AuditRecord]:
+async def open_source(source: AuditSource) -> AuditStore:
+    """The store ``--db`` or ``--url`` names, opened read-only."""
+    if source.db is not None:
+        check_db(source.db)
+        return await open_store(source.db, readonly=True)
+    assert source.url
+    if not is_postgres(source.url):
+        raise TetherError(
+            "--url must be a postgresql:// URL",
+            hint="for the SQLite file use --db PATH",
+        )
+    return await open_store(source.url, readonly=True)
+
+
+async def read_store(source: AuditSource, q: AuditQuery) -> list[AuditRecord]:
+    store = await open_source(source)
+    try:
+        return await store.query(app=q.app, since=q.since, kinds=q.kinds or None, limit=q.limit)
+    finally:
+        await store.close()
+
+
+def check_db(path: Path) -> None:
     if not path.exists():
         raise TetherError(
             f"audit database {path} does not exist",
@@ -145,8 +173,6 @@ def read_db(path: Path, q: AuditQuery) -> list[AuditRecord]:
             f"audit database {path} is not a file",
             hint="give the path of the controller's audit database file",
         )
-    with SqliteAuditStore(path, readonly=True) as store:
-        return store.query(app=q.app, since=q.since, kinds=q.kinds or None, limit=q.limit)
 
 
 def _userinfo(url: str) -> list[str]:
@@ -439,6 +465,14 @@ def source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             help="Read this SQLite audit database (the controller's file) directly.",
         ),
         click.option(
+            "--url",
+            envvar="TETHER_AUDIT_URL",
+            default=None,
+            metavar="URL",
+            help="Read the PostgreSQL audit store at URL (postgresql://…; default "
+            "$TETHER_AUDIT_URL) directly, read-only.",
+        ),
+        click.option(
             "--server",
             default=None,
             metavar="URL",
@@ -459,11 +493,12 @@ def source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(
         *args: Any,
         db: Path | None,
+        url: str | None,
         server: str | None,
         controller_namespace: str | None,
         **kw: Any,
     ) -> Any:
-        return fn(*args, source=AuditSource(db, server, controller_namespace), **kw)
+        return fn(*args, source=AuditSource(db, server, url or None, controller_namespace), **kw)
 
     return wrapper
 
@@ -474,7 +509,7 @@ def register(cli: click.Group, app_group: click.Group) -> None:
     from tether.engine import Engine
     from tether.status import HISTORY_LIMIT
 
-    @cli.command("audit")
+    @cli.group("audit", invoke_without_command=True)
     @click.option(
         "--app",
         "app_name",
@@ -512,7 +547,10 @@ def register(cli: click.Group, app_group: click.Group) -> None:
         limit: int,
         source: AuditSource,
     ) -> None:
-        """Show the audit trail: syncs, drift, corrections and prunes, newest first."""
+        """Show the audit trail: syncs, drift, corrections, prunes, rollbacks, pins and
+        deletions, newest first. 'tether audit export' writes it all as JSON lines."""
+        if click.get_current_context().invoked_subcommand:
+            return
         q = AuditQuery(
             app=qualified_app(app_name, ctx.namespace) if app_name else None,
             since=since,
@@ -538,22 +576,28 @@ def register(cli: click.Group, app_group: click.Group) -> None:
 
         run(go())
 
+    register_export(audit)
+    register_migrate(audit)
+
     @app_group.command("history")
     @click.argument("name")
     @click.option(
         "--full",
         is_flag=True,
-        help="The controller's syncs and corrections from the audit trail (through the "
-        "Kubernetes API unless --db or --server is given), all of them rather than the last "
-        f"{HISTORY_LIMIT} kept in the status. Manual syncs are not in the audit trail, and "
-        "IDs are audit record ids.",
+        help="Fail rather than fall back to the status's last "
+        f"{HISTORY_LIMIT} syncs when the audit trail cannot be read.",
     )
     @source_options
     @common
     def app_history(ctx: Ctx, name: str, full: bool, source: AuditSource) -> None:
-        """Show an Application's syncs: revision, result, trigger, commit author and message."""
+        """Show an Application's syncs: revision, result, trigger, commit author and message.
+
+        Every sync, from the audit trail (through the controller, or --db/--url/--server);
+        IDs are then audit record ids. When the trail cannot be read, the last syncs kept in
+        the Application's status, saying so."""
         app_key = qualified_app(name, ctx.namespace)
-        from_audit = full or source.db is not None or bool(source.server)
+        chosen = full or source.db is not None or bool(source.server) or bool(source.url)
+        from_audit = True
 
         rows: list[dict[str, Any]] = []
 
@@ -563,10 +607,21 @@ def register(cli: click.Group, app_group: click.Group) -> None:
             return EXIT_OK
 
         async def go() -> int:
-            if from_audit:
-                q = AuditQuery(app=app_key, kinds=HISTORY_KINDS, limit=MAX_LIMIT)
+            nonlocal from_audit
+            q = AuditQuery(app=app_key, kinds=HISTORY_KINDS, limit=MAX_LIMIT)
+            try:
                 rows.extend(history_from_records(await fetch_records(ctx, source, q)))
-            else:
+            except TetherError as e:
+                if chosen:
+                    raise
+                from_audit = False
+                # A table says where its rows come from; -o json/yaml stay machine-clean
+                # (the entries' keys say it: status entries have "source").
+                if ctx.output not in ("json", "yaml"):
+                    err.print(
+                        f"[dim]the audit trail cannot be read ({escape(e.message)}); showing "
+                        f"the last {HISTORY_LIMIT} syncs kept in the status[/dim]"
+                    )
                 await with_engine(ctx, from_status)
             if ctx.output in ("json", "yaml"):
                 print_obj(rows, ctx.output)
@@ -579,8 +634,8 @@ def register(cli: click.Group, app_group: click.Group) -> None:
                 err.print(f"[dim]showing the newest {MAX_LIMIT} syncs[/dim]")
             elif not from_audit and len(rows) >= HISTORY_LIMIT:
                 err.print(
-                    f"[dim]the status keeps the last {HISTORY_LIMIT} syncs; --full reads every "
-                    "sync from the audit trail[/dim]"
+                    f"[dim]the status keeps the last {HISTORY_LIMIT} syncs; the audit trail "
+                    "has every one when the controller is reachable[/dim]"
                 )
             return EXIT_OK
 

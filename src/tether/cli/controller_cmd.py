@@ -68,7 +68,23 @@ def metrics_listener(addr: str) -> dict[str, Any]:
     "--audit-db",
     default=str(LOCAL_AUDIT_DB),
     show_default=True,
-    help="SQLite file of the audit trail.",
+    help="SQLite file of the audit trail (one controller; not used with --audit-url).",
+)
+@click.option(
+    "--audit-url",
+    envvar="TETHER_AUDIT_URL",
+    default="",
+    metavar="URL",
+    help="PostgreSQL audit store, postgresql://USER:PASSWORD@HOST:PORT/DB, shared by several "
+    "replicas. Also read from $TETHER_AUDIT_URL: give the password that way (from a Secret), "
+    "not as an argument.",
+)
+@click.option(
+    "--audit-retention",
+    default="",
+    metavar="DURATION",
+    help="Remove audit records older than this (e.g. 90d, at least 1d): the leader checks "
+    "at start and hourly. Default: keep every record.",
 )
 @click.option(
     "--cache-dir",
@@ -158,6 +174,8 @@ def controller_cmd(
     metrics_addr: str,
     workers: int,
     audit_db: str,
+    audit_url: str,
+    audit_retention: str,
     cache_dir: str,
     refresh_interval: str,
     git_timeout: str,
@@ -175,6 +193,8 @@ def controller_cmd(
 ) -> None:
     """Run the continuous engine: watch, poll, take webhooks, sync, self-heal, audit."""
     from tether.api.application import parse_duration
+    from tether.audit import parse_retention
+    from tether.audit.open import is_postgres
     from tether.controller.render_settings import RenderSettings, parse_quantity
     from tether.controller.runtime import RuntimeOptions, run_forever, setup_logging
 
@@ -207,6 +227,8 @@ def controller_cmd(
             **metrics_listener(metrics_addr),
             workers=workers,
             audit_db=Path(audit_db),
+            audit_url=audit_url.strip(),
+            audit_retention=parse_retention(audit_retention) if audit_retention else None,
             cache_dir=Path(cache_dir),
             leader_elect=leader_elect,
             identity=identity or os.environ.get("POD_NAME", ""),
@@ -224,6 +246,8 @@ def controller_cmd(
                 cache_size=render_cache_size,
             ),
         )
+        if opts.audit_url and not is_postgres(opts.audit_url):
+            raise ValueError("--audit-url must be a postgresql:// URL (a SQLite file: --audit-db)")
         if opts.git_timeout <= 0:
             raise ValueError(f"--git-timeout must be more than 0, not {git_timeout!r}")
         opts.render.check()

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,9 @@ from aiohttp import web
 
 from tether import metrics
 from tether.api.application import Application
-from tether.audit import AuditError, AuditQueryError, AuditRecord, SqliteAuditStore
+from tether.audit import AuditError, AuditQueryError, AuditRecord, AuditStore, open_store
 from tether.audit.api import StoreReader
+from tether.audit.model import format_time
 from tether.backoff import Backoff
 from tether.controller.controller import Controller, ControllerOptions
 from tether.controller.leader import LeaderElector
@@ -62,6 +63,11 @@ class RuntimeOptions:
     """When set, /metrics is served on metrics_host:metrics_port only (not on http_port)."""
     workers: int = 4
     audit_db: Path = Path.home() / ".local" / "share" / "tether" / "audit.db"
+    audit_url: str = ""
+    """A ``postgresql://`` URL: the shared audit store (then ``audit_db`` is not used)."""
+    audit_retention: timedelta | None = None
+    """Records older than this are removed by the leader (None: kept for ever)."""
+    retention_interval: float = 3600.0
     cache_dir: Path = Path.home() / ".cache" / "tether" / "git"
     leader_elect: bool = False
     identity: str = ""
@@ -82,6 +88,7 @@ class RuntimeOptions:
 
 AUDIT_BACKOFF = Backoff(base=0.5, cap=5.0, jitter=0.2)
 """Waits between attempts to write an audit record (each may also wait for SQLite's lock)."""
+RETENTION_BACKOFF = Backoff(base=30.0, cap=600.0, jitter=0.2)
 
 
 class StoreAudit:
@@ -95,11 +102,12 @@ class StoreAudit:
 
     def __init__(
         self,
-        store: SqliteAuditStore,
+        store: AuditStore,
         *,
         attempts: int = 3,
         backoff: Backoff = AUDIT_BACKOFF,
         probe_interval: float = 5.0,
+        health_interval: float = 30.0,
     ) -> None:
         self.store = store
         self.attempts = attempts
@@ -108,7 +116,8 @@ class StoreAudit:
         self.failure: str | None = None
         """Why the last write (or re-check) failed; None while the store writes."""
         self._probe: asyncio.Task[None] | None = None
-        self._probed_at = 0.0
+        self.health_interval = health_interval
+        self._probed_at = time.monotonic()
 
     async def record(self, kind: str, app: Application, **fields: Any) -> None:
         rec = AuditRecord(
@@ -134,7 +143,7 @@ class StoreAudit:
             if attempt:
                 await asyncio.sleep(self.backoff.delay(attempt))
             try:
-                await asyncio.to_thread(self.store.append, rec)
+                await self.store.append(rec)
             except AuditQueryError as e:
                 error = e  # the record itself is malformed: writing it again cannot help
                 break
@@ -142,6 +151,7 @@ class StoreAudit:
                 error = e
                 continue
             self.failure = None
+            self._probed_at = time.monotonic()  # a write is as good as a check
             return
         assert error is not None
         if not isinstance(error, AuditQueryError):
@@ -158,13 +168,19 @@ class StoreAudit:
 
     def writable(self) -> bool:
         """False while the store cannot write; each call after ``probe_interval`` starts a
-        re-check in the background, so a store that recovers makes the controller ready."""
-        if self.failure is None:
-            return True
+        re-check in the background, so a store that recovers makes the controller ready.
+
+        While it writes, a call after ``health_interval`` without a write starts a check too:
+        a database server that went down while nothing was written turns readiness off
+        without waiting for a record to be lost."""
         now = time.monotonic()
-        if (self._probe is None or self._probe.done()) and (
-            now - self._probed_at >= self.probe_interval
-        ):
+        idle = self._probe is None or self._probe.done()
+        if self.failure is None:
+            if idle and now - self._probed_at >= self.health_interval:
+                self._probed_at = now
+                self._probe = asyncio.get_running_loop().create_task(self._recheck())
+            return True
+        if idle and now - self._probed_at >= self.probe_interval:
             self._probed_at = now
             self._probe = asyncio.get_running_loop().create_task(self._recheck())
         return False
@@ -177,12 +193,41 @@ class StoreAudit:
 
     async def _recheck(self) -> None:
         try:
-            await asyncio.to_thread(self.store.check_writable)
+            await self.store.check_writable()
         except AuditError as e:
+            if self.failure is None:
+                log.error("audit store %s cannot be written: %s", self.store.location, e)
             self.failure = str(e)
             return
-        log.info("audit database %s is writable again", self.store.path)
+        if self.failure is not None:
+            log.info("audit store %s is writable again", self.store.location)
         self.failure = None
+
+
+async def expire_once(store: AuditStore, window: timedelta) -> int:
+    """Removes the records older than ``window``; logs and counts them."""
+    cutoff = format_time(datetime.now(UTC) - window)
+    n = await store.expire(cutoff)
+    metrics.AUDIT_RECORDS_EXPIRED.inc(n)
+    log.info(
+        "audit retention removed %d record(s) older than %s from %s", n, cutoff, store.location
+    )
+    return n
+
+
+async def run_retention(store: AuditStore, window: timedelta, interval: float) -> None:
+    """The leader's retention loop: at once, then every ``interval`` seconds; a failure is
+    logged and tried again sooner (backing off), never fatal."""
+    failures = 0
+    while True:
+        try:
+            await expire_once(store, window)
+            failures = 0
+            await asyncio.sleep(interval)
+        except AuditError as e:
+            failures += 1
+            log.error("audit retention failed: %s", e)
+            await asyncio.sleep(min(interval, RETENTION_BACKOFF.delay(failures)))
 
 
 class Runtime:
@@ -193,7 +238,8 @@ class Runtime:
         self.identity = opts.identity or f"{socket.gethostname()}-{os.getpid()}"
         self.kube: KubeClient | None = None
         self.controller: Controller | None = None
-        self.store: SqliteAuditStore | None = None
+        self.store: AuditStore | None = None
+        self._retention: asyncio.Task[None] | None = None
         self.notifier: Notifier | None = None
         self.runner: web.AppRunner | None = None
         self.metrics_runner: web.AppRunner | None = None
@@ -231,8 +277,9 @@ class Runtime:
         o = self.opts
         self.kube = kube = await KubeClient.connect(o.kubeconfig, o.context)
         metrics.KUBE_REQUESTS.source = lambda: list(kube.requests.items())
-        o.audit_db.parent.mkdir(parents=True, exist_ok=True)
-        self.store = SqliteAuditStore(o.audit_db)
+        # Every replica opens the store: all serve reads; only the leader writes and expires.
+        self.store = await open_store(o.audit_url or o.audit_db)
+        log.info("audit store: %s", self.store.location)
         self.audit = StoreAudit(self.store)
         home_ns = self.home_namespace
         try:
@@ -315,6 +362,11 @@ class Runtime:
         log.info("%s is now the active controller", self.identity)
         metrics.LEADER.set(1)
         await self.controller.start()
+        if self.opts.audit_retention is not None and self.store is not None:
+            self._retention = asyncio.create_task(
+                run_retention(self.store, self.opts.audit_retention, self.opts.retention_interval),
+                name="audit retention",
+            )
         # Announced once it works: ``tether app sync`` then hands its requests over.
         self.presence = Presence(self.kube_client, self.identity, self._presence_namespaces)
         self._presence_task = asyncio.create_task(self.presence.run(), name="presence")
@@ -393,6 +445,8 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._presence_task
             self._presence_task = None
+        if self._retention is not None:
+            self._tasks.append(self._retention)
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -409,7 +463,7 @@ class Runtime:
         if self.audit is not None:
             await self.audit.stop()
         if self.store is not None:
-            self.store.close()
+            await self.store.close()
         if self.kube is not None:
             await self.kube.close()
 

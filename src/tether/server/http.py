@@ -17,7 +17,7 @@ from aiohttp import ClientPayloadError, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tether import metrics
-from tether.audit.store import check_app
+from tether.audit.model import check_app
 from tether.errors import KubeError, TetherError
 from tether.lograte import RateLimitedLog
 from tether.server.access import AccessReview, Caller

@@ -1,220 +1,44 @@
-"""The append-only audit trail: one record per sync, drift, correction, prune and health event.
+"""The SQLite audit store: one file, for one controller with a persistent volume.
 
-``AuditStore`` is the small interface the controller writes through, so that a server database
-can replace SQLite later; ``SqliteAuditStore`` is the implementation for one controller with a
-persistent volume. Records are never changed or removed once written: the store has no API for
-it, and the table refuses UPDATE and DELETE statements.
+``SqliteAuditStore`` is the blocking implementation (WAL, ``synchronous=FULL``, one
+connection per thread, triggers refusing UPDATE and DELETE); ``SqliteStore`` is the
+``AuditStore`` the controller and the CLI use, running each call in a thread.
 
-Times are RFC 3339 in UTC with milliseconds (``2026-11-26T04:31:38.123Z``). Every time is
-normalised to that form when it is written and when it is queried, so comparing them as text
-(which the indexes do) orders them correctly.
+Retention deletes through one path: the DELETE trigger refuses any row not older than the
+cutoff held in ``audit_retention``, which is set only inside ``expire``'s transaction and
+reset before it commits, and which a trigger refuses to set less than ``MIN_RETENTION`` ago.
+A hand-written ``DELETE`` of a recent record is refused like any other.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
-import re
 import sqlite3
 import threading
-from collections.abc import Collection, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator, Collection, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from tether.errors import TetherError
-
-KINDS = (
-    "sync",
-    "drift",
-    "correction",
-    "prune",
-    "health",
-    "fighting",
-    "retries-exhausted",
-    "delete",
-    "rollback",
-    "pin",
-    "unpin",
+from tether.audit.filters import Where, check_limit
+from tether.audit.model import (
+    DEFAULT_LIMIT,
+    EXPORT_BATCH,
+    KINDS,
+    AuditError,
+    AuditRecord,
+    check_app,
+    check_expire_before,
+    check_kinds,
+    format_time,
+    normalize_time,
+    parse_since,
 )
-"""What a record reports: a sync, detected drift, a self-heal correction, a prune, a health
-change, a field another manager keeps changing back (fighting), automated syncs of a
-revision given up after ``retry.limit`` (retries-exhausted), or an Application deleted by
-the controller with (or without) its objects (delete), a rollback written to Git and synced
-(rollback), and an app held at a revision or released (pin, unpin)."""
 
-DEFAULT_LIMIT = 1000
-MAX_LIMIT = 10000
 BUSY_TIMEOUT = 30.0
 """Seconds a write waits for another process holding the database's write lock."""
-
-
-class AuditError(TetherError):
-    """The audit trail could not be opened, read or written."""
-
-    reason = "AuditError"
-
-
-class AuditQueryError(AuditError, ValueError):
-    """A query asked for something malformed: a bad time, kind, app or limit.
-
-    Also a ValueError: the controller's HTTP route answers those with 400 and ``str(e)``.
-    """
-
-    reason = "InvalidAuditQuery"
-
-
-@dataclass
-class AuditRecord:
-    """One event. ``id`` is None until the store assigns it; ``app`` is ``<namespace>/<name>``.
-
-    ``objects`` lists the objects concerned, e.g. ``{"group", "kind", "namespace", "name",
-    "action", "fields": [...], "manager", "operation"}``; ``details`` is free form (e.g. a diff
-    text). Neither may hold a Secret value: callers redact before appending.
-    """
-
-    id: int | None
-    time: str
-    app: str
-    kind: str
-    revision: str = ""
-    author: str = ""
-    message: str = ""
-    trigger: str = ""
-    result: str = ""
-    objects: list[dict[str, Any]] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
-    user: str = ""
-    """Who asked, for what a person asked for (a manual sync, a rollback, a pin, a
-    deletion); empty for what the controller did on its own."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict whose keys are always the same, in field order."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> AuditRecord:
-        """The inverse of ``to_dict``; missing optional keys take their defaults.
-
-        Raises ValueError when a key has the wrong type, so a malformed answer from a server
-        is reported rather than printed half-read.
-        """
-        rid = d.get("id")
-        if rid is not None and (not isinstance(rid, int) or isinstance(rid, bool)):
-            raise ValueError(f"audit record id {rid!r} is not an integer")
-        strings: dict[str, str] = {}
-        for key in (
-            "time",
-            "app",
-            "kind",
-            "revision",
-            "author",
-            "message",
-            "trigger",
-            "result",
-            "user",
-        ):
-            value = d.get(key, "")
-            if not isinstance(value, str):
-                raise ValueError(f"audit record {key} {value!r} is not a string")
-            strings[key] = value
-        objects = d.get("objects") or []
-        details = d.get("details") or {}
-        if not isinstance(objects, list) or not all(isinstance(o, dict) for o in objects):
-            raise ValueError("audit record objects is not a list of objects")
-        if not isinstance(details, dict):
-            raise ValueError("audit record details is not an object")
-        return cls(id=rid, objects=objects, details=details, **strings)
-
-
-class AuditStore(Protocol):
-    """Where records go. Small on purpose: append, query newest first, close."""
-
-    def append(self, rec: AuditRecord) -> int:
-        """Stores ``rec`` durably and returns its id; ``rec.id`` is ignored."""
-        ...
-
-    def query(
-        self,
-        *,
-        app: str | None = None,
-        since: str | None = None,
-        kinds: Sequence[str] | None = None,
-        limit: int = DEFAULT_LIMIT,
-        namespaces: Collection[str] | None = None,
-    ) -> list[AuditRecord]:
-        """Records matching every given filter, newest first, at most ``limit``.
-
-        ``since`` is RFC 3339 or a duration back from now (``30m``, ``1h``, ``2d``); ``kinds``
-        None or empty means every kind; ``namespaces`` None means every namespace, empty none.
-        """
-        ...
-
-    def namespaces(self) -> list[str]:
-        """The namespaces of the apps the trail holds records of, sorted."""
-        ...
-
-    def close(self) -> None: ...
-
-
-# ---- times -------------------------------------------------------------------------------
-
-_DURATION_PART = re.compile(r"(\d+)([smhdw])")
-_DURATION = re.compile(r"^(?:\d+[smhdw])+$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def format_time(dt: datetime | None = None) -> str:
-    """``dt`` (default: now) as RFC 3339 UTC with milliseconds, the form the store keeps."""
-    dt = datetime.now(UTC) if dt is None else dt
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    dt = dt.astimezone(UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
-
-
-def normalize_time(text: str) -> str:
-    """An RFC 3339 time (any offset, any precision) in the store's form.
-
-    A time without an offset is taken as UTC. Raises AuditQueryError when ``text`` is not a
-    time.
-    """
-    try:
-        # fromisoformat accepts "Z" from 3.11 on; RFC 3339 also allows a lower-case t and z.
-        dt = datetime.fromisoformat(text.strip().replace("z", "Z").replace("t", "T"))
-    except ValueError:
-        raise AuditQueryError(
-            f"invalid time {text!r}",
-            hint="use RFC 3339 such as 2026-11-26T04:31:38Z, or a duration such as 30m, 1h, 2d",
-        ) from None
-    try:
-        return format_time(dt)
-    except OverflowError:
-        # 9999-12-31T23:59:59-01:00 is a valid RFC 3339 time past the last UTC datetime.
-        raise AuditQueryError(
-            f"time {text!r} is out of range", hint="use a time between the years 1 and 9999"
-        ) from None
-
-
-def parse_since(text: str, now: datetime) -> str:
-    """The start of a query window: RFC 3339, or a duration before ``now`` (``90s``, ``30m``,
-    ``1h``, ``2d``, ``1w``, or combined such as ``1h30m``), in the store's time form."""
-    t = text.strip()
-    if _DURATION.match(t):
-        try:
-            seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(t))
-            return format_time(now - timedelta(seconds=seconds))
-        except (OverflowError, ValueError):
-            # The window would start before the year 1: no record is that old, but saying
-            # so beats silently widening the query.
-            raise AuditQueryError(
-                f"duration {text!r} is out of range",
-                hint="use a shorter duration, or an RFC 3339 time",
-            ) from None
-    return normalize_time(t)
-
-
-# ---- SQLite ------------------------------------------------------------------------------
 
 # Each migration is a list of statements run in one transaction; index i is schema version
 # i + 1. Statements are kept apart because executescript() would commit half-way.
@@ -249,6 +73,27 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 2: who asked (manual syncs, rollbacks, pins, deletions).
     ("""ALTER TABLE audit_records ADD COLUMN "user" TEXT NOT NULL DEFAULT ''""",),
+    # 3: retention, the one way a record is removed (see the module docstring).
+    (
+        "CREATE TABLE audit_retention ("
+        "id INTEGER PRIMARY KEY CHECK (id = 1), cutoff TEXT NOT NULL DEFAULT '')",
+        "INSERT INTO audit_retention (id, cutoff) VALUES (1, '')",
+        """
+        CREATE TRIGGER audit_retention_window BEFORE UPDATE ON audit_retention
+        WHEN NEW.cutoff > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 day')
+        BEGIN SELECT RAISE(ABORT, 'audit records younger than 1 day are kept'); END
+        """,
+        """
+        CREATE TRIGGER audit_retention_no_delete BEFORE DELETE ON audit_retention
+        BEGIN SELECT RAISE(ABORT, 'the audit retention row is required'); END
+        """,
+        "DROP TRIGGER audit_records_no_delete",
+        """
+        CREATE TRIGGER audit_records_no_delete BEFORE DELETE ON audit_records
+        WHEN OLD.time >= (SELECT cutoff FROM audit_retention WHERE id = 1)
+        BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END
+        """,
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -394,7 +239,7 @@ class SqliteAuditStore:
         """
         if self.readonly:
             raise AuditError(f"audit database {self.path} is open read-only")
-        _check_kinds([rec.kind])
+        check_kinds([rec.kind])
         check_app(rec.app)
         when = normalize_time(rec.time) if rec.time else format_time()
         row = (
@@ -441,52 +286,17 @@ class SqliteAuditStore:
         namespaces: Collection[str] | None = None,
     ) -> list[AuditRecord]:
         """Records matching every given filter, newest first (by time, then id)."""
-        where: list[str] = []
-        args: list[Any] = []
-        if namespaces is not None:
-            if not namespaces:
-                return []
-            where.append(f"{_NAMESPACE} IN ({', '.join('?' * len(namespaces))})")
-            args.extend(namespaces)
-        if app:
-            check_app(app)
-            where.append("app = ?")
-            args.append(app)
-        if since:
-            where.append("time >= ?")
-            args.append(parse_since(since, datetime.now(UTC)))
-        if kinds:
-            _check_kinds(kinds)
-            where.append(f"kind IN ({', '.join('?' * len(kinds))})")
-            args.extend(kinds)
-        if limit < 1:
-            raise AuditQueryError(f"invalid limit {limit}", hint="use a positive number")
-        sql = f"SELECT {_COLUMNS} FROM audit_records"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY time DESC, id DESC LIMIT ?"
-        args.append(limit)
+        check_limit(limit)
+        w = _where().add(app=app, since=since, kinds=kinds, namespaces=namespaces)
+        if w.empty:
+            return []
+        sql = f"SELECT {_COLUMNS} FROM audit_records{w.sql()} ORDER BY time DESC, id DESC LIMIT ?"
+        args = [*w.args, limit]
         try:
             rows = self._conn().execute(sql, args).fetchall()
         except sqlite3.Error as e:
             raise AuditError(f"cannot read audit database {self.path}: {e}") from e
-        return [
-            AuditRecord(
-                id=r[0],
-                time=r[1],
-                app=r[2],
-                kind=r[3],
-                revision=r[4],
-                author=r[5],
-                message=r[6],
-                trigger=r[7],
-                result=r[8],
-                objects=json.loads(r[9]),
-                details=json.loads(r[10]),
-                user=r[11],
-            )
-            for r in rows
-        ]
+        return [_record(r) for r in rows]
 
     def check_writable(self) -> None:
         """Raises AuditError unless a record could be written now (nothing is written).
@@ -510,6 +320,50 @@ class SqliteAuditStore:
                         conn.execute("ROLLBACK")
             except sqlite3.Error as e:
                 raise AuditError(f"cannot write to audit database {self.path}: {e}") from e
+
+    def page(
+        self,
+        *,
+        app: str | None = None,
+        since: str | None = None,
+        kinds: Sequence[str] | None = None,
+        after: tuple[str, int] | None = None,
+        limit: int = EXPORT_BATCH,
+    ) -> list[AuditRecord]:
+        """Up to ``limit`` matching records after ``after`` (time, id), oldest first: one
+        step of an export."""
+        w = _where().add(app=app, since=since, kinds=kinds)
+        if after is not None:
+            w.after(*after)
+        sql = f"SELECT {_COLUMNS} FROM audit_records{w.sql()} ORDER BY time, id LIMIT ?"
+        try:
+            rows = self._conn().execute(sql, [*w.args, limit]).fetchall()
+        except sqlite3.Error as e:
+            raise AuditError(f"cannot read audit database {self.path}: {e}") from e
+        return [_record(r) for r in rows]
+
+    def expire(self, before: str) -> int:
+        """Removes the records older than ``before``; returns how many (see the module
+        docstring for how the database keeps every other DELETE out)."""
+        if self.readonly:
+            raise AuditError(f"audit database {self.path} is open read-only")
+        cutoff = check_expire_before(before)
+        conn = self._conn()
+        with self._write_lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.execute("UPDATE audit_retention SET cutoff = ? WHERE id = 1", (cutoff,))
+                    n = conn.execute("DELETE FROM audit_records WHERE time < ?", (cutoff,)).rowcount
+                    conn.execute("UPDATE audit_retention SET cutoff = '' WHERE id = 1")
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as e:
+                raise AuditError(f"cannot expire records of audit database {self.path}: {e}") from e
+        return int(n)
 
     def namespaces(self) -> list[str]:
         try:
@@ -536,20 +390,96 @@ class SqliteAuditStore:
         self.close()
 
 
-def _check_kinds(kinds: Sequence[str]) -> None:
-    bad = [k for k in kinds if k not in KINDS]
-    if bad:
-        raise AuditQueryError(
-            f"unknown audit record kind {', '.join(map(repr, bad))}",
-            hint="kinds are " + ", ".join(KINDS),
-        )
+def _where() -> Where:
+    return Where(placeholder=lambda _n: "?", namespace_expr=_NAMESPACE)
 
 
-def check_app(app: str) -> None:
-    """Raises AuditQueryError unless ``app`` is ``<namespace>/<name>``."""
-    ns, _, name = app.partition("/")
-    if not ns or not name or "/" in name:
-        raise AuditQueryError(
-            f"invalid app {app!r}",
-            hint="an app is named <namespace>/<name>, e.g. tether-system/web",
+def _record(r: Sequence[Any]) -> AuditRecord:
+    return AuditRecord(
+        id=r[0],
+        time=r[1],
+        app=r[2],
+        kind=r[3],
+        revision=r[4],
+        author=r[5],
+        message=r[6],
+        trigger=r[7],
+        result=r[8],
+        objects=json.loads(r[9]),
+        details=json.loads(r[10]),
+        user=r[11],
+    )
+
+
+class SqliteStore:
+    """The ``AuditStore`` over a ``SqliteAuditStore``: every call runs in a thread."""
+
+    def __init__(
+        self, path: Path, *, readonly: bool = False, busy_timeout: float = BUSY_TIMEOUT
+    ) -> None:
+        self.sync = SqliteAuditStore(path, readonly=readonly, busy_timeout=busy_timeout)
+        self.location = str(path)
+
+    @classmethod
+    async def open(cls, path: Path, *, readonly: bool = False) -> SqliteStore:
+        return await asyncio.to_thread(cls, path, readonly=readonly)
+
+    async def append(self, rec: AuditRecord) -> int:
+        return await asyncio.to_thread(self.sync.append, rec)
+
+    async def query(
+        self,
+        *,
+        app: str | None = None,
+        since: str | None = None,
+        kinds: Sequence[str] | None = None,
+        limit: int = DEFAULT_LIMIT,
+        namespaces: Collection[str] | None = None,
+    ) -> list[AuditRecord]:
+        return await asyncio.to_thread(
+            lambda: self.sync.query(
+                app=app, since=since, kinds=kinds, limit=limit, namespaces=namespaces
+            )
         )
+
+    async def export(
+        self,
+        *,
+        app: str | None = None,
+        since: str | None = None,
+        kinds: Sequence[str] | None = None,
+        batch: int = EXPORT_BATCH,
+    ) -> AsyncIterator[AuditRecord]:
+        # A duration is counted back once, from the start: later pages use the same window.
+        start = normalize_time_or_duration(since)
+        after: tuple[str, int] | None = None
+        while True:
+            page = await asyncio.to_thread(
+                functools.partial(
+                    self.sync.page, app=app, since=start, kinds=kinds, after=after, limit=batch
+                )
+            )
+            for rec in page:
+                yield rec
+            if len(page) < batch:
+                return
+            last = page[-1]
+            assert last.id is not None
+            after = (last.time, last.id)
+
+    async def namespaces(self) -> list[str]:
+        return await asyncio.to_thread(self.sync.namespaces)
+
+    async def check_writable(self) -> None:
+        await asyncio.to_thread(self.sync.check_writable)
+
+    async def expire(self, before: str) -> int:
+        return await asyncio.to_thread(self.sync.expire, before)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.sync.close)
+
+
+def normalize_time_or_duration(since: str | None) -> str | None:
+    """``since`` as an absolute time in the store's form (a duration counted back from now)."""
+    return parse_since(since, datetime.now(UTC)) if since else None
