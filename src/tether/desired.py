@@ -101,7 +101,9 @@ class Desired:
 
 
 @dataclass
-class _Resolved:
+class Resolved:
+    """One source pinned to a revision: a commit (git) or a chart version (Helm repository)."""
+
     source: Source
     revision: str
     checkout: Checkout | None = None
@@ -170,18 +172,19 @@ class DesiredSource:
     # ---- sources + render -------------------------------------------------------------
     async def fetch_desired(self, app: Application, revision: str | None = None) -> Desired:
         """``revision`` (a sync to another revision) replaces the first rendering source's
-        targetRevision."""
+        targetRevision; ``spec.pin`` replaces every source's (see ``revision_of``)."""
         resolved = [
-            await self._resolve(app, s, revision if s is app.source else None) for s in app.sources
+            await self.resolve_source(app, s, revision_of(app, i, revision))
+            for i, s in enumerate(app.sources)
         ]
-        ctx = await self._context(app)
+        ctx = await self.render_context(app)
         refs = {r.source.ref: r.checkout for r in resolved if r.source.ref and r.checkout}
         manifests: list[Manifest] = []
         revisions: list[SourceRevision] = []
         for r in resolved:
             render_type = ""
             if r.source.renders:
-                render_type, out = await self._render(ctx, r, refs)
+                render_type, out = await self.render_source(ctx, r, refs)
                 manifests += out
             s = r.source
             revisions.append(SourceRevision(s.repo_url, r.revision, s.path, s.chart, render_type))
@@ -193,7 +196,8 @@ class DesiredSource:
             commit = self._commit_info(first_git.source.repo_url, first_git.revision)
         return Desired(commit.sha, commit, marked, sources, revisions, hooks)
 
-    async def _resolve(self, app: Application, s: Source, revision: str | None) -> _Resolved:
+    async def resolve_source(self, app: Application, s: Source, revision: str | None) -> Resolved:
+        """``s`` at ``revision`` (None: the app's revision for it), fetched and checked."""
         if s.is_helm_repository:
             from tether.source.helm_repo import resolve_chart
 
@@ -201,7 +205,7 @@ class DesiredSource:
                 s = dataclasses.replace(s, target_revision=revision)
             creds = await self.credentials_for(app, s.repo_url, chart=True)
             version = await resolve_chart(s, creds, self.runner)
-            return _Resolved(s, version, creds=creds)
+            return Resolved(s, version, creds=creds)
         creds = await self.credentials_for(app, s.repo_url)
         url = s.repo_url
         commit = await self.git.resolve(url, revision or s.target_revision, creds)
@@ -219,9 +223,10 @@ class DesiredSource:
             await git.export(url, commit, dest)
 
         view = git.view(url, commit)
-        return _Resolved(s, commit, Checkout(view, export, commit), creds)
+        return Resolved(s, commit, Checkout(view, export, commit), creds)
 
-    async def _context(self, app: Application) -> RenderContext:
+    async def render_context(self, app: Application) -> RenderContext:
+        """The cluster facts and credentials every source of ``app`` renders with."""
         kube_version, api_versions = await cluster_facts(self.kube)
         entries: list[tuple[str, RepoCredentials]] = []
         if self.allow_remote:
@@ -239,9 +244,10 @@ class DesiredSource:
             credentials=entries,
         )
 
-    async def _render(
-        self, ctx: RenderContext, r: _Resolved, refs: dict[str, Checkout]
+    async def render_source(
+        self, ctx: RenderContext, r: Resolved, refs: dict[str, Checkout]
     ) -> tuple[str, list[Manifest]]:
+        """Renders one resolved source; returns its render type and manifests."""
         if r.checkout is not None:
             return await render_git_source(ctx, r.source, r.checkout, refs)
         from tether.source.helm_repo import chart_digest, pull_chart
@@ -353,6 +359,18 @@ class DesiredSource:
                 if e.status == 404
                 else e.hint,
             ) from e
+
+
+def revision_of(app: Application, index: int, revision: str | None) -> str | None:
+    """What source ``index`` of ``app`` is resolved at, instead of its targetRevision: the
+    ``revision`` asked for (the first rendering source only), else the pinned one while
+    ``spec.pin`` is set (the one place a pin holds an app), else None (the target)."""
+    s = app.sources[index]
+    if revision and s is app.source:
+        return revision
+    if app.pin is not None:
+        return app.pin.revisions[index]
+    return None
 
 
 def default_cache_dir() -> Path:

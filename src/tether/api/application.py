@@ -38,6 +38,8 @@ SYNC_WAVE_ANNOTATION = "tether.dev/sync-wave"
 MANIFEST_HASH_ANNOTATION = "tether.dev/manifest-hash"
 REFRESH_ANNOTATION = "tether.dev/refresh"
 REPO_SECRET_LABEL = "tether.dev/secret-type"
+UNPINNED_BY_ANNOTATION = "tether.dev/unpinned-by"
+"""Stamped by ``tether app unpin`` as it removes ``spec.pin``: who the unpin audit names."""
 LABEL_VALUE_MAX = 63
 
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h)$")
@@ -87,6 +89,54 @@ class SyncPolicy:
         return self.sync_options.get(name, "")
 
 
+@dataclass(frozen=True)
+class Pin:
+    """``spec.pin``: ``tether app pin`` holds the app at these revisions, one per source in
+    spec order (a full commit SHA for a Git source, a chart version for a Helm repository),
+    until ``tether app unpin``. Git is not written; the controller says how far behind
+    the branch the pin is."""
+
+    revisions: tuple[str, ...]
+    by: str = ""
+    at: str = ""
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "revisions": list(self.revisions),
+            "by": self.by,
+            "at": self.at,
+            "reason": self.reason,
+        }
+
+
+def parse_pin(raw: Any, n_sources: int, where: str) -> Pin | None:
+    """``spec.pin`` checked: a mapping whose ``revisions`` hold one non-empty revision per
+    source (None when the app is not pinned)."""
+    if raw is None:
+        return None
+    hint = "pin with 'tether app pin NAME REVISION', or remove spec.pin with 'tether app unpin'"
+    if not isinstance(raw, dict):
+        raise InvalidSpec(f"{where}: spec.pin must be a mapping", hint=hint)
+    revs = raw.get("revisions")
+    if not isinstance(revs, list) or not revs:
+        raise InvalidSpec(f"{where}: spec.pin.revisions is empty", hint=hint)
+    if any(not isinstance(r, str) or not r.strip() for r in revs):
+        raise InvalidSpec(f"{where}: spec.pin.revisions holds an empty revision", hint=hint)
+    if len(revs) != n_sources:
+        raise InvalidSpec(
+            f"{where}: spec.pin.revisions has {len(revs)} revision(s) but the app has "
+            f"{n_sources} source(s)",
+            hint="one revision per source, in spec order; " + hint,
+        )
+    return Pin(
+        revisions=tuple(str(r).strip() for r in revs),
+        by=str(raw.get("by") or ""),
+        at=str(raw.get("at") or ""),
+        reason=str(raw.get("reason") or ""),
+    )
+
+
 @dataclass
 class Application:
     name: str
@@ -102,6 +152,8 @@ class Application:
     """``spec.dependsOn``: Applications that must be Synced and Healthy before this one syncs."""
     sync_windows: list[SyncWindow] = field(default_factory=list)
     """``spec.syncWindows``: when syncs are allowed (see tether.controller.windows)."""
+    pin: Pin | None = None
+    """``spec.pin``: the revisions the app is held at instead of its targetRevisions."""
 
     @property
     def source(self) -> Source:
@@ -202,6 +254,7 @@ class Application:
                 spec.get("dependsOn"), str(meta.get("namespace") or DEFAULT_NAMESPACE), where
             ),
             sync_windows=parse_windows(spec.get("syncWindows"), where),
+            pin=parse_pin(spec.get("pin"), len(sources), where),
         )
 
 

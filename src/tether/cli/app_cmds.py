@@ -1,6 +1,6 @@
 """The ``tether app`` group and its commands (create, apply, list, get, diff, delete,
-refresh). ``sync``, ``terminate-op`` and ``wait`` are in ``operation_cmds``; ``history`` is
-added by ``audit_cmds``."""
+refresh). ``sync``, ``terminate-op`` and ``wait`` are in ``operation_cmds``; ``pin`` and
+``unpin`` in ``pin_cmds``; ``history`` is added by ``audit_cmds``."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from tether.cli.common import (
     with_engine,
 )
 from tether.cli.output import SOURCE_HEADERS, Cell, first_source, print_table, source_rows
+from tether.cli.pin_cmds import sync_cell
 from tether.deletion.command import delete_application
 from tether.diff import render_diffs
 from tether.engine import Engine
@@ -177,7 +178,7 @@ def app_list(ctx: Ctx) -> None:
             rows.append(
                 [
                     it["metadata"]["name"],
-                    str((st.get("sync") or {}).get("status", "Unknown")),
+                    sync_cell(it),
                     health_cell(str((st.get("health") or {}).get("status", "Unknown"))),
                     str((st.get("sync") or {}).get("revision") or "")[:10],
                     redact(str(src.get("repoURL", ""))),
@@ -324,7 +325,11 @@ def app_refresh(ctx: Ctx, name: str) -> None:
 def register(cli: click.Group) -> None:
     """Adds the ``app`` group, with the operation commands (sync, terminate-op, wait), to
     ``cli`` (the ``tether`` group)."""
-    from tether.cli import operation_cmds  # it prints with common's consoles; no cycle
+    from tether.cli import (
+        operation_cmds,  # it prints with common's consoles; no cycle
+        pin_cmds,
+    )
 
     operation_cmds.register(app)
+    pin_cmds.register(app)
     cli.add_command(app)

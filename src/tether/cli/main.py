@@ -18,6 +18,7 @@ from tether.api.application import API_VERSION, DEFAULT_NAMESPACE, crd_manifests
 from tether.cli.app_cmds import app
 from tether.cli.app_cmds import register as register_app_commands
 from tether.cli.audit_cmds import register as register_audit_commands
+from tether.cli.blame_cmds import register as register_blame_commands
 
 # ``X as X`` marks a re-export: audit_cmds and the tests import those names from this module.
 from tether.cli.common import EXIT_OK as EXIT_OK
@@ -33,6 +34,7 @@ from tether.cli.controller_cmd import controller_cmd as controller_cmd
 from tether.cli.controller_cmd import register as register_controller_command
 from tether.cli.output import Cell, print_table
 from tether.cli.render_cmd import register as register_render_command
+from tether.cli.rollback_cmd import register as register_rollback_command
 from tether.engine import Engine
 from tether.errors import TetherError
 from tether.model import Obj
@@ -136,6 +138,10 @@ def print_app(obj: Obj) -> None:
         f"[bold]Sync:[/bold]        {escape(str(sync.get('status', 'Unknown')))}"
         + (f" to {escape(synced_to)}" if synced_to else " (never synced)")
     )
+    from tether.cli.pin_cmds import pin_line  # a pinned app says so right under its sync
+
+    if pinned := pin_line(obj):
+        out.print(f"[bold yellow]Pinned:[/bold yellow]      {escape(pinned)}")
     out.print(
         f"[bold]Health:[/bold]      {health_text(health.get('status', 'Unknown'))}"
         + (f" — {escape(str(health['message']))}" if health.get("message") else "")
@@ -198,7 +204,9 @@ def print_app(obj: Obj) -> None:
 register_app_commands(cli)
 register_controller_command(cli)
 register_render_command(cli)
+register_rollback_command(app)
 register_audit_commands(cli, app)
+register_blame_commands(cli, app)
 
 
 def main() -> None:

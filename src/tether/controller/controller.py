@@ -31,6 +31,7 @@ from tether.controller.dependencies import DependencyGate
 from tether.controller.finalizer import AppFinalizer
 from tether.controller.outcomes import Outcomes
 from tether.controller.outlets import AppLog, AuditSink, NotifySink, Outlets
+from tether.controller.pinning import Pins, forget_metrics
 from tether.controller.polling import RepoPoller
 from tether.controller.queue import AppKey, WorkQueue
 from tether.controller.sources import git_urls, has_chart_source, repo_key, source_refs
@@ -91,6 +92,7 @@ class Controller:
         self.out = Outlets(kube, self.opts.identity, audit, notify)
         self.outcomes = Outcomes(self.out)
         self.ops = operations.Operations(kube, engine, self.opts.identity)
+        self.pins = Pins(kube, engine, self.out)
         self.queue = WorkQueue()
         self.finalizer = AppFinalizer(
             kube,
@@ -174,6 +176,7 @@ class Controller:
             self.state.pop(key, None)
             self.queue.remove(key)
             self.finalizer.forget(key)
+            forget_metrics(key)
             for k in self.deps.changed(key, None):
                 self.queue.add(k, "dependency")
             return
@@ -342,6 +345,7 @@ class Controller:
         latest = self.apps.get(key)
         if latest is None or being_deleted(latest):
             return  # deleted (or marked) while comparing: report nothing, write nothing
+        app = await self._pin(app, st)
         drifted = selfheal.drifted(app, cmp, st)
         if drifted:
             await selfheal.report_drift(self.out, app, cmp, st, drifted)
@@ -359,6 +363,10 @@ class Controller:
         """After the comparison: step the running operation, else take a request, else
         start an automated sync if one is due, else only write the status."""
         key = (app.namespace, app.name)
+        # An operation the CLI ran with no controller is audited before anything new starts
+        # (a new operation would replace the record of it in status).
+        with contextlib.suppress(KubeError):
+            await self.outcomes.catch_up_cli(app)
         current = operations.running(app)
         if current is not None and current.held_by_live_cli(datetime.now(UTC)):
             # ``tether app sync`` runs it in its own process and is alive: leave it be, and
@@ -376,6 +384,11 @@ class Controller:
             return
         request = operations.requested(app)
         if request is not None:
+            refused = await self.pins.refuse(app, request)
+            if refused is not None:  # a sync to another revision than the pinned one
+                self._store_app(refused)
+                await self._finish(Application.from_obj(refused), cmp, st)
+                return
             await self._start(app, cmp, st, request, logx, pending=True)
             return
         trigger = policy.due_trigger(app, cmp, st, policy.main_reason(reasons), drifted)
@@ -478,7 +491,7 @@ class Controller:
         self._store_app(written.obj)
         if res is None:
             return
-        await self.outcomes.finished(app, end_cmp, st, trigger, res)
+        await self.outcomes.finished(app, end_cmp, st, trigger, res, request)
         if failures:
             delay = policy.retry_delay(app, failures)
             if delay is not None:
@@ -493,9 +506,22 @@ class Controller:
         if operations.requested(written) is not None:
             self.queue.add(key, "operation")  # a request waited for this one to end
 
+    async def _pin(self, app: Application, st: AppState) -> Application:
+        """How far behind its branches a pinned app is, in status and metrics; a new pin or
+        an unpin announced once. Returns the app as it is now."""
+        st.pin = await self.pins.observe(app)
+        written = await self.pins.announce(app, st.pin)
+        if written is None:
+            return app
+        self._store_app(written)
+        return Application.from_obj(written)
+
     def _conditions(self, app: Application, cmp: Comparison, st: AppState) -> list[Condition]:
         """The controller's own conditions of an app, beside the comparison's."""
         out = selfheal.fighting_conditions(cmp, st) + self.finalizer.conditions(app.obj)
+        pinned = self.pins.condition(app, st.pin)
+        if pinned is not None:
+            out.append(pinned)
         exhausted = policy.retries_exhausted(app, cmp, st)
         if exhausted is not None:
             out.append(exhausted)

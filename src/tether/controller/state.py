@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from tether.api.application import Application
 from tether.controller.events import Change
 from tether.model import ResourceKey
+from tether.pin import PinState
 
 
 @dataclass
@@ -23,6 +24,8 @@ class AppState:
     health: str = ""
     deleting: str = ""
     """Why the app is being deleted, once the controller has said it will leave it alone."""
+    pin: PinState | None = None
+    """What the last reconcile found about the app's pin (None: not pinned)."""
 
 
 def attempt_key(revision: str, app: Application) -> str:

@@ -26,6 +26,7 @@ from tether.controller.windows import check_manual_sync
 from tether.engine import Engine
 from tether.errors import KubeError, TetherError
 from tether.model import Obj
+from tether.pin import refuse_unpinned_revision
 from tether.service import running
 from tether.service.results import (
     OperationInProgress,
@@ -89,11 +90,18 @@ class ApplicationService:
         dry_run: bool = False,
         timeout: float = 120.0,
         progress: Progress | None = None,
+        trigger: str = "manual",
+        initiated_by: str = "",
+        prune_by_policy: bool = False,
     ) -> SyncOutcome:
         """Syncs the app; see the module docstring for who runs it.
 
         ``timeout`` bounds the whole command: the operation (its waves and hooks) and then
         the wait for health; 0 means the operation's default timeout and no wait for health.
+        ``trigger`` and ``initiated_by`` are recorded on the operation (a rollback passes
+        ``rollback`` and the user it wrote the commit for; default: a manual sync by
+        ``who_asks()``). ``prune_by_policy``: unless ``req.prune``, prune as the app's
+        ``syncPolicy.automated.prune`` says (a rollback deploys like auto-sync would).
         """
         say = progress or (lambda _line: None)
         deadline = time.monotonic() + (timeout if timeout > 0 else DEFAULT_TIMEOUT)
@@ -107,11 +115,12 @@ class ApplicationService:
         if overridden:
             notices.append(f"--force-window: {overridden}")
         await refuse_unready(self.kube, app, ignore_readiness=req.ignore_dependencies)
+        await refuse_unpinned_revision(self.engine, app, req.revision)
         request = OperationRequest(
-            trigger="manual",
-            initiated_by=who_asks(),
+            trigger=trigger,
+            initiated_by=initiated_by or who_asks(),
             revision=req.revision,
-            prune=req.prune,
+            prune=None if prune_by_policy and not req.prune else req.prune,
             resources=list(req.resources),
             allow_mass_prune=req.allow_mass_prune,
         )
@@ -304,7 +313,7 @@ class ApplicationService:
         cmp = await self.engine.compare(Application.from_obj(obj))
         return view_of_comparison(obj, cmp)
 
-    # ---- rollback: to a revision in status.history, through the same operation (to come)
+    # rollback writes a commit to Git and then syncs it here: tether.service.rollback
 
     async def _read(self, name: str, namespace: str) -> Obj:
         return (await self.get(name, namespace)).obj

@@ -1,0 +1,24 @@
+"""Emergency pin: hold an Application at revisions without writing Git, and say how far behind.
+
+``spec.pin`` (``tether.api.application.Pin``) is written by ``tether app pin`` from what
+``resolve`` finds; ``tether.desired.revision_of`` is the one place the pin holds the app;
+``behind`` counts, per source, how far its branch has moved past the pin; ``message`` words
+it for the ``Pinned`` condition, ``tether app list`` and ``tether app get``.
+"""
+
+from __future__ import annotations
+
+from tether.pin.behind import PinState, SourceBehind, observe
+from tether.pin.message import pin_message, short
+from tether.pin.resolve import PinnedError, refuse_unpinned_revision, resolve_pin
+
+__all__ = [
+    "PinState",
+    "PinnedError",
+    "SourceBehind",
+    "observe",
+    "pin_message",
+    "refuse_unpinned_revision",
+    "resolve_pin",
+    "short",
+]
