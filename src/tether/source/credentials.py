@@ -28,6 +28,13 @@ SECRET_TYPE_TEMPLATE = "repo-creds"
 """A credential template: its ``url`` is a prefix for many repositories."""
 REPO_SECRET_SELECTOR = f"{SECRET_TYPE_LABEL} in ({SECRET_TYPE_REPOSITORY},{SECRET_TYPE_TEMPLATE})"
 """The label selector that lists both kinds of repository Secrets."""
+SECRET_TYPE_WRITE = "repository-write"
+"""A Secret holding only a push credential: used to write (``tether app rollback``), never
+to read."""
+WRITE_SECRET_SELECTOR = (
+    f"{SECRET_TYPE_LABEL} in ({SECRET_TYPE_REPOSITORY},{SECRET_TYPE_TEMPLATE},{SECRET_TYPE_WRITE})"
+)
+"""The label selector that lists every Secret that may grant write access."""
 
 REPO_TYPE_GIT = "git"
 REPO_TYPE_HELM = "helm"
@@ -56,6 +63,8 @@ class RepoCredentials:
     """``insecure``: do not verify the server's TLS certificate (Helm and OCI only)."""
     force_http: bool = False
     """``insecureOCIForceHttp``: talk plain HTTP to the OCI registry."""
+    write: bool = False
+    """``write: "true"`` (or a ``repository-write`` Secret): tether may push with these."""
 
     def __repr__(self) -> str:
         def mask(value: str) -> str:
@@ -108,6 +117,7 @@ def from_secret_data(
         enable_oci=_flag(data, "enableOCI"),
         insecure=_flag(data, "insecure"),
         force_http=_flag(data, "insecureOCIForceHttp"),
+        write=_flag(data, "write"),
     )
 
 
@@ -141,8 +151,20 @@ def entries_from_secrets(
         labels = meta.get("labels") or {}
         origin = f"Secret {meta.get('namespace')}/{meta.get('name')}"
         template = labels.get(SECRET_TYPE_LABEL) == SECRET_TYPE_TEMPLATE
-        out.append((url, from_secret_data(data, origin, template=template)))
+        creds = from_secret_data(data, origin, template=template)
+        if labels.get(SECRET_TYPE_LABEL) == SECRET_TYPE_WRITE:
+            creds.write = True
+        out.append((url, creds))
     return out
+
+
+def match_write_credentials(
+    repo_url: str, secrets: Iterable[tuple[str, RepoCredentials]]
+) -> RepoCredentials | None:
+    """The credentials tether may push to the Git repository ``repo_url`` with: among the
+    Secrets that say so explicitly (``write: "true"``, or a ``repository-write`` Secret),
+    the longest URL prefix, as for reading. None: tether has no write access."""
+    return match_credentials(repo_url, [(u, c) for u, c in secrets if c.write])
 
 
 def secret_entry(data: Mapping[str, str]) -> tuple[str, RepoCredentials]:
