@@ -1,6 +1,9 @@
 """The ``tether app`` commands that run or follow a sync operation: ``sync``, ``terminate-op``
 and ``wait``, and how a sync's outcome is printed. They go through the application service
 (``tether.service``), which decides whether a running controller or this command runs a sync.
+
+``tether app sync NAME --dest-namespace NS`` never retargets NAME: it clones NAME into a new
+Application (``NAME-NS``, or ``--as``) and syncs that (``tether.cli.clone_cmd``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from tether.cli.output import print_table, styled
 from tether.engine import Engine
 from tether.errors import TetherError
 from tether.service import ApplicationService, SyncOutcome, SyncRequest, WaitTimedOut
+from tether.service.clone import CloneRequest
+from tether.service.clone_spec import default_clone_name
 from tether.sync.state import ResourceSelector
 
 _RESULT_COLOURS = {"failed": "red", "pruned": "yellow", "created": "green", "configured": "green"}
@@ -74,6 +79,16 @@ def parse_selectors(values: tuple[str, ...]) -> list[ResourceSelector]:
     is_flag=True,
     help="Sync even while the app's sync windows deny manual syncs.",
 )
+@click.option(
+    "--dest-namespace",
+    default=None,
+    help="Do not sync NAME: clone it at --revision into this namespace, as NAME-NS (or "
+    "--as), and sync the clone (see 'tether app clone').",
+)
+@click.option("as_name", "--as", default=None, help="With --dest-namespace: the clone's name.")
+@click.option(
+    "--create-namespace", is_flag=True, help="With --dest-namespace: let the sync create it."
+)
 @common
 def app_sync(
     ctx: Ctx,
@@ -86,11 +101,25 @@ def app_sync(
     timeout: float,
     ignore_dependencies: bool,
     force_window: bool,
+    dest_namespace: str | None,
+    as_name: str | None,
+    create_namespace: bool,
 ) -> None:
     """Sync an Application: through the running controller when there is one, else here.
 
+    With --dest-namespace NS, NAME is left alone: it is cloned at --revision into NS as a new
+    Application NAME-NS (or --as NEWNAME), whose name is printed, and the clone is synced.
+
     Exit 0 when the sync succeeded (and the app became healthy), 1 when it failed or the
     app is not healthy in time, 2 on an error."""
+    if dest_namespace is not None:
+        if resources:
+            raise click.UsageError("--resource does not go with --dest-namespace")
+        req = _clone_request(ctx, name, revision, dest_namespace, as_name, create_namespace)
+        _sync_a_clone(ctx, req, dry_run, timeout)
+        return
+    if as_name is not None or create_namespace:
+        raise click.UsageError("--as and --create-namespace go with --dest-namespace")
     request = SyncRequest(
         name,
         ctx.namespace,
@@ -123,7 +152,36 @@ def app_sync(
             return EXIT_DIFF
         return EXIT_OK
 
-    run(_timed_out_is_1(with_engine(ctx, go)))
+    run(timed_out_is_1(with_engine(ctx, go)))
+
+
+def _clone_request(
+    ctx: Ctx,
+    name: str,
+    revision: str | None,
+    dest_namespace: str,
+    as_name: str | None,
+    create_namespace: bool,
+) -> CloneRequest:
+    new_name = as_name or default_clone_name(name, dest_namespace)
+    err.print(
+        f"--dest-namespace: {escape(name)} is not retargeted; syncing a clone of it, "
+        f"Application [bold]{escape(new_name)}[/bold], deploying to {escape(dest_namespace)}"
+    )
+    return CloneRequest(
+        name,
+        ctx.namespace,
+        new_name,
+        dest_namespace,
+        revision=revision or "",
+        create_namespace=create_namespace,
+    )
+
+
+def _sync_a_clone(ctx: Ctx, req: CloneRequest, dry_run: bool, timeout: float) -> None:
+    from tether.cli.clone_cmd import clone_runner  # it imports this module's printing
+
+    run(timed_out_is_1(with_engine(ctx, clone_runner(ctx, req, True, dry_run, timeout))))
 
 
 @click.command("terminate-op")
@@ -152,7 +210,7 @@ def app_terminate_op(ctx: Ctx, name: str, timeout: float) -> None:
             )
         return EXIT_OK
 
-    run(_timed_out_is_1(with_engine(ctx, go)))
+    run(timed_out_is_1(with_engine(ctx, go)))
 
 
 @click.command("wait")
@@ -187,10 +245,10 @@ def app_wait(ctx: Ctx, name: str, health: bool, sync_: bool, timeout: float) -> 
             )
         return EXIT_OK
 
-    run(_timed_out_is_1(with_engine(ctx, go)))
+    run(timed_out_is_1(with_engine(ctx, go)))
 
 
-async def _timed_out_is_1(coro: Any) -> int:
+async def timed_out_is_1(coro: Any) -> int:
     """A wait that ran out of time is an answer (exit 1), not an error (exit 2)."""
     try:
         code: int = await coro
@@ -243,6 +301,9 @@ def print_outcome(o: SyncOutcome) -> None:
 
 
 def register(app: click.Group) -> None:
-    """Adds ``sync``, ``terminate-op`` and ``wait`` to the ``app`` group."""
+    """Adds ``sync``, ``terminate-op``, ``wait`` and ``clone`` to the ``app`` group."""
+    from tether.cli import clone_cmd  # it imports this module's printing
+
     for cmd in (app_sync, app_terminate_op, app_wait):
         app.add_command(cmd)
+    clone_cmd.register(app)

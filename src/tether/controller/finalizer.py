@@ -32,6 +32,7 @@ from tether.deletion.cascade import (
 from tether.deletion.policy import (
     FINALIZER,
     POLICY_ANNOTATION,
+    REQUESTED_BY_ANNOTATION,
     deletion_policy,
     deletion_started,
     finalizers,
@@ -174,11 +175,18 @@ class AppFinalizer:
         except InvalidSpec:
             log.warning("no audit record of this deletion: %s", message)
             return  # the record names an Application, and this one no longer parses
+        user = str(app.annotations.get(REQUESTED_BY_ANNOTATION) or "")
+        if not user:
+            message = (
+                "deleted outside tether (not by 'tether app delete': kubectl or another "
+                f"client; the cluster's audit log names who): {message}"
+            )
         await self.audit.record(
             "delete",
             app,
             result="Deleted" if progress is not None else "Orphaned",
             message=message,
+            user=user,
             objects=[k.to_dict() for k in progress.gone] if progress else [],
             details={
                 "kept": [

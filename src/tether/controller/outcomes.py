@@ -1,11 +1,14 @@
 """Reporting what the controller did: an operation started or ended, retries given up, health.
 
 Each outcome goes to every place a person looks: an Event on the Application, the metrics,
-the audit trail and the notifications. Nothing here decides anything or writes status.
+the audit trail and the notifications, with who asked (``tether.controller.requested_by``).
+Nothing here decides anything; the one status write is the mark that an operation
+``tether app sync`` ran itself has been audited, so it is recorded once.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from typing import Any
@@ -14,11 +17,23 @@ from tether import metrics
 from tether.api.application import Application
 from tether.compare import Comparison
 from tether.controller.outlets import AppLog, Outlets
+from tether.controller.requested_by import (
+    ROLLBACK,
+    audit_kind,
+    catch_up_cli,
+    claimed_request,
+    requester,
+    rollback_details,
+)
 from tether.controller.state import AppState
+from tether.errors import KubeError
 from tether.model import HealthStatus
 from tether.source import redact
 from tether.status import has_several_sources, history_sources, source_revisions
 from tether.sync.apply import SyncResult
+from tether.sync.state import OperationRequest
+
+log = logging.getLogger("tether.controller")
 
 
 class Outcomes:
@@ -32,10 +47,17 @@ class Outcomes:
         )
 
     async def finished(
-        self, app: Application, cmp: Comparison, st: AppState, trigger: str, res: SyncResult
+        self,
+        app: Application,
+        cmp: Comparison,
+        st: AppState,
+        trigger: str,
+        res: SyncResult,
+        request: OperationRequest | None = None,
     ) -> str:
         """An operation ended: Event, metrics, self-heal bookkeeping, audit, notification.
-        Returns the one-line message said about it."""
+        ``request``: what was asked (else read from ``app``'s ``status.operationState``, as
+        claimed). Returns the one-line message said about it."""
         metrics.SYNCS.labels(app.namespace, app.name, res.phase, trigger).inc()
         changed = res.changed()
         if trigger == "self-heal" and res.ok:
@@ -55,7 +77,7 @@ class Outcomes:
                 "re-applied " + ", ".join(str(r.key) for r in changed[:5]),
                 warning=False,
             )
-        await self._audit(app, cmp, trigger, res)
+        await self._audit(app, cmp, trigger, res, requester(request or claimed_request(app)))
         notify = self.out.notify
         if notify and not res.ok:
             notify.send("sync-failed", app, msg, revision=res.revision)
@@ -70,34 +92,35 @@ class Outcomes:
         return msg
 
     async def _audit(
-        self, app: Application, cmp: Comparison, trigger: str, res: SyncResult
+        self, app: Application, cmp: Comparison, trigger: str, res: SyncResult, user: str
     ) -> None:
         audit = self.out.audit
         if audit is None:
             return
         desired = res.comparison.desired if res.comparison else None
+        commit_message = desired.commit.message if desired else ""
+        details: dict[str, Any] = {
+            "outcome": res.message,
+            "source": {
+                "repoURL": redact(app.source.repo_url),
+                "path": app.source.path,
+                "targetRevision": app.source.target_revision,
+            },
+            **_several_sources(app, res.comparison or cmp),
+        }
+        if trigger == ROLLBACK:
+            details.update(rollback_details(res.revision, commit_message))
         await audit.record(
-            "correction" if trigger == "self-heal" else "sync",
+            audit_kind(trigger),
             app,
             revision=res.revision,
             trigger=trigger,
             result=res.phase,
-            message=(
-                desired.commit.message.splitlines()[0]
-                if desired and desired.commit.message
-                else res.message
-            ),
+            message=commit_message.splitlines()[0] if commit_message else res.message,
             author=desired.commit.author if desired else "",
             objects=[r.to_dict() for r in res.results if r.action != "unchanged"],
-            details={
-                "outcome": res.message,
-                "source": {
-                    "repoURL": redact(app.source.repo_url),
-                    "path": app.source.path,
-                    "targetRevision": app.source.target_revision,
-                },
-                **_several_sources(app, res.comparison or cmp),
-            },
+            details=details,
+            user=user,
         )
         pruned = [r.to_dict() for r in res.results if r.action == "pruned"]
         if pruned:
@@ -109,7 +132,15 @@ class Outcomes:
                 result=res.phase,
                 objects=pruned,
                 message=f"pruned {len(pruned)} object(s)",
+                user=user,
             )
+
+    async def catch_up_cli(self, app: Application) -> bool:
+        """Records an ended operation ``tether app sync`` ran itself, once (see
+        ``tether.controller.requested_by.catch_up_cli``)."""
+        if self.out.audit is None:
+            return False
+        return await catch_up_cli(self.out.kube, self.out.audit, self.out.identity, app)
 
     async def give_up(
         self, app: Application, revision: str, failures: int, why: str, logx: AppLog
@@ -129,7 +160,14 @@ class Outcomes:
 
     async def health(self, app: Application, cmp: Comparison, st: AppState) -> None:
         """The app's health changed since the last reconcile: Event, and when Degraded a
-        notification and an audit record."""
+        notification and an audit record. Called at the end of every reconcile, it also
+        catches up on an operation a CLI ran (``catch_up_cli``)."""
+        try:
+            await self.catch_up_cli(app)
+        except KubeError as e:  # the next reconcile tries again
+            log.warning(
+                "%s/%s: operation run by the CLI not audited yet: %s", app.namespace, app.name, e
+            )
         health = cmp.health.status.value
         previous, st.health = st.health, health
         if not previous or health == previous:

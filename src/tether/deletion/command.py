@@ -44,6 +44,7 @@ from tether.deletion.policy import (
     DELETING_ANNOTATION,
     FINALIZER,
     POLICY_ANNOTATION,
+    REQUESTED_BY_ANNOTATION,
     deletion_policy,
     finalizers,
     holds_ours,
@@ -77,9 +78,14 @@ async def delete_application(
     timeout: float,
     controller_wait: float = 15.0,
     say: Callable[[str], None] = lambda _: None,
+    requested_by: str | None = None,
 ) -> DeleteOutcome:
     """Deletes the Application and, with ``cascade`` (None: as its deletion policy says),
-    the objects of its inventory that are still its own."""
+    the objects of its inventory that are still its own. ``requested_by`` (default: this
+    process's ``user@host``) is stamped on the Application for the audit trail."""
+    from tether.service.applications import who_asks  # the service imports the engine's side
+
+    user = requested_by if requested_by is not None else who_asks()
     kube = engine.kube
     app = (await engine.get_app(name, namespace)).obj
     policy = deletion_policy(app)
@@ -91,7 +97,7 @@ async def delete_application(
             )
         cascade = policy.cascade
     if not cascade:
-        await _orphan(kube, app)
+        await _orphan(kube, app, user)
         return DeleteOutcome(by="")
     managed = FINALIZER in finalizers(app)
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -99,7 +105,11 @@ async def delete_application(
         kube,
         app,
         lambda now: [*finalizers(now), FINALIZER],
-        annotations={DELETING_ANNOTATION: stamp, POLICY_ANNOTATION: None},
+        annotations={
+            DELETING_ANNOTATION: stamp,
+            POLICY_ANNOTATION: None,
+            REQUESTED_BY_ANNOTATION: user,
+        },
     )
     if marked is None:
         raise TetherError(f"Application {namespace}/{name} was deleted meanwhile")
@@ -123,11 +133,16 @@ async def delete_application(
     return expected
 
 
-async def _orphan(kube: KubeClient, app: Obj) -> None:
+async def _orphan(kube: KubeClient, app: Obj, user: str) -> None:
     """The objects stay: the policy annotation and the finalizers go in one write, so a
     controller cannot put its finalizer back before the delete."""
     meta = app.get("metadata") or {}
-    await set_finalizers(kube, app, without_ours, annotations={POLICY_ANNOTATION: "orphan"})
+    await set_finalizers(
+        kube,
+        app,
+        without_ours,
+        annotations={POLICY_ANNOTATION: "orphan", REQUESTED_BY_ANNOTATION: user},
+    )
     await kube.delete(
         API_VERSION, KIND, str(meta["name"]), str(meta["namespace"]), propagation="Background"
     )

@@ -25,6 +25,9 @@ ARGOCD_POST_DELETE_PREFIX = "post-delete-finalizer.argoproj.io"
 POLICY_ANNOTATION = "tether.dev/deletion-policy"
 DELETING_ANNOTATION = "tether.dev/deleting"
 """Set by ``tether app delete`` before it deletes anything: no sync may start after it."""
+REQUESTED_BY_ANNOTATION = "tether.dev/deletion-requested-by"
+"""``user@host``: who ran ``tether app delete``, stamped with the mark; the ``delete`` audit
+record names them. Absent on an Application deleted by other means (``kubectl delete``)."""
 
 
 class Policy(enum.Enum):
