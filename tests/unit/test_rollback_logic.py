@@ -16,7 +16,7 @@ import yaml
 from tether.api.application import Application
 from tether.errors import TetherError
 from tether.service.identity import kube_user, requester, subject_cn
-from tether.service.rollback import (
+from tether.service.rollback_target import (
     Refused,
     app_paths,
     refuse_pinned,
@@ -348,7 +348,7 @@ def test_only_secrets_that_say_write_give_push_credentials() -> None:
 
 
 def test_a_chart_from_a_helm_repository_is_not_rolled_back_by_git() -> None:
-    from tether.service.rollback import chart_notice, refuse_chart_only
+    from tether.service.rollback_target import chart_notice, refuse_chart_only
 
     app = app_with(
         source={
