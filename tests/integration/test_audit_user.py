@@ -25,11 +25,11 @@ from cluster_helpers import (
     runtime_options,
 )
 from tether.api.application import API_VERSION, REFRESH_ANNOTATION
+from tether.controller.presence import active_controller
 from tether.controller.runtime import Runtime
 from tether.deletion import REQUESTED_BY_ANNOTATION
 from tether.kube import KubeClient
 from tether.service import who_asks
-from tether.service.running import active_controller
 from tether.sync.state import OperationRequest
 
 POLL = "1h"

@@ -18,10 +18,7 @@ from tether.sync.record import WRITE_ATTEMPTS, Busy, Refused, claim, write_progr
 
 CLAIM_ATTEMPTS = WRITE_ATTEMPTS
 
-__all__ = ["Busy", "Refused", "abandon_leftover", "claim", "clear_request", "record_progress"]
-
-record_progress = write_progress
-"""Progress of an operation this controller steps: ``tether.sync.record.write_progress``."""
+__all__ = ["Busy", "Refused", "abandon_leftover", "claim", "clear_request", "write_progress"]
 
 
 async def clear_request(kube: KubeClient, obj: Obj, request_id: str) -> Obj | None:

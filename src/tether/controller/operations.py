@@ -121,7 +121,7 @@ class Operations:
         if step.done:
             return step, app
         await self._watch_hooks(step.state)
-        written = await operation.record_progress(self.kube, app, step.state)
+        written = await operation.write_progress(self.kube, app, step.state)
         if written is None:
             # Terminated (or replaced) while this step ran: the next step starts from
             # what is recorded now, at once.

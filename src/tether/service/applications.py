@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from tether.api.application import API_VERSION, KIND, Application
 from tether.compare import Comparison
 from tether.controller.dependencies import refuse_unready
+from tether.controller.presence import active_controller
 from tether.controller.windows import check_manual_sync
 from tether.engine import Engine
 from tether.errors import KubeError, TetherError
@@ -124,7 +125,7 @@ class ApplicationService:
             resources=list(req.resources),
             allow_mass_prune=req.allow_mass_prune,
         )
-        controller = await running.active_controller(self.kube, req.namespace)
+        controller = await active_controller(self.kube, req.namespace)
         if controller:
             app = await self._record_request(app, request)
             say(f"sync requested; controller {controller} runs it")
@@ -253,7 +254,7 @@ class ApplicationService:
         running, no engine is left to take it up (the command that ran it was stopped):
         this command ends it, as any engine would at its next step. With a controller
         running, that controller ends it; say so."""
-        controller = await running.active_controller(self.kube, app.namespace)
+        controller = await active_controller(self.kube, app.namespace)
         if controller or state.phase != TERMINATING:
             raise WaitTimedOut(
                 f"operation {state.operation.id} on {app.namespace}/{app.name} is still "
@@ -291,7 +292,7 @@ class ApplicationService:
     ) -> WaitResult:
         """Until no operation runs and the app is Synced (``sync``) and Healthy (``health``);
         raises WaitTimedOut naming what is still not so."""
-        by_controller = bool(await running.active_controller(self.kube, namespace))
+        by_controller = bool(await active_controller(self.kube, namespace))
         deadline = time.monotonic() + timeout
         while True:
             view = await self._view(name, namespace, by_controller)

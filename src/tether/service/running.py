@@ -8,9 +8,7 @@ from collections.abc import Callable
 
 from tether.api.application import Application
 from tether.compare import Comparison
-from tether.controller import presence
 from tether.engine import Engine
-from tether.kube import KubeClient
 from tether.service.results import OperationInProgress, SyncOutcome, SyncRequest
 from tether.sync.operation import Step, SyncOperation
 from tether.sync.record import Busy, run_to_end
@@ -21,11 +19,6 @@ from tether.sync.state import (
 )
 
 MIN_OPERATION_TIMEOUT = 5.0
-
-
-async def active_controller(kube: KubeClient, namespace: str) -> str | None:
-    """The identity of a controller running for ``namespace``; None when none is."""
-    return await presence.active_controller(kube, namespace) or None
 
 
 def here_line(namespace: str) -> str:
