@@ -34,6 +34,7 @@ from tether.controller.outlets import AppLog, AuditSink, NotifySink, Outlets
 from tether.controller.pinning import Pins, forget_metrics
 from tether.controller.polling import RepoPoller
 from tether.controller.queue import AppKey, WorkQueue
+from tether.controller.requested_by import AUTOMATED_BY
 from tether.controller.sources import git_urls, has_chart_source, repo_key, source_refs
 from tether.controller.state import AppState
 from tether.deletion import being_deleted, deletion_changed, deletion_started
@@ -50,9 +51,6 @@ from tether.sync.operation import SyncOperation
 from tether.sync.state import CLI_GRACE, TERMINATING, OperationRequest
 
 log = logging.getLogger("tether.controller")
-
-AUTOMATED_BY = "controller"
-"""``OperationRequest.initiated_by`` of the operations the controller starts itself."""
 
 
 @dataclass

@@ -19,9 +19,9 @@ from tether.compare import Comparison
 from tether.controller.outlets import AppLog, Outlets
 from tether.controller.requested_by import (
     ROLLBACK,
-    audit_kind,
     catch_up_cli,
     claimed_request,
+    record_sync,
     requester,
     rollback_details,
 )
@@ -110,11 +110,11 @@ class Outcomes:
         }
         if trigger == ROLLBACK:
             details.update(rollback_details(res.revision, commit_message))
-        await audit.record(
-            audit_kind(trigger),
+        await record_sync(
+            audit,
             app,
+            trigger,
             revision=res.revision,
-            trigger=trigger,
             result=res.phase,
             message=commit_message.splitlines()[0] if commit_message else res.message,
             author=desired.commit.author if desired else "",
@@ -122,18 +122,6 @@ class Outcomes:
             details=details,
             user=user,
         )
-        pruned = [r.to_dict() for r in res.results if r.action == "pruned"]
-        if pruned:
-            await audit.record(
-                "prune",
-                app,
-                revision=res.revision,
-                trigger=trigger,
-                result=res.phase,
-                objects=pruned,
-                message=f"pruned {len(pruned)} object(s)",
-                user=user,
-            )
 
     async def catch_up_cli(self, app: Application) -> bool:
         """Records an ended operation ``tether app sync`` ran itself, once (see

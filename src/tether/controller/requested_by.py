@@ -20,7 +20,7 @@ from tether.kube import FIELD_MANAGER, KubeClient
 from tether.sync.state import ENDED, RUN_BY_CLI, OperationRequest, OperationState
 
 AUTOMATED_BY = "controller"
-"""``initiatedBy`` of the syncs the controller starts on its own (``controller.AUTOMATED_BY``)."""
+"""``OperationRequest.initiated_by`` of the operations the controller starts itself."""
 AUDITED_MARK = "auditedOperation"
 """``status.auditedOperation``: the id of the last operation a CLI ran that is in the audit
 trail."""
@@ -62,14 +62,44 @@ async def catch_up_cli(kube: KubeClient, audit: AuditSink, identity: str, app: A
     # that fails after the record would record the operation twice.
     if not await _mark_audited(kube, app, state.operation.id):
         return False
-    await audit.record(
-        audit_kind(trigger),
+    await record_sync(
+        audit,
         app,
+        trigger,
         revision=state.revision,
-        trigger=trigger,
         result=state.phase,
         message=commit.get("message") or state.message,
         author=commit.get("author", ""),
+        objects=objects,
+        details=details,
+        user=user,
+    )
+    return True
+
+
+async def record_sync(
+    audit: AuditSink,
+    app: Application,
+    trigger: str,
+    *,
+    revision: str,
+    result: str,
+    message: str,
+    author: str,
+    objects: list[dict[str, Any]],
+    details: dict[str, Any],
+    user: str,
+) -> None:
+    """The record of an ended operation (kind ``sync``, or ``rollback`` for a rollback's
+    sync), then one ``prune`` record of the objects it pruned, if any."""
+    await audit.record(
+        audit_kind(trigger),
+        app,
+        revision=revision,
+        trigger=trigger,
+        result=result,
+        message=message,
+        author=author,
         objects=objects,
         details=details,
         user=user,
@@ -79,14 +109,13 @@ async def catch_up_cli(kube: KubeClient, audit: AuditSink, identity: str, app: A
         await audit.record(
             "prune",
             app,
-            revision=state.revision,
+            revision=revision,
             trigger=trigger,
-            result=state.phase,
+            result=result,
             objects=pruned,
             message=f"pruned {len(pruned)} object(s)",
             user=user,
         )
-    return True
 
 
 async def _mark_audited(kube: KubeClient, app: Application, operation_id: str) -> bool:
