@@ -28,8 +28,8 @@ from cluster_helpers import (
 from tether import metrics
 from tether.audit import AuditRecord, open_store
 from tether.backoff import Backoff
+from tether.controller.audit_sink import StoreAudit
 from tether.controller.leader import LEASE_API_VERSION
-from tether.controller.runtime import StoreAudit
 from tether.kube import KubeClient
 
 NO_WAIT = Backoff(base=0.0, cap=0.0)

@@ -11,7 +11,7 @@ import pytest
 
 from tether import metrics
 from tether.audit import AuditQueryError, AuditRecord, SqliteStore, format_time, parse_retention
-from tether.controller.runtime import expire_once
+from tether.controller.audit_sink import expire_once
 
 pytestmark = pytest.mark.unit
 

@@ -16,7 +16,7 @@ import pytest
 from tether import metrics
 from tether.audit import AuditRecord, SqliteStore
 from tether.backoff import Backoff
-from tether.controller.runtime import StoreAudit
+from tether.controller.audit_sink import StoreAudit
 
 pytestmark = pytest.mark.unit
 NO_WAIT = Backoff(base=0.0, cap=0.0)
