@@ -2,9 +2,12 @@
 # Installs the Debian packages the test bed needs (idempotent; only missing ones are installed).
 set -euo pipefail
 PKGS=(git openssl ca-certificates make rsync jq golang-go golang-github-modern-go-reflect2-dev
-      etcd-server openssh-server dpkg-dev docker-registry gnupg util-linux postgresql)
+      etcd-server openssh-server dpkg-dev docker-registry gnupg util-linux postgresql
+      chromium-headless-shell fonts-dejavu-core)
 # postgresql: the audit store's tests run a private server (devcluster/postgres.py), never
 # the distribution's service, which the policy-rc.d below keeps from starting.
+# chromium-headless-shell: the web UI's tests drive Debian's headless Chromium with Playwright
+# (Playwright's own browser download is not reachable); fonts-dejavu-core gives it text to draw.
 # A system Python needs python3-venv for `python3 -m venv` (a pyenv or source build has it).
 if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then PKGS+=(python3-venv); fi
 missing=()

@@ -26,7 +26,7 @@ from tether.api.application import API_VERSION, crd_manifests
 from tether.audit import AuditRecord, SqliteAuditStore
 from tether.controller.runtime import Runtime, RuntimeOptions
 from tether.kube import KubeClient
-from tether.server.http import FORWARDED_AUTH
+from tether.server.auth.middleware import FORWARDED_AUTH
 
 LIST_APPS = [{"apiGroups": ["tether.dev"], "resources": ["applications"], "verbs": ["list"]}]
 

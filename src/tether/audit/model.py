@@ -29,12 +29,15 @@ KINDS = (
     "rollback",
     "pin",
     "unpin",
+    "refresh",
+    "terminate",
 )
 """What a record reports: a sync, detected drift, a self-heal correction, a prune, a health
 change, a field another manager keeps changing back (fighting), automated syncs of a
 revision given up after ``retry.limit`` (retries-exhausted), or an Application deleted by
 the controller with (or without) its objects (delete), a rollback written to Git and synced
-(rollback), and an app held at a revision or released (pin, unpin)."""
+(rollback), an app held at a revision or released (pin, unpin), and a refresh asked for or
+an operation stopped through the HTTP API (refresh, terminate)."""
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10000

@@ -44,7 +44,7 @@ from tether.cli.audit_export import register_export, register_migrate
 from tether.cli.output import Cell, print_table, styled
 from tether.errors import KubeError, TetherError
 from tether.kube import KubeClient
-from tether.server.http import FORWARDED_AUTH
+from tether.server.auth.middleware import FORWARDED_AUTH
 from tether.source.credentials import redact
 
 if TYPE_CHECKING:

@@ -49,6 +49,19 @@ class AccessReview(Protocol):
         """Whether ``caller`` may list Applications in ``namespace`` ("" for every one)."""
         ...
 
+    async def may(
+        self,
+        caller: Caller,
+        verb: str,
+        namespace: str,
+        *,
+        resource: str = APPLICATIONS_RESOURCE,
+        name: str = "",
+    ) -> bool:
+        """Whether ``caller`` may ``verb`` (``get``, ``list``, ``sync``...) ``resource`` of
+        ``tether.dev`` in ``namespace`` ("" for every namespace, or a cluster-scoped one)."""
+        ...
+
 
 class KubeAccessReview:
     """``AccessReview`` by the API server's TokenReview and SubjectAccessReview.
@@ -73,16 +86,30 @@ class KubeAccessReview:
         return caller
 
     async def may_list_applications(self, caller: Caller, namespace: str) -> bool:
-        found, allowed = self._grants.get((caller, namespace))
+        return await self.may(caller, "list", namespace)
+
+    async def may(
+        self,
+        caller: Caller,
+        verb: str,
+        namespace: str,
+        *,
+        resource: str = APPLICATIONS_RESOURCE,
+        name: str = "",
+    ) -> bool:
+        key = (caller, f"{verb}/{resource}/{namespace}/{name}")
+        found, allowed = self._grants.get(key)
         if found:
             return bool(allowed)
         attributes: dict[str, str] = {
-            "verb": "list",
+            "verb": verb,
             "group": APPLICATIONS_GROUP,
-            "resource": APPLICATIONS_RESOURCE,
+            "resource": resource,
         }
         if namespace:
             attributes["namespace"] = namespace
+        if name:
+            attributes["name"] = name
         spec: dict[str, Any] = {
             "user": caller.username,
             "groups": list(caller.groups),
@@ -94,7 +121,7 @@ class KubeAccessReview:
             spec["extra"] = {k: list(v) for k, v in caller.extra}
         review = await self._review("authorization.k8s.io", "SubjectAccessReview", spec)
         allowed = bool(((review or {}).get("status") or {}).get("allowed"))
-        self._grants.put((caller, namespace), allowed)
+        self._grants.put(key, allowed)
         return allowed
 
     async def _review(self, group: str, kind: str, spec: dict[str, Any]) -> Any:

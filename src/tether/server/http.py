@@ -10,7 +10,7 @@ on a listener of their own when they should not share the webhook's address.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any, Protocol
 
 from aiohttp import ClientPayloadError, web
@@ -21,6 +21,8 @@ from tether.audit.model import check_app
 from tether.errors import KubeError, TetherError
 from tether.lograte import RateLimitedLog
 from tether.server.access import AccessReview, Caller
+from tether.server.auth.middleware import ACCESS, FORWARDED_AUTH, auth_middleware
+from tether.server.errors import error_middleware
 from tether.server.webhooks import (
     PushEvent,
     WebhookBadRequest,
@@ -37,9 +39,7 @@ OnPush = Callable[[PushEvent], Awaitable[int]]
 GetSecrets = Callable[[], Awaitable[WebhookSecrets]]
 
 _READ_CHUNK = 64 * 1024
-FORWARDED_AUTH = "X-Tether-Authorization"
-"""Where a client reaching the API through the Kubernetes API server's service proxy puts
-its bearer token: the API server checks and then removes ``Authorization``."""
+AddRoutes = Callable[[web.Application], None]
 
 
 class AuditReader(Protocol):
@@ -78,6 +78,7 @@ def create_app(
     serve_metrics: bool = True,
     max_body: int = 1_048_576,
     liveness: Callable[[], str] | None = None,
+    extensions: Sequence[AddRoutes] = (),
 ) -> web.Application:
     """The aiohttp application; the caller owns what each callback does.
 
@@ -86,7 +87,9 @@ def create_app(
     ``audit`` serves ``GET /api/v1/audit`` to callers ``access`` lets in; without both the
     route answers 404. ``serve_metrics=False`` leaves ``/metrics`` to ``create_metrics_app``.
     ``liveness`` returns why the process is stuck ("" when it is not): ``/healthz`` then
-    answers 503 with that text, so the kubelet restarts it.
+    answers 503 with that text, so the kubelet restarts it. ``extensions`` add their routes
+    (the API under ``/api/v1``, the UI): every ``/api/v1`` route is answered only to a caller
+    ``access`` authenticates (see ``tether.server.auth``).
     """
 
     # Anyone who reaches the port can drop connections: one line per client address a minute.
@@ -172,13 +175,17 @@ def create_app(
             return web.json_response({"error": str(e)}, status=503)
         return web.json_response(records)
 
-    app = web.Application()
+    app = web.Application(middlewares=[error_middleware, auth_middleware])
+    if access is not None:
+        app[ACCESS] = access
     app.router.add_post("/api/webhook", webhook)
     if serve_metrics:
         app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/api/v1/audit", audit_)
+    for add_routes in extensions:
+        add_routes(app)
     return app
 
 

@@ -6,6 +6,7 @@ from tether.service.results import (
     OperationInProgress,
     SyncOutcome,
     SyncRequest,
+    SyncRequested,
     WaitResult,
     WaitTimedOut,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "OperationInProgress",
     "SyncOutcome",
     "SyncRequest",
+    "SyncRequested",
     "WaitResult",
     "WaitTimedOut",
     "refuse_running",

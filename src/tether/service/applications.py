@@ -13,6 +13,7 @@ the outcome says who ran it.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import getpass
 import socket
 import time
@@ -33,6 +34,7 @@ from tether.service.results import (
     OperationInProgress,
     SyncOutcome,
     SyncRequest,
+    SyncRequested,
     WaitResult,
     WaitTimedOut,
 )
@@ -109,21 +111,8 @@ class ApplicationService:
         app = await self.get(req.name, req.namespace)
         if dry_run:
             return await running.dry_run(self.engine, app, req)
-        notices = []
-        overridden = check_manual_sync(
-            req.name, app.sync_windows, datetime.now(UTC), req.force_window
-        )
-        if overridden:
-            notices.append(f"--force-window: {overridden}")
-        await refuse_unready(self.kube, app, ignore_readiness=req.ignore_dependencies)
-        await refuse_unpinned_revision(self.engine, app, req.revision)
-        request = OperationRequest(
-            trigger=trigger,
-            initiated_by=initiated_by or who_asks(),
-            revision=req.revision,
-            prune=None if prune_by_policy and not req.prune else req.prune,
-            resources=list(req.resources),
-            allow_mass_prune=req.allow_mass_prune,
+        request, notices = await self._checked_request(
+            app, req, trigger, initiated_by, prune_by_policy
         )
         controller = await active_controller(self.kube, req.namespace)
         if controller:
@@ -140,6 +129,60 @@ class ApplicationService:
         if outcome.ok and timeout > 0:
             await self._wait_health(app, outcome, deadline, say)
         return outcome
+
+    async def request_sync(
+        self,
+        req: SyncRequest,
+        *,
+        trigger: str = "manual",
+        initiated_by: str = "",
+        prune_by_policy: bool = False,
+    ) -> SyncRequested:
+        """Records a sync request for the controller and returns at once (the HTTP API's
+        ``POST .../sync``): the same checks as ``sync``; the caller follows the operation by
+        its id in ``status.operationState``. Raises TetherError when no controller runs for
+        the namespace, since nothing would take the request up."""
+        app = await self.get(req.name, req.namespace)
+        request, notices = await self._checked_request(
+            app, req, trigger, initiated_by, prune_by_policy
+        )
+        controller = await active_controller(self.kube, req.namespace)
+        if not controller:
+            raise TetherError(
+                f"no controller is running for namespace {req.namespace}",
+                hint="start one that watches this namespace, or sync with 'tether app sync' "
+                "against the Kubernetes API",
+            )
+        await self._record_request(app, request)
+        return SyncRequested(request=request, controller=controller, notices=notices)
+
+    async def _checked_request(
+        self,
+        app: Application,
+        req: SyncRequest,
+        trigger: str,
+        initiated_by: str,
+        prune_by_policy: bool,
+    ) -> tuple[OperationRequest, builtins.list[str]]:
+        """The operation a sync request becomes, once windows, dependencies and a pin let it
+        run; with the notices to print (a window overridden)."""
+        notices: builtins.list[str] = []
+        overridden = check_manual_sync(
+            req.name, app.sync_windows, datetime.now(UTC), req.force_window
+        )
+        if overridden:
+            notices.append(f"--force-window: {overridden}")
+        await refuse_unready(self.kube, app, ignore_readiness=req.ignore_dependencies)
+        await refuse_unpinned_revision(self.engine, app, req.revision)
+        request = OperationRequest(
+            trigger=trigger,
+            initiated_by=initiated_by or who_asks(),
+            revision=req.revision,
+            prune=None if prune_by_policy and not req.prune else req.prune,
+            resources=list(req.resources),
+            allow_mass_prune=req.allow_mass_prune,
+        )
+        return request, notices
 
     async def _record_request(self, app: Application, request: OperationRequest) -> Application:
         """Writes ``operation`` on the Application, at the resourceVersion just checked, so

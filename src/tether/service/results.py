@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether.errors import TetherError
-from tether.sync.state import RUN_BY_CLI, SUCCEEDED, ResourceSelector, TaskRecord
+from tether.sync.state import RUN_BY_CLI, SUCCEEDED, OperationRequest, ResourceSelector, TaskRecord
 
 
 class OperationInProgress(TetherError):
@@ -36,6 +36,16 @@ class SyncRequest:
     resources: list[ResourceSelector] = field(default_factory=list)
     ignore_dependencies: bool = False
     force_window: bool = False
+
+
+@dataclass
+class SyncRequested:
+    """A sync request recorded on the Application for ``controller`` to run (the HTTP API
+    answers with it at once; ``request.id`` finds the operation in ``status.operationState``)."""
+
+    request: OperationRequest
+    controller: str
+    notices: list[str] = field(default_factory=list)
 
 
 @dataclass
