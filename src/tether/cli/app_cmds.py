@@ -34,6 +34,7 @@ from tether.engine import Engine
 from tether.errors import KubeError, TetherError
 from tether.model import Obj, ResourceDiffStatus
 from tether.service import ApplicationService
+from tether.service.documents import diff_document
 from tether.source import redact
 
 force_conflicts_option = click.option(
@@ -231,22 +232,7 @@ def app_diff(ctx: Ctx, name: str, revision: str | None, color: bool | None) -> N
         cmp = await ApplicationService(engine).diff(name, ctx.namespace, revision)
         diffs = [d for d in cmp.diffs() if d.status != ResourceDiffStatus.SYNCED]
         if ctx.output in ("json", "yaml"):
-            print_obj(
-                {
-                    "revision": cmp.revision,
-                    "sync": cmp.sync_status.value,
-                    "resources": [
-                        {
-                            **d.key.to_dict(),
-                            "status": d.status.value,
-                            "changedPaths": d.changed_paths,
-                            "diff": d.diff_text,
-                        }
-                        for d in diffs
-                    ],
-                },
-                ctx.output,
-            )
+            print_obj(diff_document(cmp), ctx.output)
         elif diffs:
             use_color = sys.stdout.isatty() if color is None else color
             sys.stdout.write(render_diffs(diffs, color=use_color))
