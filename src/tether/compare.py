@@ -17,6 +17,8 @@ from tether.api.application import (
     TRACKING_ANNOTATION,
     Application,
 )
+from tether.api.project import Project
+from tether.controller.windows import SyncWindow
 from tether.desired import Desired, DesiredSource
 from tether.diff import IgnoreRule, diff_object, restrict_to
 from tether.diff.normalize import normalize
@@ -35,6 +37,7 @@ from tether.model import (
     ResourceKey,
     SyncStatus,
 )
+from tether.project import windows_in_force
 from tether.status import Condition, _key_of_row, inventory_of
 from tether.sync.options import (
     FAIL_ON_SHARED,
@@ -93,6 +96,13 @@ class Comparison:
     live_health: Health | None = None
     """When the comparison failed: the health of the inventory's live objects, assessed
     without Git (None when nothing could be read)."""
+    project: Project | None = None
+    """The app's Project, as read for this comparison (None when it could not be)."""
+
+    @property
+    def sync_windows(self) -> list[SyncWindow]:
+        """The windows in force: the app's own, then its Project's (both must allow)."""
+        return windows_in_force(self.app, self.project)
 
     @property
     def revision(self) -> str:
@@ -143,15 +153,17 @@ class Comparer:
         invalid manifest before it applies anything.
         """
         target = revision or app.source.target_revision
+        project: Project | None = None
         try:
-            desired = await self.desired.fetch_desired(app, revision)
+            project = await self.desired.projects.project_of(app)
+            desired = await self.desired.fetch_desired(app, revision, project=project)
         except TetherError as e:
-            cmp = Comparison(app, None, error=e, target_revision=target)
+            cmp = Comparison(app, None, error=e, target_revision=target, project=project)
             ctype = "ComparisonError" if isinstance(e, KubeError) else e.condition_type
             cmp.conditions.append(Condition(ctype, str(e), reason=e.reason))
             await self._assess_inventory(cmp)
             return cmp
-        cmp = Comparison(app, desired, target_revision=target)
+        cmp = Comparison(app, desired, target_revision=target, project=project)
         try:
             await self._compare_objects(cmp, desired, validate)
         except TetherError as e:

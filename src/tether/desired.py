@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tether.api.application import Application
+from tether.api.project import Project
 from tether.api.source import Source
 from tether.errors import InvalidSpec, KubeError, RenderError
 from tether.kube import KubeClient
@@ -30,6 +31,7 @@ from tether.kube.client import split_api_version
 from tether.kube.secrets import decode_secret_data
 from tether.kube.server_info import cluster_facts
 from tether.model import Manifest, Obj, ResourceKey
+from tether.project import ProjectSource, enforce_app, enforce_render
 from tether.render.cache import RenderCache
 from tether.render.pipeline import (
     Checkout,
@@ -98,6 +100,8 @@ class Desired:
     (``tether.sync.hooks.mark``: ``tether.dev/hook-of``, the app label and
     ``instance_labels``), never with its tracking id. A hook made from ``generateName`` has
     no ``metadata.name``; each keeps its file and line."""
+    project: Project | None = None
+    """The Project whose rules the render was checked against."""
 
 
 @dataclass
@@ -140,6 +144,8 @@ class DesiredSource:
         """Remote kustomize bases may be fetched (chart repositories always may)."""
         self._secrets: dict[str, tuple[float, list[Obj]]] = {}
         self._secrets_locks: dict[str, asyncio.Lock] = {}
+        self.projects = ProjectSource(kube, ttl=credentials_ttl)
+        """Each app's Project, read as often as repository credentials are."""
 
     # ---- repository credentials ---------------------------------------------------------
     async def _repo_secrets(self, namespace: str) -> list[Obj]:
@@ -170,9 +176,17 @@ class DesiredSource:
         return match_credentials(target, entries, repo_type=repo_type)
 
     # ---- sources + render -------------------------------------------------------------
-    async def fetch_desired(self, app: Application, revision: str | None = None) -> Desired:
+    async def fetch_desired(
+        self, app: Application, revision: str | None = None, *, project: Project | None = None
+    ) -> Desired:
         """``revision`` (a sync to another revision) replaces the first rendering source's
-        targetRevision; ``spec.pin`` replaces every source's (see ``revision_of``)."""
+        targetRevision; ``spec.pin`` replaces every source's (see ``revision_of``).
+
+        The app's Project (``project``, else read) is enforced here, the one place every
+        render goes through: the app itself before any source is fetched, then the whole
+        render, hooks included; a violation raises ProjectViolation."""
+        project = project or await self.projects.project_of(app)
+        enforce_app(project, app)
         resolved = [
             await self.resolve_source(app, s, revision_of(app, i, revision))
             for i, s in enumerate(app.sources)
@@ -189,12 +203,13 @@ class DesiredSource:
             s = r.source
             revisions.append(SourceRevision(s.repo_url, r.revision, s.path, s.chart, render_type))
         marked, sources, hooks = await self.prepare(app, manifests)
+        enforce_render(project, [*marked, *hooks])
         first_git = next((r for r in resolved if r.checkout is not None), None)
         if first_git is None:
             commit = CommitInfo(resolved[0].revision)
         else:
             commit = self._commit_info(first_git.source.repo_url, first_git.revision)
-        return Desired(commit.sha, commit, marked, sources, revisions, hooks)
+        return Desired(commit.sha, commit, marked, sources, revisions, hooks, project)
 
     async def resolve_source(self, app: Application, s: Source, revision: str | None) -> Resolved:
         """``s`` at ``revision`` (None: the app's revision for it), fetched and checked."""

@@ -15,11 +15,13 @@ from pathlib import Path
 
 from tether.api.application import API_VERSION, Application
 from tether.compare import Comparer, Comparison, ResourceState, shared_message
+from tether.controller.windows import SyncWindow
 from tether.desired import CommitInfo, Desired, DesiredSource, default_cache_dir
 from tether.errors import TetherError
 from tether.kube import KubeClient, LiveCache
 from tether.live import LiveObjects
 from tether.model import HealthStatus, ResourceKey
+from tether.project import windows_in_force
 from tether.render.cache import RenderCache
 from tether.sandbox import Runner
 from tether.source import GitCache
@@ -65,6 +67,7 @@ class Engine:
         # Each stage's entry point, offered as the engine's own: the CLI and the controller
         # call ``compare``, ``sync`` and ``write_status`` here.
         self.credentials_for = self.desired.credentials_for
+        self.projects = self.desired.projects
         self.compare = self.comparer.compare
         self.sync = self.syncer.sync
         self.write_status = partial(write_app_status, kube)
@@ -78,6 +81,15 @@ class Engine:
                 hint="list them with 'tether app list' or check -n/--namespace",
             )
         return Application.from_obj(obj)
+
+    async def sync_windows(self, app: Application) -> list[SyncWindow]:
+        """The sync windows in force for ``app``: its own, then its Project's. When the
+        Project cannot be read, its own alone: the comparison then refuses the app anyway."""
+        try:
+            project = await self.projects.project_of(app)
+        except TetherError:
+            project = None
+        return windows_in_force(app, project)
 
     # ---- operations ----------------------------------------------------------------------
     def operation(

@@ -95,7 +95,7 @@ async def write_status(
             c.to_dict(str(previous.get((c.type, redact(c.message)), at))) for c in cmp.conditions
         ],
     }
-    windows = evaluate_windows(app.sync_windows, datetime.now(UTC)).to_status()
+    windows = evaluate_windows(cmp.sync_windows, datetime.now(UTC)).to_status()
     if windows is not None or app.status.get("syncWindows") is not None:
         status["syncWindows"] = windows  # None: the windows were removed, and so is this
     types = source_types(cmp) or list(app.status.get("sourceTypes") or [])

@@ -43,6 +43,7 @@ UNPINNED_BY_ANNOTATION = "tether.dev/unpinned-by"
 LABEL_VALUE_MAX = 63
 
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h)$")
+_PROJECT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
 def parse_duration(text: str) -> float:
@@ -154,6 +155,8 @@ class Application:
     """``spec.syncWindows``: when syncs are allowed (see tether.controller.windows)."""
     pin: Pin | None = None
     """``spec.pin``: the revisions the app is held at instead of its targetRevisions."""
+    project: str = "default"
+    """``spec.project``: the Project whose rules the app follows (``tether.project``)."""
 
     @property
     def source(self) -> Source:
@@ -255,7 +258,20 @@ class Application:
             ),
             sync_windows=parse_windows(spec.get("syncWindows"), where),
             pin=parse_pin(spec.get("pin"), len(sources), where),
+            project=parse_project(spec.get("project"), where),
         )
+
+
+def parse_project(raw: Any, where: str) -> str:
+    """``spec.project``: a Project's name; empty or absent is ``default``."""
+    if raw is None or raw == "":
+        return "default"
+    if not isinstance(raw, str) or not _PROJECT_NAME.match(raw):
+        raise InvalidSpec(
+            f"{where}: spec.project {raw!r} is not a Project name",
+            hint="lowercase letters, digits, '-' and '.'; or leave it out for the default project",
+        )
+    return raw
 
 
 def new_application(
@@ -270,12 +286,15 @@ def new_application(
     prune: bool = False,
     self_heal: bool = False,
     sync_options: list[str] | None = None,
+    project: str = "",
 ) -> Obj:
-    """The manifest `tether app create` writes."""
+    """The manifest `tether app create` writes (``project``: "" leaves it to ``default``)."""
     spec: dict[str, Any] = {
         "source": {"repoURL": repo_url, "targetRevision": revision, "path": path},
         "destination": {"namespace": dest_namespace} if dest_namespace else {},
     }
+    if project:
+        spec["project"] = project
     policy: dict[str, Any] = {}
     if auto_sync or self_heal:
         policy["automated"] = {"prune": prune, "selfHeal": self_heal}
@@ -294,6 +313,10 @@ def new_application(
 
 
 def crd_manifests() -> list[Obj]:
-    """The CRDs tether serves, as shipped in the package (and under deploy/)."""
-    text = resources.files("tether.manifests").joinpath("crd-application.yaml").read_text()
-    return [d for d in yaml.safe_load_all(text) if d]
+    """The CRDs tether serves (Application, Project), as shipped in the package (and
+    under deploy/crds/)."""
+    out: list[Obj] = []
+    for name in ("crd-application.yaml", "crd-project.yaml"):
+        text = resources.files("tether.manifests").joinpath(name).read_text()
+        out += [d for d in yaml.safe_load_all(text) if d]
+    return out

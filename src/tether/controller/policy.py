@@ -98,7 +98,7 @@ def window_hold(
     """The app's sync windows: a due automated sync or self-heal they deny is held (a
     condition says so, and until when); ``recheck`` is called with the seconds until their
     next edge, when the app is looked at again. Returns the trigger, or "" when held."""
-    g = window_gate(app.sync_windows, app.name, trigger, cmp.revision, datetime.now(UTC))
+    g = window_gate(cmp.sync_windows, app.name, trigger, cmp.revision, datetime.now(UTC))
     if g.recheck_in is not None:
         recheck(g.recheck_in)
     if not g.held:

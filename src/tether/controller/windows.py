@@ -7,6 +7,10 @@ skips (spring forward) open the window when the clock jumps; times it repeats (f
 open it once, on their first occurrence. Rules, as Argo CD's: no windows, syncs allowed;
 an active deny window denies (deny wins over allow); allow windows that exist while none is
 active deny; ``manualSync`` lets manual syncs through a window that denies.
+
+An app's own windows and its Project's (``scope``: ``project NAME``) are judged apart, each
+set by those rules, and both must allow: a project's allow window does not open an app's
+deny window, nor the other way round.
 """
 
 from __future__ import annotations
@@ -67,6 +71,9 @@ class SyncWindow:
     duration_text: str
     time_zone: str = "UTC"
     manual_sync: bool = False
+    scope: str = ""
+    """Whose window it is: "" for the app's own ``spec.syncWindows``, ``project NAME`` for
+    its Project's. Each scope's windows are judged apart; every scope must allow."""
     _cron: croniter | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -75,19 +82,23 @@ class SyncWindow:
 
     def describe(self) -> str:
         """``deny window 2 ('0 22 * * *' for 8h, Europe/Paris)``: how messages name it."""
+        of = f" of {self.scope}" if self.scope else ""
         return (
-            f"{self.kind} window {self.index} ('{self.schedule}' for {self.duration_text}, "
+            f"{self.kind} window {self.index}{of} ('{self.schedule}' for {self.duration_text}, "
             f"{self.time_zone})"
         )
 
     def spec(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "kind": self.kind,
             "schedule": self.schedule,
             "duration": self.duration_text,
             "timeZone": self.time_zone,
             "manualSync": self.manual_sync,
         }
+        if self.scope:
+            out["scope"] = self.scope
+        return out
 
     # ---- wall clock <-> UTC ------------------------------------------------------------
     def _to_utc(self, naive: datetime) -> datetime:
@@ -174,16 +185,17 @@ class SyncWindow:
         return start, self.close_of(start, at)
 
 
-def parse_windows(raw: Any, where: str) -> list[SyncWindow]:
-    """``spec.syncWindows`` checked entry by entry; a mistake is InvalidSpec naming it."""
+def parse_windows(raw: Any, where: str, *, scope: str = "") -> list[SyncWindow]:
+    """``spec.syncWindows`` checked entry by entry; a mistake is InvalidSpec naming it.
+    ``scope``: whose windows they are ("" for an app's own, ``project NAME``)."""
     if raw is None:
         return []
     if not isinstance(raw, list):
         raise InvalidSpec(f"{where}: syncWindows must be a list of windows")
-    return [_parse_window(i, entry, where) for i, entry in enumerate(raw, start=1)]
+    return [_parse_window(i, entry, where, scope) for i, entry in enumerate(raw, start=1)]
 
 
-def _parse_window(index: int, entry: Any, where: str) -> SyncWindow:
+def _parse_window(index: int, entry: Any, where: str, scope: str = "") -> SyncWindow:
     name = f"{where}: syncWindows[{index - 1}]"
     if not isinstance(entry, dict):
         raise InvalidSpec(f"{name} must be a mapping with kind, schedule and duration")
@@ -213,6 +225,7 @@ def _parse_window(index: int, entry: Any, where: str) -> SyncWindow:
         duration_text=duration_text,
         time_zone=time_zone,
         manual_sync=bool(entry.get("manualSync", False)),
+        scope=scope,
         _cron=cron,
     )
 
@@ -280,12 +293,14 @@ class Verdict:
         """Why automated syncs are held ("" when they are not)."""
         if self.auto_allowed:
             return ""
-        deny = self.denying
-        if deny:
-            what = "; ".join(f"{o.window.describe()} is active {o.until()}" for o in deny)
-        else:
-            allows = ", ".join(w.describe() for w in self.windows if w.kind == "allow")
-            what = f"no allow window is active ({allows})"
+        parts = [f"{o.window.describe()} is active {o.until()}" for o in self.denying]
+        for scope in _scopes(self.windows):
+            mine = [o for o in self.active if o.window.scope == scope]
+            auto, _ = _scope_rules(_of(self.windows, scope), mine)
+            if not auto and not any(o.window.kind == "deny" for o in mine):
+                allows = ", ".join(w.describe() for w in _of(self.windows, scope, "allow"))
+                parts.append(f"no allow window is active ({allows})")
+        what = "; ".join(parts)
         if self.allowed_at is not None:
             what += f"; syncs are allowed again at {iso(self.allowed_at)}"
         return what
@@ -294,9 +309,16 @@ class Verdict:
         """Why a manual sync is refused now ("" when it may go)."""
         if self.manual_allowed:
             return ""
-        closed = [o.window for o in self.denying if not o.window.manual_sync] or [
-            w for w in self.windows if w.kind == "allow" and not w.manual_sync
-        ]
+        closed: list[SyncWindow] = []
+        for scope in _scopes(self.windows):
+            mine = [o for o in self.active if o.window.scope == scope]
+            if _scope_rules(_of(self.windows, scope), mine)[1]:
+                continue
+            denies = [o.window for o in mine if o.window.kind == "deny"]
+            if denies:
+                closed += [w for w in denies if not w.manual_sync]
+            else:
+                closed += [w for w in _of(self.windows, scope, "allow") if not w.manual_sync]
         names = ", ".join(w.describe() for w in closed)
         return f"{self.why()}; manualSync is not set on {names}"
 
@@ -366,8 +388,26 @@ def _verdict_at(windows: tuple[SyncWindow, ...], at: datetime) -> Verdict:
     )
 
 
+def _scopes(windows: tuple[SyncWindow, ...]) -> list[str]:
+    return list(dict.fromkeys(w.scope for w in windows))
+
+
+def _of(windows: tuple[SyncWindow, ...], scope: str, kind: str = "") -> tuple[SyncWindow, ...]:
+    return tuple(w for w in windows if w.scope == scope and (not kind or w.kind == kind))
+
+
 def _rules(windows: tuple[SyncWindow, ...], active: list[Opening]) -> tuple[bool, bool]:
-    """(automated allowed, manual allowed), as Argo CD decides them."""
+    """(automated allowed, manual allowed): each scope's windows (the app's, its
+    project's) judged apart, as Argo CD judges one set; every scope must allow."""
+    auto = manual = True
+    for scope in _scopes(windows):
+        a, m = _scope_rules(_of(windows, scope), [o for o in active if o.window.scope == scope])
+        auto, manual = auto and a, manual and m
+    return auto, manual
+
+
+def _scope_rules(windows: tuple[SyncWindow, ...], active: list[Opening]) -> tuple[bool, bool]:
+    """(automated allowed, manual allowed) of one scope's windows, as Argo CD decides them."""
     if not windows:
         return True, True
     deny = [o.window for o in active if o.window.kind == "deny"]

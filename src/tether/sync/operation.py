@@ -33,6 +33,7 @@ from tether.errors import PruneBlocked, TetherError
 from tether.kube import KubeClient
 from tether.live import LiveObjects
 from tether.model import Obj, ResourceKey
+from tether.project import ProjectViolation
 from tether.status import (
     Condition,
     has_several_sources,
@@ -158,7 +159,8 @@ class SyncOperation:
         if st.phase == TERMINATING:
             return self._end(FAILED, "terminated", cmp)
         if cmp.error is not None:
-            if not first and self._elapsed() <= self.timeout:
+            lasting = isinstance(cmp.error, ProjectViolation)  # waiting will not change it
+            if not first and not lasting and self._elapsed() <= self.timeout:
                 # Git or the cluster could not be read in the middle of an operation: what
                 # was done stands; look again (the operation timeout bounds it).
                 why = f"cannot compare: {cmp.error}"
