@@ -302,6 +302,8 @@ class ControllerProcess:
             str(self.workdir / "git-cache"),
             "--log-format",
             "json",
+            # Scraped often, on loopback: no TokenReview per scrape skews what is measured.
+            "--metrics-public",
             *self.extra_args,
         ]
         with open(self.log_path, "ab") as log:

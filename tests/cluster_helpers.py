@@ -134,11 +134,15 @@ class ControllerProcess:
         return f"--- {self.name} log ({self.log}):\n" + "\n".join(lines[-n:])
 
     async def metric(self, name: str) -> float | None:
-        """A gauge from its /metrics; None until it serves HTTP."""
+        """A gauge from its /metrics; None until it serves HTTP. Scraped with the token of its
+        kubeconfig's user (a scrape needs a token allowed to get /metrics)."""
+        config = yaml.safe_load(Path(self.args[self.args.index("--kubeconfig") + 1]).read_text())
+        token = next((u["user"].get("token") for u in config.get("users") or []), None)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
             async with (
                 aiohttp.ClientSession() as http,
-                http.get(f"http://127.0.0.1:{self.port}/metrics") as resp,
+                http.get(f"http://127.0.0.1:{self.port}/metrics", headers=headers) as resp,
             ):
                 text = await resp.text()
         except aiohttp.ClientError:

@@ -58,6 +58,18 @@ WEBHOOKS = Counter(
     ["provider", "outcome"],
     registry=REGISTRY,
 )
+API_AUTH_FAILURES = Counter(
+    "tether_api_auth_failures_total",
+    "Refused authentications of the HTTP API and /metrics, by reason (invalid-token, "
+    "rate-limited, no-credentials, session-ended, csrf-token).",
+    ["reason"],
+    registry=REGISTRY,
+)
+API_TOKEN_REVIEWS = Counter(
+    "tether_api_token_reviews_total",
+    "TokenReviews sent to the Kubernetes API to check a caller's token (cache misses).",
+    registry=REGISTRY,
+)
 NOTIFICATIONS = Counter(
     "tether_notifications_total",
     "Notifications sent, by sink and outcome (sent, retried, dropped).",

@@ -134,10 +134,13 @@ async def test_full_gitops_round_trip(
         assert app["status"]["sync"] == {"status": "Synced", "revision": sha}
         assert app["status"]["operationState"]["phase"] == "Succeeded"
         assert app["status"]["reconciledAt"]
-        # 7. metrics
+        # 7. metrics (a scrape needs a token allowed to get /metrics: the admin's)
         async with (
             aiohttp.ClientSession() as http,
-            http.get(f"http://127.0.0.1:{rt.port}/metrics") as resp,
+            http.get(
+                f"http://127.0.0.1:{rt.port}/metrics",
+                headers={"Authorization": f"Bearer {token}"},
+            ) as resp,
         ):
             text = await resp.text()
         for name in (

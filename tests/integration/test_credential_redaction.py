@@ -76,9 +76,10 @@ async def test_token_in_repo_url_is_never_written(
         records = [dataclasses.asdict(r) for r in await rt.store.query(app=f"{home}/leaky")]
         assert {r["kind"] for r in records} >= {"sync", "drift", "correction"}
         events, _ = await kube.list("v1", "Event", home)
+        scrape = {"Authorization": f"Bearer {await kube.bearer_token()}"}
         async with (
             aiohttp.ClientSession() as http,
-            http.get(f"http://127.0.0.1:{rt.port}/metrics") as resp,
+            http.get(f"http://127.0.0.1:{rt.port}/metrics", headers=scrape) as resp,
         ):
             metrics_text = await resp.text()
 

@@ -44,10 +44,12 @@ async def push(port: int, repo: RepoHandle, sha: str) -> None:
         assert resp.status == 200, await resp.text()
 
 
-async def metrics_text(port: int) -> str:
+async def metrics_text(port: int, kube: KubeClient) -> str:
+    """/metrics, scraped with the admin's token (a scrape needs one allowed to get it)."""
+    headers = {"Authorization": f"Bearer {await kube.bearer_token()}"}
     async with (
         aiohttp.ClientSession() as http,
-        http.get(f"http://127.0.0.1:{port}/metrics") as resp,
+        http.get(f"http://127.0.0.1:{port}/metrics", headers=headers) as resp,
     ):
         return await resp.text()
 
@@ -149,7 +151,7 @@ async def test_pin_holds_the_app_loudly_while_commits_land_and_unpin_lets_it_go(
         assert live is not None and live["metadata"]["resourceVersion"] == version
 
         # Loud: metric, one Event, the list and get lines.
-        text = await metrics_text(rt.port)
+        text = await metrics_text(rt.port, kube)
         assert series(text, "tether_app_pinned", home, "shop") == 1.0
         assert series(text, "tether_app_pin_commits_behind", home, "shop") == 2.0
         assert len(await events(kube, home, "shop", "Pinned")) == 1
@@ -177,7 +179,7 @@ async def test_pin_holds_the_app_loudly_while_commits_land_and_unpin_lets_it_go(
 
         await eventually(released, what="unpinned app at the branch head")
         assert await live_color(kube, namespace) == "red"
-        text = await metrics_text(rt.port)
+        text = await metrics_text(rt.port, kube)
         assert series(text, "tether_app_pinned", home, "shop") is None
         assert series(text, "tether_app_pin_commits_behind", home, "shop") is None
         assert len(await events(kube, home, "shop", "Unpinned")) == 1

@@ -24,6 +24,7 @@ from tether.server import (
     create_app,
     serve,
 )
+from tether.server.auth import AuthSettings
 
 pytestmark = pytest.mark.unit
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
@@ -71,6 +72,7 @@ async def server() -> AsyncIterator[Server]:
         get_secrets=get_secrets,
         is_ready=lambda: state.ready,
         max_body=MAX_BODY,
+        auth=AuthSettings(metrics_public=True),  # tokens: tests/integration/test_api_auth.py
     )
     runner = await serve(app, "127.0.0.1", 0)
     state.url = f"http://127.0.0.1:{bound_port(runner)}"

@@ -58,6 +58,30 @@ def metrics_listener(addr: str) -> dict[str, Any]:
     help="Serve /metrics on this address only, not on --http-port (e.g. 127.0.0.1:9090).",
 )
 @click.option(
+    "--metrics-public",
+    is_flag=True,
+    help="Serve /metrics on --http-port without a token (by default a scrape needs a token "
+    "allowed to get the non-resource URL /metrics).",
+)
+@click.option(
+    "--tls-cert-file",
+    default="",
+    metavar="PEM",
+    help="Serve HTTPS on --http-port with this certificate (chain); needs --tls-key-file.",
+)
+@click.option("--tls-key-file", default="", metavar="PEM", help="The key of --tls-cert-file.")
+@click.option(
+    "--session-ttl",
+    default="8h",
+    show_default=True,
+    help="How long a UI session (a login with a token) lasts.",
+)
+@click.option(
+    "--secure-cookies",
+    is_flag=True,
+    help="Mark the session cookie Secure on plain HTTP too (TLS ends at an ingress).",
+)
+@click.option(
     "--workers",
     type=click.IntRange(min=1),
     default=4,
@@ -172,6 +196,11 @@ def controller_cmd(
     http_port: int,
     http_host: str,
     metrics_addr: str,
+    metrics_public: bool,
+    tls_cert_file: str,
+    tls_key_file: str,
+    session_ttl: str,
+    secure_cookies: bool,
     workers: int,
     audit_db: str,
     audit_url: str,
@@ -197,6 +226,7 @@ def controller_cmd(
     from tether.audit.open import is_postgres
     from tether.controller.render_settings import RenderSettings, parse_quantity
     from tether.controller.runtime import RuntimeOptions, run_forever, setup_logging
+    from tether.server.auth.settings import AuthSettings
 
     click_ctx = click.get_current_context()
     group = click_ctx.find_object(Ctx)
@@ -245,7 +275,18 @@ def controller_cmd(
                 allow_remote=allow_remote_sources,
                 cache_size=render_cache_size,
             ),
+            auth=AuthSettings(
+                session_ttl=parse_duration(session_ttl),
+                secure_cookies=secure_cookies,
+                metrics_public=metrics_public,
+            ),
+            tls_cert_file=tls_cert_file,
+            tls_key_file=tls_key_file,
         )
+        if bool(tls_cert_file) != bool(tls_key_file):
+            raise ValueError("--tls-cert-file and --tls-key-file go together: give both")
+        if opts.auth.session_ttl <= 0:
+            raise ValueError(f"--session-ttl must be more than 0, not {session_ttl!r}")
         if opts.audit_url and not is_postgres(opts.audit_url):
             raise ValueError("--audit-url must be a postgresql:// URL (a SQLite file: --audit-db)")
         if opts.git_timeout <= 0:

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+from tether import metrics
 from tether.kube import KubeClient
 
 APPLICATIONS_GROUP = "tether.dev"
@@ -62,6 +63,11 @@ class AccessReview(Protocol):
         ``tether.dev`` in ``namespace`` ("" for every namespace, or a cluster-scoped one)."""
         ...
 
+    async def may_use_path(self, caller: Caller, verb: str, path: str) -> bool:
+        """Whether ``caller`` may ``verb`` the non-resource URL ``path`` (e.g. ``get``
+        ``/metrics``, as Kubernetes components protect theirs)."""
+        ...
+
 
 class KubeAccessReview:
     """``AccessReview`` by the API server's TokenReview and SubjectAccessReview.
@@ -80,6 +86,7 @@ class KubeAccessReview:
         key = hashlib.sha256(token.encode()).hexdigest()
         found, caller = self._tokens.get(key)
         if not found:
+            metrics.API_TOKEN_REVIEWS.inc()
             review = await self._review("authentication.k8s.io", "TokenReview", {"token": token})
             caller = _caller(review)
             self._tokens.put(key, caller)
@@ -110,15 +117,20 @@ class KubeAccessReview:
             attributes["namespace"] = namespace
         if name:
             attributes["name"] = name
-        spec: dict[str, Any] = {
-            "user": caller.username,
-            "groups": list(caller.groups),
-            "resourceAttributes": attributes,
-        }
-        if caller.uid:
-            spec["uid"] = caller.uid
-        if caller.extra:
-            spec["extra"] = {k: list(v) for k, v in caller.extra}
+        spec = _subject(caller)
+        spec["resourceAttributes"] = attributes
+        review = await self._review("authorization.k8s.io", "SubjectAccessReview", spec)
+        allowed = bool(((review or {}).get("status") or {}).get("allowed"))
+        self._grants.put(key, allowed)
+        return allowed
+
+    async def may_use_path(self, caller: Caller, verb: str, path: str) -> bool:
+        key = (caller, f"{verb}/nonresource/{path}")
+        found, allowed = self._grants.get(key)
+        if found:
+            return bool(allowed)
+        spec = _subject(caller)
+        spec["nonResourceAttributes"] = {"verb": verb, "path": path}
         review = await self._review("authorization.k8s.io", "SubjectAccessReview", spec)
         allowed = bool(((review or {}).get("status") or {}).get("allowed"))
         self._grants.put(key, allowed)
@@ -150,6 +162,16 @@ class _TtlCache(Generic[K, V]):
         if len(self._items) >= _CACHE_MAX:
             self._items.clear()
         self._items[key] = (time.monotonic(), value)
+
+
+def _subject(caller: Caller) -> dict[str, Any]:
+    """The part of a SubjectAccessReview's spec that names who asks."""
+    spec: dict[str, Any] = {"user": caller.username, "groups": list(caller.groups)}
+    if caller.uid:
+        spec["uid"] = caller.uid
+    if caller.extra:
+        spec["extra"] = {k: list(v) for k, v in caller.extra}
+    return spec
 
 
 def _caller(review: Any) -> Caller | None:

@@ -23,6 +23,7 @@ REASONS = {
     405: "MethodNotAllowed",
     409: "Conflict",
     413: "TooLarge",
+    415: "UnsupportedMediaType",
     422: "Invalid",
     429: "TooManyRequests",
     500: "InternalError",

@@ -1,15 +1,18 @@
 """The controller's HTTP server: push webhooks, Prometheus metrics, health probes, audit queries.
 
-``POST /api/webhook`` authenticates its caller by the provider's signature; ``GET
-/api/v1/audit`` by a Kubernetes bearer token, answering only with the records of namespaces
-where the caller may list Applications (see ``tether.server.access``). Probes and metrics
-hold nothing secret but say what the cluster runs: ``create_metrics_app`` serves the metrics
-on a listener of their own when they should not share the webhook's address.
+``POST /api/webhook`` authenticates its caller by the provider's signature; everything under
+``/api/v1`` by a Kubernetes bearer token or a session cookie (``tether.server.auth``), and
+``GET /api/v1/audit`` answers only with the records of namespaces where the caller may list
+Applications (see ``tether.server.access``). ``/metrics`` needs a token allowed to ``get``
+the non-resource URL ``/metrics`` unless the operator made it public; ``create_metrics_app``
+serves the metrics, open, on a listener of their own when they should not share the
+webhook's address.
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any, Protocol
 
@@ -21,8 +24,18 @@ from tether.audit.model import check_app
 from tether.errors import KubeError, TetherError
 from tether.lograte import RateLimitedLog
 from tether.server.access import AccessReview, Caller
-from tether.server.auth.middleware import ACCESS, FORWARDED_AUTH, auth_middleware
-from tether.server.errors import error_middleware
+from tether.server.auth.middleware import (
+    ACCESS,
+    auth_middleware,
+    authenticate_token,
+    bearer_token,
+    caller_of,
+    install_auth,
+    refuse,
+)
+from tether.server.auth.routes import add_session_routes
+from tether.server.auth.settings import AuthSettings
+from tether.server.errors import ApiError, error_middleware
 from tether.server.webhooks import (
     PushEvent,
     WebhookBadRequest,
@@ -79,6 +92,7 @@ def create_app(
     max_body: int = 1_048_576,
     liveness: Callable[[], str] | None = None,
     extensions: Sequence[AddRoutes] = (),
+    auth: AuthSettings = AuthSettings(),  # noqa: B008 - frozen, never mutated
 ) -> web.Application:
     """The aiohttp application; the caller owns what each callback does.
 
@@ -89,7 +103,8 @@ def create_app(
     ``liveness`` returns why the process is stuck ("" when it is not): ``/healthz`` then
     answers 503 with that text, so the kubelet restarts it. ``extensions`` add their routes
     (the API under ``/api/v1``, the UI): every ``/api/v1`` route is answered only to a caller
-    ``access`` authenticates (see ``tether.server.auth``).
+    ``access`` authenticates (see ``tether.server.auth``), as is ``/metrics`` unless
+    ``auth.metrics_public``.
     """
 
     # Anyone who reaches the port can drop connections: one line per client address a minute.
@@ -160,27 +175,31 @@ def create_app(
 
     async def audit_(request: web.Request) -> web.Response:
         if audit is None or access is None:
-            return web.json_response({"error": "audit log not enabled"}, status=404)
+            raise ApiError(404, "audit log not enabled")
         params = dict(request.query)
+        caller = caller_of(request)
         try:
-            caller = await _authenticate(request, access)
             namespaces = await _readable_namespaces(caller, params.get("app"), audit, access)
             records = await audit.query(params, namespaces)
-        except _Refused as e:
-            return e.response()
         except ValueError as e:
-            return web.json_response({"error": str(e)}, status=400)
+            raise ApiError(400, str(e)) from e
         except TetherError as e:
             log.warning("audit query failed: %s", e)
-            return web.json_response({"error": str(e)}, status=503)
+            raise ApiError(503, str(e), "retry") from e
         return web.json_response(records)
+
+    async def metrics_(request: web.Request) -> web.Response:
+        if not auth.metrics_public:
+            await _may_read_metrics(request)
+        return await _metrics(request)
 
     app = web.Application(middlewares=[error_middleware, auth_middleware])
     if access is not None:
-        app[ACCESS] = access
+        install_auth(app, access, auth)
+        add_session_routes(app)
     app.router.add_post("/api/webhook", webhook)
     if serve_metrics:
-        app.router.add_get("/metrics", _metrics)
+        app.router.add_get("/metrics", metrics_)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/api/v1/audit", audit_)
@@ -196,40 +215,45 @@ def create_metrics_app() -> web.Application:
     return app
 
 
+def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
+    """A server TLS context from a PEM certificate (chain) and its key; a ``TetherError``
+    naming the files when they cannot be read or do not match."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert_file, key_file)
+    except (OSError, ssl.SSLError) as e:
+        raise TetherError(
+            f"cannot load the TLS certificate {cert_file} with key {key_file}: {e}",
+            hint="give a PEM certificate (chain) and its unencrypted PEM private key",
+        ) from e
+    return context
+
+
 async def _metrics(_: web.Request) -> web.Response:
     return web.Response(
         body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )
 
 
-class _Refused(Exception):
-    def __init__(self, status: int, error: str, hint: str) -> None:
-        self.status, self.error, self.hint = status, error, hint
-
-    def response(self) -> web.Response:
-        resp = web.json_response({"error": self.error, "hint": self.hint}, status=self.status)
-        if self.status == 401:
-            resp.headers["WWW-Authenticate"] = 'Bearer realm="tether"'
-        return resp
-
-
-async def _authenticate(request: web.Request, access: AccessReview) -> Caller:
-    header = request.headers.get("Authorization") or request.headers.get(FORWARDED_AUTH) or ""
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
+async def _may_read_metrics(request: web.Request) -> None:
+    """Refuses (401, 403) a scrape whose bearer token may not ``get`` ``/metrics``."""
     hint = (
-        "send 'Authorization: Bearer <token>' with a Kubernetes token (tether audit sends "
-        "the one in your kubeconfig)"
+        "scrape with a bearer token whose identity may get the non-resource URL /metrics "
+        "(e.g. Prometheus's ServiceAccount token; see docs/auth.md), or start the controller "
+        "with --metrics-public or --metrics-addr"
     )
-    if scheme.lower() != "bearer" or not token:
-        raise _Refused(401, "a bearer token is required", hint)
+    if ACCESS not in request.app:
+        raise ApiError(503, "/metrics needs a token, and this server cannot check tokens", hint)
+    token = bearer_token(request)
+    if not token:
+        raise refuse(401, "no-credentials", "a bearer token is required for /metrics", hint)
+    caller = await authenticate_token(request, token)
     try:
-        caller = await access.authenticate(token)
+        allowed = await request.app[ACCESS].may_use_path(caller, "get", "/metrics")
     except KubeError as e:
-        raise _Refused(503, f"cannot check the token with the Kubernetes API: {e}", "retry") from e
-    if caller is None:
-        raise _Refused(401, "the token is not valid", hint)
-    return caller
+        raise ApiError(503, f"cannot check access with the Kubernetes API: {e}", "retry") from e
+    if not allowed:
+        raise ApiError(403, f"{caller.username} may not get /metrics", hint)
 
 
 async def _readable_namespaces(
@@ -244,13 +268,13 @@ async def _readable_namespaces(
         try:
             return await access.may_list_applications(caller, ns)
         except KubeError as e:
-            raise _Refused(503, f"cannot check access with the Kubernetes API: {e}", "retry") from e
+            raise ApiError(503, f"cannot check access with the Kubernetes API: {e}", "retry") from e
 
     if app:
         check_app(app)  # a malformed name is a 400, before any review
         ns = app.partition("/")[0]
         if not await may_list(ns):
-            raise _Refused(
+            raise ApiError(
                 403,
                 f"{caller.username} may not list applications.tether.dev in namespace {ns}",
                 "the audit trail of an app is readable by whoever may list Applications in its "
@@ -280,16 +304,20 @@ async def _read_capped(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
-    """Start ``app`` on ``host:port`` (0 picks a free port); stop it with ``runner.cleanup()``."""
+async def serve(
+    app: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+) -> web.AppRunner:
+    """Start ``app`` on ``host:port`` (0 picks a free port), HTTPS with ``ssl_context``;
+    stop it with ``runner.cleanup()``."""
     runner = web.AppRunner(app)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
     except BaseException:
         await runner.cleanup()
         raise
-    log.info("HTTP server listening on %s:%d", host, bound_port(runner))
+    scheme = "HTTPS" if ssl_context is not None else "HTTP"
+    log.info("%s server listening on %s:%d", scheme, host, bound_port(runner))
     return runner
 
 
