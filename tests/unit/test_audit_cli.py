@@ -21,12 +21,8 @@ from tether.audit import (
     SqliteAuditStore,
     format_time,
 )
-from tether.cli.audit_cmds import (
-    history_from_records,
-    history_from_status,
-    qualified_app,
-    record_summary,
-)
+from tether.cli.audit_cmds import qualified_app, record_summary
+from tether.service.history import history_from_records, history_from_status
 
 pytestmark = pytest.mark.unit
 

@@ -45,6 +45,7 @@ from tether.cli.output import Cell, print_table, styled
 from tether.errors import KubeError, TetherError
 from tether.kube import KubeClient
 from tether.server.auth.middleware import FORWARDED_AUTH
+from tether.service.history import HISTORY_KINDS, history_from_records, history_from_status
 from tether.source.credentials import redact
 
 if TYPE_CHECKING:
@@ -58,9 +59,6 @@ CONTROLLER_PORT = "http"
 AUDIT_PATH = "/api/v1/audit"
 CLI_LIMIT = 100
 """Records ``tether audit`` shows by default: a screenful, not the store's 1000."""
-HISTORY_KINDS = ("sync", "correction")
-"""What ``app history`` lists: a self-heal sync is recorded as a correction, and the status
-history, which ``--full`` extends, has those syncs too."""
 SERVER_TIMEOUT = 30.0
 OBJECTS_SHOWN = 3
 
@@ -114,7 +112,8 @@ async def fetch_records(ctx: Ctx, source: AuditSource, q: AuditQuery) -> list[Au
     if source.db is not None or source.url:
         return await read_store(source, q)
     if source.server:
-        return await read_server(source.server, q, await kubeconfig_token(ctx))
+        given = ctx.server.token if ctx.server is not None else ""
+        return await read_server(source.server, q, given or await kubeconfig_token(ctx))
     namespace = source.controller_namespace or CONTROLLER_NAMESPACE
     try:
         return await read_through_kube(ctx, namespace, q)
@@ -308,48 +307,6 @@ def _error_text(raw: bytes) -> str:
 # ---- what is shown -----------------------------------------------------------------------
 
 
-def history_from_status(obj: dict[str, Any]) -> list[dict[str, Any]]:
-    """The Application's ``status.history`` (the last syncs), newest first, in stable keys."""
-    entries = ((obj.get("status") or {}).get("history")) or []
-    rows: list[dict[str, Any]] = [
-        {
-            "id": e.get("id"),
-            "deployedAt": str(e.get("deployedAt") or ""),
-            "revision": str(e.get("revision") or ""),
-            "result": str(e.get("result") or ""),
-            "trigger": str(e.get("trigger") or ""),
-            "author": str(e.get("author") or ""),
-            "message": str(e.get("message") or ""),
-            "source": e.get("source") if isinstance(e.get("source"), dict) else {},
-            **_several_sources(e),
-        }
-        for e in entries
-        if isinstance(e, dict)
-    ]
-    # Ids increase with each sync, so they order the entries whatever their time format.
-    return sorted(rows, key=lambda r: r["id"] if isinstance(r["id"], int) else 0, reverse=True)
-
-
-def history_from_records(records: Sequence[AuditRecord]) -> list[dict[str, Any]]:
-    """Sync and correction records in the shape of ``history_from_status``; ``id`` is the
-    record's."""
-    return [
-        {
-            "id": r.id,
-            "deployedAt": r.time,
-            "revision": r.revision,
-            "result": r.result,
-            "trigger": r.trigger,
-            "author": r.author,
-            "message": r.message,
-            "source": r.details.get("source") if isinstance(r.details.get("source"), dict) else {},
-            **_several_sources(r.details),
-        }
-        for r in records
-        if r.kind in HISTORY_KINDS
-    ]
-
-
 def object_text(o: dict[str, Any]) -> str:
     """``Deployment shop/web configured spec.replicas by kubectl-edit``."""
     ns, name = str(o.get("namespace") or ""), str(o.get("name") or "")
@@ -389,7 +346,7 @@ _KIND_COLOURS = {
 AUDIT_HEADERS = ("TIME", "APP", "KIND", "REVISION", "TRIGGER", "RESULT", "AUTHOR", "MESSAGE")
 HISTORY_HEADERS = ("ID", "DEPLOYED AT", "REVISION", "RESULT", "TRIGGER", "AUTHOR", "MESSAGE")
 # Times, kinds and revisions are read whole or not at all: only the text columns are cut.
-_WHOLE = ("TIME", "KIND", "REVISION", "TRIGGER", "RESULT", "ID", "DEPLOYED AT")
+HISTORY_WHOLE = ("TIME", "KIND", "REVISION", "TRIGGER", "RESULT", "ID", "DEPLOYED AT")
 
 
 def records_rows(records: Sequence[AuditRecord]) -> list[list[Cell]]:
@@ -407,19 +364,6 @@ def records_rows(records: Sequence[AuditRecord]) -> list[list[Cell]]:
         ]
         for r in records
     ]
-
-
-def _several_sources(entry: dict[str, Any]) -> dict[str, Any]:
-    """``revisions`` and ``sources`` of a sync of an app with several sources (nothing for
-    an app with one: its ``revision`` and ``source`` say it all)."""
-    revisions = entry.get("revisions")
-    if not isinstance(revisions, list) or not revisions:
-        return {}
-    sources = entry.get("sources")
-    return {
-        "revisions": [str(r) for r in revisions],
-        "sources": sources if isinstance(sources, list) else [],
-    }
 
 
 def _revision_cell(h: dict[str, Any]) -> str:
@@ -566,7 +510,7 @@ def register(cli: click.Group, app_group: click.Group) -> None:
             if not records:
                 err.print("no audit records match")
                 return EXIT_OK
-            print_table(out, AUDIT_HEADERS, records_rows(records), whole=_WHOLE)
+            print_table(out, AUDIT_HEADERS, records_rows(records), whole=HISTORY_WHOLE)
             if len(records) >= limit:
                 err.print(
                     f"[dim]showing the newest {limit} records; use --limit or --since for "
@@ -629,7 +573,7 @@ def register(cli: click.Group, app_group: click.Group) -> None:
             if not rows:
                 err.print(f"no syncs recorded for {escape(app_key)}")
                 return EXIT_OK
-            print_table(out, HISTORY_HEADERS, history_rows(rows), whole=_WHOLE)
+            print_table(out, HISTORY_HEADERS, history_rows(rows), whole=HISTORY_WHOLE)
             if from_audit and len(rows) >= MAX_LIMIT:
                 err.print(f"[dim]showing the newest {MAX_LIMIT} syncs[/dim]")
             elif not from_audit and len(rows) >= HISTORY_LIMIT:
