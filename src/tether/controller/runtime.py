@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tether import __version__ as tether_version
 from tether import metrics
 from tether.audit import AuditStore, open_store
 from tether.audit.api import StoreReader
@@ -34,6 +35,7 @@ from tether.errors import KubeError, TetherError
 from tether.kube import KubeClient, LiveCache
 from tether.kube.secrets import decode_secret_data
 from tether.notify import Notifier, load_sinks
+from tether.project.watch import watch_projects
 from tether.server import (
     KubeAccessReview,
     PushEvent,
@@ -43,6 +45,10 @@ from tether.server import (
     create_metrics_app,
     serve,
 )
+from tether.server.api import ApiContext, api_routes
+from tether.server.auth.settings import AuthSettings
+from tether.server.http import tls_context
+from tether.server.ui import add_ui_routes
 from tether.source import GitCache
 
 log = logging.getLogger("tether.controller")
@@ -82,6 +88,11 @@ class RuntimeOptions:
     """$POD_NAMESPACE: the home namespace when all namespaces are watched."""
     render: RenderSettings = field(default_factory=RenderSettings)
     """Render tool limits, renders at once, remote sources, render cache size."""
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    """Sessions, failed-login limits, cookies, whether /metrics on http_port is open."""
+    tls_cert_file: str = ""
+    """With ``tls_key_file``: serve HTTPS on http_port (session cookies are then Secure)."""
+    tls_key_file: str = ""
 
 
 class Runtime:
@@ -179,8 +190,11 @@ class Runtime:
             access=KubeAccessReview(kube),
             serve_metrics=not separate_metrics,
             liveness=self._liveness,
+            extensions=[api_routes(self._api_context(engine)), add_ui_routes],
+            auth=o.auth,
         )
-        self.runner = await serve(app, o.http_host, o.http_port)
+        tls = tls_context(o.tls_cert_file, o.tls_key_file) if o.tls_cert_file else None
+        self.runner = await serve(app, o.http_host, o.http_port, ssl_context=tls)
         if o.metrics_port is not None:
             self.metrics_runner = await serve(create_metrics_app(), o.metrics_host, o.metrics_port)
             log.info(
@@ -216,6 +230,8 @@ class Runtime:
         log.info("%s is now the active controller", self.identity)
         metrics.LEADER.set(1)
         await self.controller.start()
+        # A Project's change reconciles the apps naming it at once (tether.project.watch).
+        self._tasks.append(asyncio.create_task(watch_projects(self.controller), name="projects"))
         if self.opts.audit_retention is not None and self.store is not None:
             self._retention = asyncio.create_task(
                 run_retention(self.store, self.opts.audit_retention, self.opts.retention_interval),
@@ -224,6 +240,17 @@ class Runtime:
         # Announced once it works: ``tether app sync`` then hands its requests over.
         self.presence = Presence(self.kube_client, self.identity, self._presence_namespaces)
         self._presence_task = asyncio.create_task(self.presence.run(), name="presence")
+
+    def _api_context(self, engine: Engine) -> ApiContext:
+        """What the HTTP API serves from: this process's engine and audit trail."""
+        return ApiContext(
+            engine=engine,
+            namespaces=lambda: list(self.opts.namespaces),
+            identity=self.identity,
+            version=tether_version,
+            audit=self.audit,
+            store=self.store,
+        )
 
     @property
     def kube_client(self) -> KubeClient:
