@@ -3,8 +3,11 @@
 Pushes a small app to a git repository, creates its Application, syncs it to Healthy,
 edits a live field behind Git's back, shows the drift and syncs it back; then starts the
 controller, which applies a pushed commit by itself (webhook) and heals a live edit.
-Last, the same repository holds a Kustomize overlay and a Helm chart with a values file:
+Then the same repository holds a Kustomize overlay and a Helm chart with a values file:
 two more Applications point at them, and the controller takes all three to Synced/Healthy.
+Last, a ServiceAccount that may read and sync the demo's Applications (``tether-operator``,
+bound in the demo's namespace only) gets a token: the demo prints the web UI's URL, that
+token to log in with, and ``tether --server`` lines that use it.
 
 The demo keeps to a namespace of its own (``tether-demo``: its Application, repository
 Secret and webhook Secret), and its controller watches only that namespace, so the
@@ -40,6 +43,10 @@ APP = "guestbook"
 DEST = "demo"
 HOME = "tether-demo"
 """Where the demo's Application and Secrets live: the only namespace its controller watches."""
+OPERATOR = "tether-demo-operator"
+"""The demo's user of the UI and the API: a ServiceAccount in HOME."""
+OPERATOR_ROLE = "tether-operator"
+"""The ClusterRole (deploy/rbac.yaml) that reads and syncs Applications, bound in HOME only."""
 
 FILES = {
     "guestbook/configmap.yaml": """\
@@ -169,12 +176,18 @@ def step(n: int, text: str) -> None:
     print(f"\n{BOLD}== {n}. {text}{RESET}", flush=True)
 
 
-def sh(*cmd: str, check: bool = True, ok_codes: tuple[int, ...] = (0,)) -> int:
+def sh(
+    *cmd: str,
+    check: bool = True,
+    ok_codes: tuple[int, ...] = (0,),
+    env: dict[str, str] | None = None,
+) -> int:
+    """Runs ``cmd``, showing it; ``env`` is added to the environment (and not shown)."""
     shown = " ".join(shlex.quote(c) for c in cmd)
     for p in (str(VENV_BIN) + "/",):
         shown = shown.replace(p, "")
     print(f"{DIM}${RESET} {shown}", flush=True)
-    r = subprocess.run(cmd, check=False)
+    r = subprocess.run(cmd, check=False, env={**os.environ, **env} if env else None)
     if check and r.returncode not in ok_codes:
         raise SystemExit(f"demo: '{shown}' failed with exit code {r.returncode}")
     return r.returncode
@@ -366,6 +379,11 @@ def main() -> int:
 
     show_rendered_apps(repo, dev, port, webhook_secret)
 
+    step(16, "A user for the web UI and the API: a ServiceAccount that may read and sync")
+    token = demo_operator(kubectl, HOME, dev / "demo-operator.token")
+    server = f"http://127.0.0.1:{port}"
+    sh(tether, "--server", server, "-n", HOME, "app", "list", env={"TETHER_TOKEN": token})
+
     print(f"""
 {BOLD}The cluster, git server and controller are still running. Explore:{RESET}
   export KUBECONFIG={kubeconfig}
@@ -377,13 +395,107 @@ def main() -> int:
   kubectl -n {DEST}-kustomize get deploy,svc,cm,pods
   kubectl -n {DEST}-helm get deploy,svc,cm,pods
   tether audit --server http://127.0.0.1:{port}
+  TETHER_TOKEN=$(cat {dev / "demo-operator.token"}) tether --server http://127.0.0.1:{port} \\
+      -n {HOME} app get {APP}
   kubectl -n {DEST} get deploy,svc,cm,pods
   kubectl -n {HOME} get events
-  curl -s http://127.0.0.1:{port}/metrics | grep ^tether_
+  TOKEN=$(kubectl config view --raw -o jsonpath='{{.users[0].user.token}}')
+  curl -s -H "Authorization: Bearer $TOKEN" http://127.0.0.1:{port}/metrics | grep ^tether_
   git clone {repo.http_url}   # user: git, password: the token in {git.root / "http-token"}
 Stop everything with: make cluster-down
 """)
+    print_login(server, token, dev / "demo-operator.token")
     return 0
+
+
+def operator_role() -> dict[str, Any]:
+    """The ClusterRole ``tether-operator`` as deploy/rbac.yaml defines it (get, list, watch
+    and the custom verb ``sync`` on applications.tether.dev)."""
+    for doc in yaml.safe_load_all((REPO / "deploy" / "rbac.yaml").read_text()):
+        meta = (doc or {}).get("metadata") or {}
+        if doc and doc.get("kind") == "ClusterRole" and meta.get("name") == OPERATOR_ROLE:
+            return dict(doc)
+    raise SystemExit(f"demo: deploy/rbac.yaml has no ClusterRole {OPERATOR_ROLE}")
+
+
+def operator_objects(namespace: str) -> list[dict[str, Any]]:
+    """The ServiceAccount, its token Secret (Kubernetes 1.20 fills it) and a RoleBinding of
+    ``tether-operator`` in ``namespace`` only: the demo user may act on nothing else."""
+    return [
+        operator_role(),
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": OPERATOR, "namespace": namespace},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/service-account-token",
+            "metadata": {
+                "name": f"{OPERATOR}-token",
+                "namespace": namespace,
+                "annotations": {"kubernetes.io/service-account.name": OPERATOR},
+            },
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": OPERATOR, "namespace": namespace},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": OPERATOR_ROLE,
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": OPERATOR, "namespace": namespace}],
+        },
+    ]
+
+
+def demo_operator(kubectl: str, namespace: str, token_file: Path) -> str:
+    """Creates the demo user in ``namespace``; its token, also written to ``token_file``
+    (mode 0600)."""
+    for obj in operator_objects(namespace):
+        apply_json(kubectl, obj)
+    print(
+        f"serviceaccount/{OPERATOR} in {namespace}, bound to clusterrole/{OPERATOR_ROLE} "
+        f"in namespace {namespace} only"
+    )
+    token = ""
+
+    def filled() -> bool:
+        nonlocal token
+        r = subprocess.run(
+            [kubectl, "-n", namespace, "get", "secret", f"{OPERATOR}-token", "-o",
+             "jsonpath={.data.token}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )  # fmt: skip
+        token = base64.b64decode(r.stdout.strip()).decode() if r.returncode == 0 else ""
+        return bool(token)
+
+    wait_for(filled, 60)
+    token_file.touch(mode=0o600)
+    token_file.chmod(0o600)
+    token_file.write_text(token + "\n")
+    return token
+
+
+def print_login(server: str, token: str, token_file: Path) -> None:
+    print(f"""{BOLD}The web UI:{RESET} {server}/
+Log in with the token of ServiceAccount {HOME}/{OPERATOR}, below. It is a
+credential of this local demo cluster only (also in {token_file}): it may read
+and sync the demo's Applications, and nothing else.
+
+{token}
+
+The same user on the command line, through the API instead of the Kubernetes API:
+  export TETHER_TOKEN=$(cat {token_file})
+  tether --server {server} -n {HOME} app list
+  tether --server {server} -n {HOME} app diff {APP}
+  tether --server {server} -n {HOME} app sync {APP}
+""")
 
 
 def rendered_app(name: str, repo_url: str, path: str, source: dict[str, Any]) -> dict[str, Any]:

@@ -1,18 +1,21 @@
 """The ``tether app`` group and its commands (create, apply, list, get, diff, delete,
 refresh). ``sync``, ``terminate-op`` and ``wait`` are in ``operation_cmds``; ``pin`` and
-``unpin`` in ``pin_cmds``; ``history`` is added by ``audit_cmds``."""
+``unpin`` in ``pin_cmds``; ``history`` is added by ``audit_cmds`` (and, for ``--server``, by
+``remote_cmds``). list, get, diff and refresh print the same whether they ask the Kubernetes
+API or, with ``--server``, tether's HTTP API (``tether.cli.backend``)."""
 
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 from rich.markup import escape
 
 from tether.api.application import API_VERSION, REFRESH_ANNOTATION, new_application
+from tether.api.project import project_name
 from tether.cli.application_file import read_application_file
+from tether.cli.backend import Applications, with_backend
 from tether.cli.common import (
     EXIT_DIFF,
     EXIT_OK,
@@ -22,6 +25,7 @@ from tether.cli.common import (
     fail,
     health_cell,
     out,
+    over_api,
     print_obj,
     run,
     with_engine,
@@ -32,9 +36,8 @@ from tether.deletion.command import delete_application
 from tether.diff import render_diffs
 from tether.engine import Engine
 from tether.errors import KubeError, TetherError
-from tether.model import Obj, ResourceDiffStatus
-from tether.service import ApplicationService
-from tether.service.documents import diff_document
+from tether.model import Obj
+from tether.service.documents import diffs_of_document, list_document
 from tether.source import redact
 
 force_conflicts_option = click.option(
@@ -55,6 +58,9 @@ def app() -> None:
 @click.option("--path", "path", default=".", show_default=True, help="Path inside the repo.")
 @click.option("--revision", default="HEAD", show_default=True, help="Branch, tag or commit.")
 @click.option("--dest-namespace", default="", help="Namespace for namespaced objects.")
+@click.option(
+    "--project", default="", help="The Project whose rules the app keeps (default: default)."
+)
 @click.option("--auto-sync", is_flag=True, help="Sync automatically when Git changes.")
 @click.option("--prune", is_flag=True, help="With --auto-sync: delete what left Git.")
 @click.option("--self-heal", is_flag=True, help="With --auto-sync: undo live edits.")
@@ -75,6 +81,7 @@ def app_create(
     path: str,
     revision: str,
     dest_namespace: str,
+    project: str,
     auto_sync: bool,
     prune: bool,
     self_heal: bool,
@@ -91,6 +98,7 @@ def app_create(
             path=path,
             revision=revision,
             dest_namespace=dest_namespace,
+            project=project,
             auto_sync=auto_sync,
             prune=prune,
             self_heal=self_heal,
@@ -164,13 +172,14 @@ async def apply_application(engine: Engine, obj: Obj, origin: str, force: bool) 
 
 @app.command("list")
 @common
+@over_api
 def app_list(ctx: Ctx) -> None:
     """List Applications with their sync and health."""
 
-    async def go(engine: Engine) -> int:
-        items = await ApplicationService(engine).list(ctx.namespace)
+    async def go(apps: Applications) -> int:
+        items = await apps.list(ctx.namespace)
         if ctx.output in ("json", "yaml"):
-            print_obj({"apiVersion": "v1", "kind": "List", "items": items}, ctx.output)
+            print_obj(list_document(items), ctx.output)
             return EXIT_OK
         rows: list[list[Cell]] = []
         for it in items:
@@ -179,6 +188,7 @@ def app_list(ctx: Ctx) -> None:
             rows.append(
                 [
                     it["metadata"]["name"],
+                    project_name(it),
                     sync_cell(it),
                     health_cell(str((st.get("health") or {}).get("status", "Unknown"))),
                     str((st.get("sync") or {}).get("revision") or "")[:10],
@@ -188,36 +198,37 @@ def app_list(ctx: Ctx) -> None:
             )
         print_table(
             out,
-            ("NAME", "SYNC", "HEALTH", "REVISION", "REPO", "PATH"),
+            ("NAME", "PROJECT", "SYNC", "HEALTH", "REVISION", "REPO", "PATH"),
             rows,
             whole=("SYNC", "HEALTH", "REVISION"),
         )
         return EXIT_OK
 
-    run(with_engine(ctx, go))
+    run(with_backend(ctx, go))
 
 
 @app.command("get")
 @click.argument("name")
 @common
+@over_api
 def app_get(ctx: Ctx, name: str) -> None:
     """Show an Application: sync, health, revision and its resources."""
     from tether.cli.main import print_app  # there, not in common: see main's docstring
 
-    async def go(engine: Engine) -> int:
-        a = await ApplicationService(engine).get(name, ctx.namespace)
+    async def go(apps: Applications) -> int:
+        obj = await apps.get(name, ctx.namespace)
         if ctx.output in ("json", "yaml"):
-            print_obj(a.obj, ctx.output)
+            print_obj(obj, ctx.output)
             return EXIT_OK
-        print_app(a.obj)
-        sources = source_rows(a.obj)
+        print_app(obj)
+        sources = source_rows(obj)
         if sources:
             # Several sources: each one's repository and the revision it was compared at.
             out.print()
             print_table(out, SOURCE_HEADERS, sources, whole=("#", "TYPE", "REVISION"))
         return EXIT_OK
 
-    run(with_engine(ctx, go))
+    run(with_backend(ctx, go))
 
 
 @app.command("diff")
@@ -225,21 +236,22 @@ def app_get(ctx: Ctx, name: str) -> None:
 @click.option("--revision", default=None, help="Compare against this revision instead.")
 @click.option("--color/--no-color", default=None, help="Colour the diff (default: on a tty).")
 @common
+@over_api
 def app_diff(ctx: Ctx, name: str, revision: str | None, color: bool | None) -> None:
     """Show how the cluster differs from Git. Exit 0 in sync, 1 with a diff, 2 on error."""
 
-    async def go(engine: Engine) -> int:
-        cmp = await ApplicationService(engine).diff(name, ctx.namespace, revision)
-        diffs = [d for d in cmp.diffs() if d.status != ResourceDiffStatus.SYNCED]
+    async def go(apps: Applications) -> int:
+        doc = await apps.diff(name, ctx.namespace, revision)
+        diffs = diffs_of_document(doc)
         if ctx.output in ("json", "yaml"):
-            print_obj(diff_document(cmp), ctx.output)
+            print_obj(doc, ctx.output)
         elif diffs:
             use_color = sys.stdout.isatty() if color is None else color
             sys.stdout.write(render_diffs(diffs, color=use_color))
             sys.stdout.flush()
         return EXIT_DIFF if diffs else EXIT_OK
 
-    run(with_engine(ctx, go))
+    run(with_backend(ctx, go))
 
 
 @app.command("delete")
@@ -293,19 +305,16 @@ def app_delete(
 @app.command("refresh")
 @click.argument("name")
 @common
+@over_api
 def app_refresh(ctx: Ctx, name: str) -> None:
     """Ask the controller to re-read Git and compare now (a hard refresh)."""
 
-    async def go(engine: Engine) -> int:
-        a = await engine.get_app(name, ctx.namespace)
-        token = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        await engine.kube.merge_patch(
-            a.obj, {"metadata": {"annotations": {REFRESH_ANNOTATION: token}}}
-        )
+    async def go(apps: Applications) -> int:
+        token = await apps.refresh(name, ctx.namespace)
         out.print(f"application/{name} refresh requested ({REFRESH_ANNOTATION}={token})")
         return EXIT_OK
 
-    run(with_engine(ctx, go))
+    run(with_backend(ctx, go))
 
 
 def register(cli: click.Group) -> None:
@@ -314,8 +323,10 @@ def register(cli: click.Group) -> None:
     from tether.cli import (
         operation_cmds,  # it prints with common's consoles; no cycle
         pin_cmds,
+        remote_cmds,
     )
 
     operation_cmds.register(app)
     pin_cmds.register(app)
+    remote_cmds.register()
     cli.add_command(app)

@@ -1,6 +1,11 @@
 """What every ``tether`` command shares: the consoles, exit codes, ``Ctx`` and the global
-options (``common``), running a command (``run``, ``fail``, ``with_engine``) and printing
-objects and health."""
+options (``common``, and ``server_options`` for ``--server``), running a command (``run``,
+``fail``, ``with_engine``) and printing objects and health.
+
+With ``--server URL`` (or ``$TETHER_SERVER``) a command talks to tether's HTTP API instead of
+the Kubernetes API. A command that can is marked ``@over_api`` (or has an implementation in
+``REMOTE``, by its path); every other one refuses with exit 2 rather than silently using the
+kubeconfig."""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from rich.text import Text
 
 from tether.api.application import DEFAULT_NAMESPACE
 from tether.cli.output import styled
+from tether.client.http import ServerOptions
 from tether.engine import Engine
 from tether.errors import TetherError
 from tether.kube import KubeClient
@@ -42,12 +48,128 @@ class Ctx:
         output: str,
         *,
         namespace_given: bool = False,
+        server: ServerOptions | None = None,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.context = context
         self.namespace = namespace
         self.output = output
         self.namespace_given = namespace_given
+        self.server = server
+        """``--server``: talk to tether's HTTP API, not to the Kubernetes API."""
+
+
+# ---- --server ----------------------------------------------------------------------------
+
+_SERVER_META = "tether.server"
+_API_CAPABLE = "__tether_over_api__"
+REMOTE: dict[str, Callable[..., Any]] = {}
+"""Commands implemented apart for ``--server``, by path (``"app history"``): called with the
+command's direct implementation and ``Ctx`` first, then the command's own arguments."""
+
+
+def over_api(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Marks a command (under ``@common``) that works with ``--server`` itself."""
+    setattr(fn, _API_CAPABLE, True)
+    return fn
+
+
+def _remember(key: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    def store(click_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+        click_ctx.meta.setdefault(_SERVER_META, {})[key] = value
+        return value
+
+    return store
+
+
+def server_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The root group's ``--server``, ``--token``, ``--insecure-skip-tls-verify`` and
+    ``--certificate-authority``. They reach commands through ``Ctx.server``; a top-level
+    command (not a group) refuses them, as none of those talks to the API."""
+    opts = [
+        click.option(
+            "--server",
+            envvar="TETHER_SERVER",
+            default=None,
+            metavar="URL",
+            expose_value=False,
+            callback=_remember("url"),
+            help="Talk to tether's HTTP API at URL (the controller's port, or an ingress) "
+            "instead of the Kubernetes API (default $TETHER_SERVER). See 'Talking to the API' "
+            "in docs/cli.md.",
+        ),
+        click.option(
+            "--token",
+            envvar="TETHER_TOKEN",
+            default=None,
+            expose_value=False,
+            callback=_remember("token"),
+            help="With --server: the bearer token to send (default $TETHER_TOKEN, else the "
+            "kubeconfig user's token).",
+        ),
+        click.option(
+            "--insecure-skip-tls-verify",
+            is_flag=True,
+            expose_value=False,
+            callback=_remember("insecure"),
+            help="With an https --server: do not check its certificate (a test setup only).",
+        ),
+        click.option(
+            "--certificate-authority",
+            type=click.Path(exists=True, dir_okay=False),
+            default=None,
+            expose_value=False,
+            callback=_remember("ca_file"),
+            help="With an https --server: the PEM file of the CA that signed its certificate.",
+        ),
+    ]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kw: Any) -> Any:
+        result = fn(*args, **kw)
+        click_ctx = click.get_current_context()
+        sub = click_ctx.invoked_subcommand
+        group = click_ctx.command
+        if server_given(click_ctx) is not None and sub and isinstance(group, click.Group):
+            command = group.commands.get(sub)
+            if command is not None and not isinstance(command, click.Group):
+                fail(not_over_api(sub))
+        return result
+
+    for opt in reversed(opts):
+        wrapper = opt(wrapper)
+    return wrapper
+
+
+def server_given(click_ctx: click.Context) -> ServerOptions | None:
+    """The ``--server`` options given, or None without ``--server``."""
+    given = click_ctx.meta.get(_SERVER_META) or {}
+    if not given.get("url"):
+        return None
+    return ServerOptions(
+        url=str(given["url"]),
+        token=given.get("token") or None,
+        insecure=bool(given.get("insecure")),
+        ca_file=given.get("ca_file") or None,
+    )
+
+
+def not_over_api(path: str) -> TetherError:
+    return TetherError(
+        f"'tether {path}' talks to the Kubernetes API; it is not available with --server",
+        hint="run it without --server (and without $TETHER_SERVER), with a kubeconfig that "
+        "reaches the cluster",
+    )
+
+
+def _command_path(click_ctx: click.Context) -> str:
+    """``app sync``: the command's path below the root group."""
+    names: list[str] = []
+    c: click.Context | None = click_ctx
+    while c is not None and c.parent is not None:
+        names.append(c.info_name or "")
+        c = c.parent
+    return " ".join(reversed(names))
 
 
 def common(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -86,14 +208,22 @@ def common(fn: Callable[..., Any]) -> Callable[..., Any]:
         output: str | None,
         **kw: Any,
     ) -> Any:
-        parent = click.get_current_context().find_object(Ctx)
+        click_ctx = click.get_current_context()
+        parent = click_ctx.find_object(Ctx)
         ctx = Ctx(
             kubeconfig or (parent.kubeconfig if parent else None),
             context or (parent.context if parent else None),
             namespace or (parent.namespace if parent else DEFAULT_NAMESPACE),
             output or (parent.output if parent else "table"),
+            server=server_given(click_ctx),
         )
-        return fn(ctx, *args, **kw)
+        if ctx.server is None or getattr(fn, _API_CAPABLE, False):
+            return fn(ctx, *args, **kw)
+        path = _command_path(click_ctx)
+        remote = REMOTE.get(path)
+        if remote is None:
+            fail(not_over_api(path))
+        return remote(fn, ctx, *args, **kw)
 
     return wrapper
 

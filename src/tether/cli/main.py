@@ -25,7 +25,7 @@ from tether.cli.common import EXIT_OK as EXIT_OK
 from tether.cli.common import Ctx as Ctx
 from tether.cli.common import common as common
 from tether.cli.common import err as err
-from tether.cli.common import fail, health_cell, health_text
+from tether.cli.common import fail, health_cell, health_text, server_options
 from tether.cli.common import out as out
 from tether.cli.common import print_obj as print_obj
 from tether.cli.common import run as run
@@ -64,6 +64,7 @@ from tether.source import redact
     help="Output format.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log what the engine does.")
+@server_options
 @click.pass_context
 def cli(
     click_ctx: click.Context,
@@ -94,7 +95,7 @@ def cli(
 @cli.command("install-crds")
 @common
 def install_crds(ctx: Ctx) -> None:
-    """Install the Application CRD and create the tether-system namespace."""
+    """Install the Application and Project CRDs and create the tether-system namespace."""
 
     async def go(engine: Engine) -> int:
         for crd in crd_manifests():
@@ -133,6 +134,7 @@ def print_app(obj: Obj) -> None:
         out.print(f"[bold]Target:[/bold]      {src.get('targetRevision', 'HEAD')}")
     dest = (spec.get("destination") or {}).get("namespace", "")
     out.print(f"[bold]Destination:[/bold] {dest or '(objects set their own namespace)'}")
+    out.print(f"[bold]Project:[/bold]     {escape(str(spec.get('project') or 'default'))}")
     synced_to = str(sync.get("revision") or "")[:10]
     out.print(
         f"[bold]Sync:[/bold]        {escape(str(sync.get('status', 'Unknown')))}"

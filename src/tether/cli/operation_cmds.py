@@ -1,6 +1,8 @@
 """The ``tether app`` commands that run or follow a sync operation: ``sync``, ``terminate-op``
 and ``wait``, and how a sync's outcome is printed. They go through the application service
-(``tether.service``), which decides whether a running controller or this command runs a sync.
+(``tether.service``), which decides whether a running controller or this command runs a sync;
+with ``--server``, through tether's HTTP API, where the controller runs it
+(``tether.cli.backend``). The outcome is printed the same either way.
 
 ``tether app sync NAME --dest-namespace NS`` never retargets NAME: it clones NAME into a new
 Application (``NAME-NS``, or ``--as``) and syncs that (``tether.cli.clone_cmd``).
@@ -13,22 +15,25 @@ from typing import Any
 import click
 from rich.markup import escape
 
+from tether.cli.backend import Applications, with_backend
 from tether.cli.common import (
     EXIT_DIFF,
     EXIT_OK,
     Ctx,
     common,
     err,
+    fail,
     health_text,
+    not_over_api,
     out,
+    over_api,
     print_obj,
     run,
     with_engine,
 )
 from tether.cli.output import print_table, styled
-from tether.engine import Engine
 from tether.errors import TetherError
-from tether.service import ApplicationService, SyncOutcome, SyncRequest, WaitTimedOut
+from tether.service import SyncOutcome, SyncRequest, WaitTimedOut
 from tether.service.clone import CloneRequest
 from tether.service.clone_spec import default_clone_name
 from tether.sync.state import ResourceSelector
@@ -90,6 +95,7 @@ def parse_selectors(values: tuple[str, ...]) -> list[ResourceSelector]:
     "--create-namespace", is_flag=True, help="With --dest-namespace: let the sync create it."
 )
 @common
+@over_api
 def app_sync(
     ctx: Ctx,
     name: str,
@@ -113,6 +119,8 @@ def app_sync(
     Exit 0 when the sync succeeded (and the app became healthy), 1 when it failed or the
     app is not healthy in time, 2 on an error."""
     if dest_namespace is not None:
+        if ctx.server is not None:
+            fail(not_over_api("app sync --dest-namespace"))
         if resources:
             raise click.UsageError("--resource does not go with --dest-namespace")
         req = _clone_request(ctx, name, revision, dest_namespace, as_name, create_namespace)
@@ -131,15 +139,13 @@ def app_sync(
         force_window=force_window,
     )
 
-    async def go(engine: Engine) -> int:
+    async def go(apps: Applications) -> int:
         with err.status(f"syncing {name}") as spinner:
 
             def say(line: str) -> None:
                 spinner.update(escape(f"{name}: {line}"))
 
-            outcome = await ApplicationService(engine).sync(
-                request, dry_run=dry_run, timeout=timeout, progress=say
-            )
+            outcome = await apps.sync(request, dry_run=dry_run, timeout=timeout, progress=say)
         for notice in outcome.notices:
             err.print(f"[yellow]{escape(notice)}[/yellow]")
         if ctx.output in ("json", "yaml"):
@@ -152,7 +158,7 @@ def app_sync(
             return EXIT_DIFF
         return EXIT_OK
 
-    run(timed_out_is_1(with_engine(ctx, go)))
+    run(timed_out_is_1(with_backend(ctx, go)))
 
 
 def _clone_request(
@@ -193,14 +199,13 @@ def _sync_a_clone(ctx: Ctx, req: CloneRequest, dry_run: bool, timeout: float) ->
     help="Seconds to wait for the operation to end (0: do not wait).",
 )
 @common
+@over_api
 def app_terminate_op(ctx: Ctx, name: str, timeout: float) -> None:
     """Stop the sync running on an Application. It ends Failed ("terminated") at its next
     step; what was applied stays applied, what was not is not. Exit 0 once it ended."""
 
-    async def go(engine: Engine) -> int:
-        state = await ApplicationService(engine).terminate(
-            name, ctx.namespace, wait=timeout > 0, timeout=timeout
-        )
+    async def go(apps: Applications) -> int:
+        state = await apps.terminate(name, ctx.namespace, wait=timeout > 0, timeout=timeout)
         if ctx.output in ("json", "yaml"):
             print_obj(state.to_dict(), ctx.output)
         else:
@@ -210,7 +215,7 @@ def app_terminate_op(ctx: Ctx, name: str, timeout: float) -> None:
             )
         return EXIT_OK
 
-    run(timed_out_is_1(with_engine(ctx, go)))
+    run(timed_out_is_1(with_backend(ctx, go)))
 
 
 @click.command("wait")
@@ -219,13 +224,14 @@ def app_terminate_op(ctx: Ctx, name: str, timeout: float) -> None:
 @click.option("--sync", "sync_", is_flag=True, help="Wait until the app is Synced.")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait.")
 @common
+@over_api
 def app_wait(ctx: Ctx, name: str, health: bool, sync_: bool, timeout: float) -> None:
     """Wait until no sync runs and the app is Synced and Healthy (with --sync or --health:
     only that). Exit 0 when reached, 1 on timeout (saying what is still not so), 2 on error."""
     both = not health and not sync_
 
-    async def go(engine: Engine) -> int:
-        res = await ApplicationService(engine).wait(
+    async def go(apps: Applications) -> int:
+        res = await apps.wait(
             name, ctx.namespace, health=health or both, sync=sync_ or both, timeout=timeout
         )
         if ctx.output in ("json", "yaml"):
@@ -245,7 +251,7 @@ def app_wait(ctx: Ctx, name: str, health: bool, sync_: bool, timeout: float) -> 
             )
         return EXIT_OK
 
-    run(timed_out_is_1(with_engine(ctx, go)))
+    run(timed_out_is_1(with_backend(ctx, go)))
 
 
 async def timed_out_is_1(coro: Any) -> int:

@@ -3,24 +3,19 @@ and let it follow its branch again; the pin's line in ``tether app get``."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 import click
-from rich.markup import escape
 
-from tether.api.application import UNPINNED_BY_ANNOTATION, Application, Pin
-from tether.cli.common import EXIT_OK, Ctx, common, out, print_obj, run, with_engine
+from tether.api.application import Application, Pin
+from tether.cli.common import EXIT_OK, Ctx, common, print_obj, run, with_engine
+from tether.cli.pin_text import print_pinned, print_unpinned
 from tether.engine import Engine
-from tether.errors import KubeError, TetherError
+from tether.errors import TetherError
 from tether.model import Obj
-from tether.pin import resolve_pin, short
+from tether.pin import short
 from tether.pin.message import commits_behind, list_mark
 from tether.service.applications import who_asks
-
-PIN_FIELD_MANAGER = "tether-pin"
-"""Its own field manager: re-applying the Application's manifest (``tether app apply``,
-another GitOps tool) leaves a pin it does not mention in place."""
+from tether.service.pinning import pin as pin_app
+from tether.service.pinning import unpin as unpin_app
 
 
 @click.command("pin")
@@ -41,33 +36,14 @@ def app_pin(ctx: Ctx, name: str, revision: str, reason: str, source: int | None)
     its targetRevision, without writing Git, until 'tether app unpin NAME'."""
 
     async def go(engine: Engine) -> int:
-        app = await engine.get_app(name, ctx.namespace)
-        revisions = await resolve_pin(engine, app, revision, source)
-        pin = Pin(
-            revisions=tuple(revisions),
-            by=who_asks(),
-            at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            reason=reason,
+        pin, written = await pin_app(
+            engine, name, ctx.namespace, revision, by=who_asks(), reason=reason, source=source
         )
-        written = await _patch(
-            engine,
-            app,
-            {
-                "metadata": {"annotations": {UNPINNED_BY_ANNOTATION: None}},
-                "spec": {"pin": pin.to_dict()},
-            },
-        )
+        revisions = pin.revisions
         if ctx.output in ("json", "yaml"):
             print_obj(pin.to_dict(), ctx.output)
             return EXIT_OK
-        at = ", ".join(short(r) for r in revisions)
-        out.print(f"application/{name} pinned at {escape(at)} by {escape(pin.by)}")
-        if not Application.from_obj(written).sync_policy.automated:
-            out.print(f"automated sync is off: deploy the pin with 'tether app sync {name}'")
-        out.print(
-            "the controller deploys the pinned revision and reports how far behind it falls; "
-            f"follow the branch again with 'tether app unpin {name}'"
-        )
+        print_pinned(name, revisions, pin.by, bool(written.sync_policy.automated))
         return EXIT_OK
 
     run(with_engine(ctx, go))
@@ -81,48 +57,15 @@ def app_unpin(ctx: Ctx, name: str) -> None:
 
     async def go(engine: Engine) -> int:
         app = await engine.get_app(name, ctx.namespace)
-        if app.pin is None:
-            raise TetherError(
-                f"Application {ctx.namespace}/{name} is not pinned",
-                hint=f"see its state with 'tether app get {name}'",
-            )
-        by = who_asks()
-        await _patch(
-            engine,
-            app,
-            {"metadata": {"annotations": {UNPINNED_BY_ANNOTATION: by}}, "spec": {"pin": None}},
-        )
-        held = ", ".join(short(r) for r in app.pin.revisions)
-        targets = ", ".join(s.target_revision or "HEAD" for s in app.sources)
+        done = await unpin_app(engine, name, ctx.namespace, by=who_asks())
+        targets = [s.target_revision or "HEAD" for s in app.sources]
         if ctx.output in ("json", "yaml"):
-            print_obj({"unpinned": list(app.pin.revisions), "by": by}, ctx.output)
+            print_obj(done.to_dict(), ctx.output)
             return EXIT_OK
-        out.print(
-            f"application/{name} unpinned (was at {escape(held)}): it follows "
-            f"{escape(targets)} again"
-        )
+        print_unpinned(name, done.revisions, targets)
         return EXIT_OK
 
     run(with_engine(ctx, go))
-
-
-async def _patch(engine: Engine, app: Application, patch: dict[str, Any]) -> Obj:
-    """``patch`` at the resourceVersion read, so a change made meanwhile is not overrun."""
-    body = {**patch, "metadata": {**patch["metadata"], "resourceVersion": _rv(app)}}
-    try:
-        return await engine.kube.merge_patch(app.obj, body, field_manager=PIN_FIELD_MANAGER)
-    except KubeError as e:
-        if e.status == 409:
-            raise KubeError(
-                f"Application {app.namespace}/{app.name} changed while it was being pinned",
-                status=409,
-                hint="run the command again",
-            ) from e
-        raise
-
-
-def _rv(app: Application) -> str:
-    return str((app.obj.get("metadata") or {}).get("resourceVersion") or "")
 
 
 def pin_line(obj: Obj) -> str | None:

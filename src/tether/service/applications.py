@@ -1,5 +1,7 @@
 """The application service: what a person can ask of Applications (list, get, diff, sync,
-terminate an operation, wait), for the ``tether`` command and, later, the HTTP API.
+terminate an operation, wait), for the ``tether`` command and the HTTP API. Following an
+operation and waiting on an app through its status is ``tether.service.follow``, which the
+command's ``--server`` mode uses too, reading through the HTTP API.
 
 It prints nothing and returns typed results; a refusal is a ``TetherError`` with a hint.
 
@@ -12,12 +14,10 @@ the outcome says who ran it.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import getpass
 import socket
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from tether.api.application import API_VERSION, KIND, Application
@@ -30,6 +30,16 @@ from tether.errors import KubeError, TetherError
 from tether.model import Obj
 from tether.pin import refuse_unpinned_revision
 from tether.service import running
+from tether.service.follow import (
+    POLL,
+    Progress,
+    follow_operation,
+    progress_line,
+    state_of,
+    until_stopped,
+    wait_for,
+    wait_health_in_status,
+)
 from tether.service.results import (
     OperationInProgress,
     SyncOutcome,
@@ -38,7 +48,7 @@ from tether.service.results import (
     WaitResult,
     WaitTimedOut,
 )
-from tether.service.view import HEALTHY, AppView, missing, view_of_comparison, view_of_status
+from tether.service.view import AppView, view_of_comparison, view_of_status
 from tether.sync.operation import DEFAULT_TIMEOUT
 from tether.sync.state import (
     ENDED,
@@ -49,11 +59,7 @@ from tether.sync.state import (
     OperationState,
 )
 
-POLL = 0.5
-"""Seconds between reads of the Application while waiting on it."""
 PATCH_ATTEMPTS = 3
-
-Progress = Callable[[str], None]
 
 
 def who_asks() -> str:
@@ -118,7 +124,9 @@ class ApplicationService:
         if controller:
             app = await self._record_request(app, request)
             say(f"sync requested; controller {controller} runs it")
-            outcome = await self._outcome_from_controller(app, request, controller, deadline, say)
+            outcome = await follow_operation(
+                self._read, app.name, app.namespace, request.id, controller, deadline, say
+            )
         else:
             refuse_running(app)
             say(f"no controller is running for namespace {req.namespace}: syncing here")
@@ -168,7 +176,7 @@ class ApplicationService:
         run; with the notices to print (a window overridden)."""
         notices: builtins.list[str] = []
         overridden = check_manual_sync(
-            req.name, app.sync_windows, datetime.now(UTC), req.force_window
+            req.name, await self.engine.sync_windows(app), datetime.now(UTC), req.force_window
         )
         if overridden:
             notices.append(f"--force-window: {overridden}")
@@ -203,36 +211,6 @@ class ApplicationService:
             app = await self.get(app.name, app.namespace)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    async def _outcome_from_controller(
-        self,
-        app: Application,
-        request: OperationRequest,
-        controller: str,
-        deadline: float,
-        say: Progress,
-    ) -> SyncOutcome:
-        """Waits until the controller has run ``request`` to its end."""
-        where = f"{app.namespace}/{app.name}"
-        last = ""
-        while True:
-            obj = await self._read(app.name, app.namespace)
-            state = _state_of(obj)
-            ours = state is not None and state.operation.id == request.id
-            if ours and state is not None and state.phase in ENDED:
-                return running.outcome_of_state(state, by_controller=True)
-            line = _progress_line(state) if ours and state is not None else "waiting to start"
-            if line != last:
-                say(line)
-                last = line
-            if time.monotonic() >= deadline:
-                what = line if ours else f"the request was not taken up by controller {controller}"
-                raise WaitTimedOut(
-                    f"sync of {where} (operation {request.id}) not finished: {what}",
-                    hint=f"keep waiting with 'tether app wait {app.name}', or stop it with "
-                    f"'tether app terminate-op {app.name}'",
-                )
-            await asyncio.sleep(POLL)
-
     async def _wait_health(
         self, app: Application, outcome: SyncOutcome, deadline: float, say: Progress
     ) -> None:
@@ -250,14 +228,7 @@ class ApplicationService:
             outcome.health_message = cmp.health.message
             outcome.waited_for_health = True
             return
-        while True:
-            view = view_of_status(await self._read(app.name, app.namespace))
-            outcome.sync_status, outcome.health_status = view.sync_status, view.health_status
-            outcome.health_message = view.health_message
-            if view.health_status in (*HEALTHY, "Degraded") or time.monotonic() >= deadline:
-                break
-            await asyncio.sleep(POLL)
-        outcome.waited_for_health = True
+        await wait_health_in_status(self._read, app.name, app.namespace, outcome, deadline)
 
     # ---- terminate -------------------------------------------------------------------
     async def terminate(
@@ -267,7 +238,7 @@ class ApplicationService:
         Failed, "terminated", at its next step) and, with ``wait``, waits until it ended. A
         request no engine has taken up yet is withdrawn instead."""
         obj = await self._read(name, namespace)
-        state = _state_of(obj)
+        state = state_of(obj)
         if state is None or state.phase not in (RUNNING, TERMINATING):
             if obj.get("operation"):
                 return await self._withdraw(obj)
@@ -279,16 +250,13 @@ class ApplicationService:
         if state.phase == RUNNING:
             obj = await self.kube.patch_status(obj, {"operationState": {"phase": TERMINATING}})
         if not wait:
-            return _state_of(obj) or state
-        deadline = time.monotonic() + timeout
-        while True:
-            obj = await self._read(name, namespace)
-            now_state = _state_of(obj)
-            if now_state is None or now_state.phase in ENDED:
-                return now_state or state
-            if time.monotonic() >= deadline:
-                return await self._end_abandoned(Application.from_obj(obj), now_state, timeout)
-            await asyncio.sleep(POLL)
+            return state_of(obj) or state
+        obj, now_state = await until_stopped(
+            self._read, name, namespace, time.monotonic() + timeout
+        )
+        if now_state is None or now_state.phase in ENDED:
+            return now_state or state
+        return await self._end_abandoned(Application.from_obj(obj), now_state, timeout)
 
     async def _end_abandoned(
         self, app: Application, state: OperationState, waited: float
@@ -336,18 +304,15 @@ class ApplicationService:
         """Until no operation runs and the app is Synced (``sync``) and Healthy (``health``);
         raises WaitTimedOut naming what is still not so."""
         by_controller = bool(await active_controller(self.kube, namespace))
-        deadline = time.monotonic() + timeout
-        while True:
-            view = await self._view(name, namespace, by_controller)
-            left = missing(view, health=health, sync=sync)
-            if not left:
-                return view.result()
-            if time.monotonic() >= deadline:
-                raise WaitTimedOut(
-                    f"{namespace}/{name} after {timeout:g}s: " + "; ".join(left),
-                    hint=f"see 'tether app get {name}' and 'tether app diff {name}'",
-                )
-            await asyncio.sleep(POLL if by_controller else 1.0)
+        return await wait_for(
+            lambda: self._view(name, namespace, by_controller),
+            name,
+            namespace,
+            health=health,
+            sync=sync,
+            timeout=timeout,
+            poll=POLL if by_controller else 1.0,
+        )
 
     async def _view(self, name: str, namespace: str, by_controller: bool) -> AppView:
         """The app as a controller keeps its status, or compared here when none runs."""
@@ -370,11 +335,11 @@ def refuse_running(app: Application) -> None:
         f"wait for it with 'tether app wait {app.name}', "
         f"or stop it with 'tether app terminate-op {app.name}'"
     )
-    state = _state_of(app.obj)
+    state = state_of(app.obj)
     if state is not None and state.phase in (RUNNING, TERMINATING):
         raise OperationInProgress(
             f"a sync of {where} is {state.phase} (operation {state.operation.id}, "
-            f"run by {state.run_by or 'an engine'}): {_progress_line(state)}",
+            f"run by {state.run_by or 'an engine'}): {progress_line(state)}",
             hint=hint,
         )
     pending = app.obj.get("operation")
@@ -387,16 +352,4 @@ def refuse_running(app: Application) -> None:
         )
 
 
-def _state_of(obj: Obj) -> OperationState | None:
-    raw = (obj.get("status") or {}).get("operationState")
-    if not raw:
-        return None
-    return OperationState.from_dict(raw)
-
-
-def _progress_line(state: OperationState) -> str:
-    where = "pruning" if state.pruning else f"{state.sync_phase} wave {state.wave}"
-    return f"{state.phase}, {where}" + (f": {state.message}" if state.message else "")
-
-
-__all__ = ["ApplicationService", "refuse_running", "who_asks"]
+__all__ = ["POLL", "ApplicationService", "Progress", "refuse_running", "who_asks"]

@@ -3,24 +3,29 @@ json`` prints the same ones, so a script gets one shape whichever way it asks.
 
 ``app_document``: an Application as Kubernetes holds it, without ``managedFields`` (noise for a
 person, as ``kubectl get`` hides them) and with the credentials of every URL in it masked.
-``diff_document``: a comparison, as ``tether app diff -o json`` prints it.
+``diff_document``: a comparison, as ``tether app diff -o json`` prints it; ``diffs_of_document``
+reads one back, so the text of a diff is printed from the document whichever way it came.
+``list_document``: the Applications of ``tether app list -o json``.
+``outcome_of_document``: a sync's outcome (``SyncOutcome.to_dict``, what ``tether app sync -o
+json`` prints and a dry run through the API answers) read back.
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from tether.compare import Comparison
-from tether.model import Obj, ResourceDiffStatus
+from tether.model import Obj, ResourceDiff, ResourceDiffStatus, ResourceKey
+from tether.service.results import SyncOutcome
 from tether.source import redact
+from tether.sync.state import TaskRecord
 
 
 def app_document(obj: Obj) -> dict[str, Any]:
     """``obj`` (an Application) safe to hand to anyone who may read it."""
-    doc = copy.deepcopy(obj)
+    doc: dict[str, Any] = _masked(obj)  # new containers all through: ``obj`` is untouched
     (doc.get("metadata") or {}).pop("managedFields", None)
-    return _masked(doc)  # type: ignore[no-any-return]
+    return doc
 
 
 def diff_document(cmp: Comparison) -> dict[str, Any]:
@@ -39,6 +44,46 @@ def diff_document(cmp: Comparison) -> dict[str, Any]:
             for d in diffs
         ],
     }
+
+
+def diffs_of_document(doc: dict[str, Any]) -> list[ResourceDiff]:
+    """The differing objects of a ``diff_document``, to print as text."""
+    return [
+        ResourceDiff(
+            key=ResourceKey(
+                str(r.get("group") or ""),
+                str(r.get("kind") or ""),
+                str(r.get("namespace") or ""),
+                str(r.get("name") or ""),
+            ),
+            status=ResourceDiffStatus(str(r.get("status") or ResourceDiffStatus.OUT_OF_SYNC)),
+            diff_text=str(r.get("diff") or ""),
+            changed_paths=[str(p) for p in r.get("changedPaths") or []],
+        )
+        for r in doc.get("resources") or []
+        if isinstance(r, dict)
+    ]
+
+
+def list_document(apps: list[Obj]) -> dict[str, Any]:
+    """Applications as one ``List``, each an ``app_document``."""
+    return {"apiVersion": "v1", "kind": "List", "items": [app_document(a) for a in apps]}
+
+
+def outcome_of_document(doc: dict[str, Any]) -> SyncOutcome:
+    """The ``SyncOutcome`` whose ``to_dict()`` is ``doc``."""
+    return SyncOutcome(
+        phase=str(doc.get("phase") or ""),
+        message=str(doc.get("message") or ""),
+        revision=str(doc.get("revision") or ""),
+        run_by=str(doc.get("runBy") or ""),
+        by_controller=bool(doc.get("byController")),
+        records=[TaskRecord.from_dict(r) for r in doc.get("resources") or []],
+        dry_run=bool(doc.get("dryRun")),
+        operation_id=str(doc.get("operationId") or ""),
+        sync_status=str(doc.get("sync") or "Unknown"),
+        health_status=str(doc.get("health") or "Unknown"),
+    )
 
 
 def _masked(value: Any) -> Any:

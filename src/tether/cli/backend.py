@@ -1,0 +1,136 @@
+"""Where a ``tether app`` command gets its answers: the Kubernetes API through the application
+service (``DirectApplications``), or tether's HTTP API with ``--server``
+(``tether.client.RemoteApplications``). Both answer with the same documents and values, so a
+command prints the same thing either way; ``with_backend`` picks one from ``Ctx``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from tether.cli.common import Ctx, with_engine
+from tether.client import ApiClient, RemoteApplications, ServerOptions
+from tether.engine import Engine
+from tether.errors import KubeError
+from tether.kube import KubeClient
+from tether.model import Obj
+from tether.service import ApplicationService, SyncOutcome, SyncRequest, WaitResult
+from tether.service.documents import app_document, diff_document
+from tether.service.follow import Progress
+from tether.service.refresh import request_refresh
+from tether.sync.state import OperationState
+
+
+class Applications(Protocol):
+    """What the ``tether app`` commands ask, whichever way they ask it."""
+
+    async def list(self, namespace: str) -> list[Obj]:
+        """The Applications of ``namespace`` (``app_document``s), by name."""
+
+    async def get(self, name: str, namespace: str) -> Obj:
+        """One Application (``app_document``)."""
+
+    async def diff(self, name: str, namespace: str, revision: str | None) -> dict[str, Any]:
+        """The ``diff_document`` of the app with Git."""
+
+    async def sync(
+        self,
+        req: SyncRequest,
+        *,
+        dry_run: bool = False,
+        timeout: float = 120.0,
+        progress: Progress | None = None,
+    ) -> SyncOutcome: ...
+
+    async def refresh(self, name: str, namespace: str) -> str:
+        """Asks for a hard refresh; the annotation's value."""
+
+    async def terminate(
+        self, name: str, namespace: str, *, wait: bool = True, timeout: float = 60.0
+    ) -> OperationState: ...
+
+    async def wait(
+        self,
+        name: str,
+        namespace: str,
+        *,
+        health: bool = True,
+        sync: bool = True,
+        timeout: float = 120.0,
+    ) -> WaitResult: ...
+
+
+class DirectApplications:
+    """The application service over the Kubernetes API, answering in documents."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.service = ApplicationService(engine)
+
+    async def list(self, namespace: str) -> list[Obj]:
+        return [app_document(a) for a in await self.service.list(namespace)]
+
+    async def get(self, name: str, namespace: str) -> Obj:
+        return app_document((await self.service.get(name, namespace)).obj)
+
+    async def diff(self, name: str, namespace: str, revision: str | None) -> dict[str, Any]:
+        return diff_document(await self.service.diff(name, namespace, revision))
+
+    async def sync(
+        self,
+        req: SyncRequest,
+        *,
+        dry_run: bool = False,
+        timeout: float = 120.0,
+        progress: Progress | None = None,
+    ) -> SyncOutcome:
+        return await self.service.sync(req, dry_run=dry_run, timeout=timeout, progress=progress)
+
+    async def refresh(self, name: str, namespace: str) -> str:
+        return await request_refresh(self.engine, name, namespace)
+
+    async def terminate(
+        self, name: str, namespace: str, *, wait: bool = True, timeout: float = 60.0
+    ) -> OperationState:
+        return await self.service.terminate(name, namespace, wait=wait, timeout=timeout)
+
+    async def wait(
+        self,
+        name: str,
+        namespace: str,
+        *,
+        health: bool = True,
+        sync: bool = True,
+        timeout: float = 120.0,
+    ) -> WaitResult:
+        return await self.service.wait(name, namespace, health=health, sync=sync, timeout=timeout)
+
+
+async def with_backend(ctx: Ctx, fn: Callable[[Applications], Awaitable[int]]) -> int:
+    """Runs ``fn`` with the Kubernetes API, or with tether's API when ``--server`` is given."""
+    if ctx.server is None:
+        return await with_engine(ctx, lambda engine: fn(DirectApplications(engine)))
+    return await with_api(ctx, fn)
+
+
+async def with_api(ctx: Ctx, fn: Callable[[RemoteApplications], Awaitable[int]]) -> int:
+    """Runs ``fn`` with tether's API (``--server`` must be given)."""
+    assert ctx.server is not None
+    async with ApiClient(await with_token(ctx, ctx.server)) as api:
+        return await fn(RemoteApplications(api))
+
+
+async def with_token(ctx: Ctx, options: ServerOptions) -> ServerOptions:
+    """``options`` with a token: ``--token``/``$TETHER_TOKEN``, else the kubeconfig user's
+    bearer token. Without any, none is sent and the server's 401 says what to do."""
+    if options.token:
+        return options
+    try:
+        kube = await KubeClient.connect(ctx.kubeconfig, ctx.context)
+    except KubeError:
+        return options
+    try:
+        token = await kube.bearer_token()
+    finally:
+        await kube.close()
+    return ServerOptions(options.url, token, options.insecure, options.ca_file)

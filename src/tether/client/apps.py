@@ -1,0 +1,195 @@
+"""What ``tether --server`` asks of Applications, through ``/api/v1``: the same methods and
+results as the direct path (``tether.cli.backend``), so each command prints the same thing
+either way. A sync is recorded by the API and then followed by reading the app, with the
+service's own waiting code (``tether.service.follow``)."""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+from typing import Any
+
+from tether.client.http import ApiClient, ApiRefused
+from tether.errors import TetherError
+from tether.model import Obj
+from tether.service.documents import outcome_of_document
+from tether.service.follow import (
+    Progress,
+    follow_operation,
+    until_stopped,
+    wait_for,
+    wait_health_in_status,
+)
+from tether.service.results import SyncOutcome, SyncRequest, WaitResult, WaitTimedOut
+from tether.service.view import AppView, view_of_status
+from tether.sync.operation import DEFAULT_TIMEOUT
+from tether.sync.state import ENDED, OperationRequest, OperationState
+
+PAGE = 500
+"""Applications asked for per page of the list."""
+NOT_FOUND_HINT = "list them with 'tether app list' or check -n/--namespace"
+
+
+class RemoteApplications:
+    def __init__(self, api: ApiClient) -> None:
+        self.api = api
+
+    @property
+    def where(self) -> str:
+        return f"the tether server at {self.api.options.shown}"
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, str] | None = None,
+        body: Any = None,
+    ) -> dict[str, Any]:
+        try:
+            answer = await self.api.call(method, path, query=query, body=body)
+        except ApiRefused as e:
+            if e.status == 404 and e.reason == "NotFound" and "not found" in e.message:
+                # An app the caller may not read is "not found" too: the same words and
+                # the same advice as the direct path gives.
+                raise TetherError(e.message, hint=NOT_FOUND_HINT) from None
+            raise
+        if not isinstance(answer, dict):
+            raise TetherError(f"{self.where} answered {method} {path} with no JSON object")
+        return answer
+
+    # ---- reading ---------------------------------------------------------------------
+    async def list(self, namespace: str) -> list[Obj]:
+        """Every Application in ``namespace`` the caller may list, page by page."""
+        items: list[Obj] = []
+        token = ""
+        while True:
+            query = {"namespace": namespace, "limit": str(PAGE)}
+            if token:
+                query["continue"] = token
+            answer = await self._call("GET", "/api/v1/applications", query=query)
+            items.extend(i for i in answer.get("items") or [] if isinstance(i, dict))
+            token = str(answer.get("continue") or "")
+            if not token:
+                return items
+
+    async def get(self, name: str, namespace: str) -> Obj:
+        return await self._call("GET", app_path(namespace, name))
+
+    async def diff(self, name: str, namespace: str, revision: str | None) -> dict[str, Any]:
+        query = {"revision": revision} if revision else None
+        return await self._call("GET", app_path(namespace, name, "/diff"), query=query)
+
+    async def history(self, name: str, namespace: str) -> dict[str, Any]:
+        return await self._call("GET", app_path(namespace, name, "/history"))
+
+    # ---- acting ----------------------------------------------------------------------
+    async def refresh(self, name: str, namespace: str) -> str:
+        answer = await self._call("POST", app_path(namespace, name, "/refresh"))
+        return str(answer.get("requested") or "")
+
+    async def pin(
+        self, name: str, namespace: str, revision: str, *, reason: str, source: int | None
+    ) -> dict[str, Any]:
+        """``POST .../pin``: the pin as written (``Pin.to_dict``)."""
+        body: dict[str, Any] = {"revision": revision, "reason": reason}
+        if source is not None:
+            body["source"] = source
+        answer = await self._call("POST", app_path(namespace, name, "/pin"), body=body)
+        pin = answer.get("pin")
+        if not isinstance(pin, dict):
+            raise TetherError(f"{self.where} answered the pin of {namespace}/{name} without it")
+        return pin
+
+    async def unpin(self, name: str, namespace: str) -> dict[str, Any]:
+        """``DELETE .../pin``: ``{"unpinned": [revisions], "by": who}``."""
+        return await self._call("DELETE", app_path(namespace, name, "/pin"))
+
+    async def sync(
+        self,
+        req: SyncRequest,
+        *,
+        dry_run: bool = False,
+        timeout: float = 120.0,
+        progress: Progress | None = None,
+    ) -> SyncOutcome:
+        """As ``ApplicationService.sync`` with a controller running: the API records the
+        request; this follows the operation by its id, then health, until ``timeout``."""
+        say = progress or (lambda _line: None)
+        deadline = time.monotonic() + (timeout if timeout > 0 else DEFAULT_TIMEOUT)
+        path = app_path(req.namespace, req.name, "/sync")
+        answer = await self._call("POST", path, body=sync_body(req, dry_run))
+        if dry_run:
+            outcome = outcome_of_document(answer.get("outcome") or {})
+            outcome.runner = "dry run, by the tether server: nothing was changed or recorded"
+            return outcome
+        request = OperationRequest.from_dict(answer.get("operation") or {})
+        controller = str(answer.get("controller") or "")
+        say(f"sync requested; controller {controller} runs it")
+        outcome = await follow_operation(
+            self.get, req.name, req.namespace, request.id, controller, deadline, say
+        )
+        outcome.notices = [str(n) for n in answer.get("notices") or []]
+        if outcome.ok and timeout > 0:
+            left = max(deadline - time.monotonic(), 1.0)
+            say(f"waiting up to {left:.0f}s for {req.name} to become healthy")
+            await wait_health_in_status(self.get, req.name, req.namespace, outcome, deadline)
+        return outcome
+
+    async def terminate(
+        self, name: str, namespace: str, *, wait: bool = True, timeout: float = 60.0
+    ) -> OperationState:
+        """Asks the server to stop the running operation and, with ``wait``, follows it
+        until it ended (the controller ends it at its next step)."""
+        answer = await self._call("DELETE", app_path(namespace, name, "/operation"))
+        state = OperationState.from_dict(answer.get("operationState") or {})
+        if not wait or state.phase in ENDED:
+            return state
+        _, now = await until_stopped(self.get, name, namespace, time.monotonic() + timeout)
+        if now is None or now.phase in ENDED:
+            return now or state
+        raise WaitTimedOut(
+            f"operation {now.operation.id} on {namespace}/{name} is still {now.phase} after "
+            f"{timeout:g}s (run by {now.run_by or '?'})",
+            hint=f"the engine running it ({now.run_by or 'the controller'}) ends it at its "
+            f"next step; see its log, or wait with 'tether app wait {name}'",
+        )
+
+    async def wait(
+        self,
+        name: str,
+        namespace: str,
+        *,
+        health: bool = True,
+        sync: bool = True,
+        timeout: float = 120.0,
+    ) -> WaitResult:
+        """As ``ApplicationService.wait`` with a controller running: from the status."""
+
+        async def view() -> AppView:
+            return view_of_status(await self.get(name, namespace))
+
+        return await wait_for(view, name, namespace, health=health, sync=sync, timeout=timeout)
+
+
+def app_path(namespace: str, name: str, tail: str = "") -> str:
+    quote = urllib.parse.quote
+    return f"/api/v1/applications/{quote(namespace, safe='')}/{quote(name, safe='')}{tail}"
+
+
+def sync_body(req: SyncRequest, dry_run: bool) -> dict[str, Any]:
+    """The body of ``POST .../sync`` for ``req``."""
+    body: dict[str, Any] = {
+        "revision": req.revision,
+        "prune": req.prune,
+        "dryRun": dry_run,
+        "resources": [r.to_dict() for r in req.resources],
+        "forceWindow": req.force_window,
+        "ignoreDependencies": req.ignore_dependencies,
+    }
+    if req.allow_mass_prune:
+        body["allowMassPrune"] = True
+    return body
+
+
+__all__ = ["RemoteApplications", "app_path", "sync_body"]
