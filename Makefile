@@ -69,6 +69,8 @@ bench: cluster
 	$(PY) bench/sync.py
 	$(PY) bench/monorepo.py
 	$(PY) bench/rollback.py
+	$(PY) bench/api_list.py
+	$(PY) bench/ui_list.py
 
 clean: cluster-down
 	rm -rf $(VENV) .dev .mypy_cache .ruff_cache .pytest_cache
