@@ -3,12 +3,25 @@ it, sync it (``tether.service.rollback``), and print what was done or what to do
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import click
 from rich.markup import escape
 
-from tether.cli.common import EXIT_DIFF, EXIT_ERROR, EXIT_OK, Ctx, common, err, out, print_obj, run
+from tether.cli.backend import with_api
+from tether.cli.common import (
+    EXIT_DIFF,
+    EXIT_ERROR,
+    EXIT_OK,
+    Ctx,
+    common,
+    err,
+    out,
+    over_api,
+    print_obj,
+    run,
+)
 from tether.cli.operation_cmds import print_outcome
 from tether.engine import Engine
 from tether.errors import TetherError
@@ -21,6 +34,7 @@ from tether.service.rollback import (
     MANUAL,
     NOTHING,
     BranchMoved,
+    Progress,
     RepoPlan,
     RollbackRequest,
     RollbackResult,
@@ -28,6 +42,9 @@ from tether.service.rollback import (
 )
 from tether.source.credentials import redact
 from tether.source.git_write import PushRejected
+
+RollBack = Callable[[RollbackRequest, Progress], Awaitable[RollbackResult]]
+"""``RollbackService.rollback``, or ``RemoteApplications.rollback`` with ``--server``."""
 
 EXIT_NO_WRITE = 3
 """No write access to the repository: the git commands were printed, nothing changed."""
@@ -65,6 +82,7 @@ EXIT_MOVED = 4
 )
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds for sync and health.")
 @common
+@over_api
 def app_rollback(
     ctx: Ctx,
     name: str,
@@ -86,13 +104,18 @@ def app_rollback(
     tether.dev/secret-type=repository-write. Exit 0 when synced (or nothing to do, or
     pushed with --branch), 1 when the sync failed or the app is unhealthy, 2 on an error
     or refusal, 3 without write access (the git commands are printed, nothing changed),
-    4 when the branch moved (nothing pushed)."""
+    4 when the branch moved (nothing pushed).
+
+    With --server, tether's server does it with its own repository credentials, the commit
+    authored by the user the token names (--author is refused); the same output and exit
+    codes."""
     if to and steps != 1:
         raise click.UsageError("give --to or --steps, not both")
-    who = kube_user(ctx.kubeconfig, ctx.context)
-    identity = requester(
-        who.name if who else None, author or None, context=who.context if who else ""
-    )
+    if ctx.server is not None and author:
+        raise click.UsageError(
+            "--author cannot be given with --server: the server writes the commit as the user "
+            "its token names"
+        )
     request = RollbackRequest(
         name,
         ctx.namespace,
@@ -101,9 +124,15 @@ def app_rollback(
         message=message,
         branch=branch,
         expect=expect,
-        author=identity,
         timeout=timeout,
         prune=prune,
+    )
+    if ctx.server is not None:
+        run(with_api(ctx, lambda apps: _rollback(ctx, apps.rollback, request)))
+        return
+    who = kube_user(ctx.kubeconfig, ctx.context)
+    request.author = requester(
+        who.name if who else None, author or None, context=who.context if who else ""
     )
 
     async def go() -> int:
@@ -111,7 +140,7 @@ def app_rollback(
             request.entry = await audit_entry(ctx, name, int(to))
         kube = await KubeClient.connect(ctx.kubeconfig, ctx.context)
         try:
-            return await _rollback(ctx, Engine(kube), request)
+            return await _rollback(ctx, RollbackService(Engine(kube)).rollback, request)
         finally:
             await kube.close()
 
@@ -142,14 +171,16 @@ async def audit_entry(ctx: Ctx, name: str, ident: int) -> dict[str, Any] | None:
     return None
 
 
-async def _rollback(ctx: Ctx, engine: Engine, request: RollbackRequest) -> int:
+async def _rollback(ctx: Ctx, roll_back: RollBack, request: RollbackRequest) -> int:
+    """Runs the rollback (here, or by the server: ``roll_back``) and prints its result; the
+    exit code."""
     try:
         with err.status(f"rolling back {request.name}") as spinner:
 
             def say(line: str) -> None:
                 spinner.update(escape(f"{request.name}: {line}"))
 
-            result = await RollbackService(engine).rollback(request, say)
+            result = await roll_back(request, say)
     except (BranchMoved, PushRejected) as e:
         err.print("[red]refused:[/red] " + escape(e.message))
         err.print("  [dim]hint:[/dim] " + escape(e.hint))

@@ -5,6 +5,7 @@ service's own waiting code (``tether.service.follow``)."""
 
 from __future__ import annotations
 
+import math
 import time
 import urllib.parse
 from typing import Any
@@ -21,13 +22,19 @@ from tether.service.follow import (
     wait_health_in_status,
 )
 from tether.service.results import SyncOutcome, SyncRequest, WaitResult, WaitTimedOut
+from tether.service.rollback import BranchMoved, RollbackRequest, RollbackResult
 from tether.service.view import AppView, view_of_status
+from tether.source.git_write import PushRejected
 from tether.sync.operation import DEFAULT_TIMEOUT
 from tether.sync.state import ENDED, OperationRequest, OperationState
 
 PAGE = 500
 """Applications asked for per page of the list."""
 NOT_FOUND_HINT = "list them with 'tether app list' or check -n/--namespace"
+ROLLBACK_DEFAULT_TIMEOUT = 300.0
+"""Seconds the server gives a rollback's sync when the request names none."""
+GIT_TIME = 120.0
+"""Seconds a rollback may spend reading and pushing Git, on top of its sync's timeout."""
 
 
 class RemoteApplications:
@@ -45,9 +52,10 @@ class RemoteApplications:
         *,
         query: dict[str, str] | None = None,
         body: Any = None,
+        timeout: float | None = None,
     ) -> dict[str, Any]:
         try:
-            answer = await self.api.call(method, path, query=query, body=body)
+            answer = await self.api.call(method, path, query=query, body=body, timeout=timeout)
         except ApiRefused as e:
             if e.status == 404 and e.reason == "NotFound" and "not found" in e.message:
                 # An app the caller may not read is "not found" too: the same words and
@@ -135,6 +143,40 @@ class RemoteApplications:
             say(f"waiting up to {left:.0f}s for {req.name} to become healthy")
             await wait_health_in_status(self.get, req.name, req.namespace, outcome, deadline)
         return outcome
+
+    async def rollback(
+        self, req: RollbackRequest, progress: Progress | None = None
+    ) -> RollbackResult:
+        """``POST .../rollback``: the server writes the restoring commit as the caller (the
+        token's user is its author; ``req.author`` is not sent) and syncs it, answering once
+        the sync ended. Its refusals are the direct path's errors: BranchMoved and
+        PushRejected (the branch moved), WaitTimedOut."""
+        seconds = math.ceil(req.timeout) if req.timeout > 0 else 0
+        body: dict[str, Any] = {
+            "to": req.to,
+            "steps": req.steps,
+            "message": req.message,
+            "branch": req.branch,
+            "expect": req.expect,
+            "prune": req.prune,
+        }
+        if seconds:
+            body["timeout"] = seconds
+        path = app_path(req.namespace, req.name, "/rollback")
+        wait = (seconds or ROLLBACK_DEFAULT_TIMEOUT) + GIT_TIME
+        if progress is not None:
+            progress(f"the tether server writes Git and syncs (up to {wait:.0f}s)")
+        try:
+            answer = await self._call("POST", path, body=body, timeout=wait)
+        except ApiRefused as e:
+            if e.reason == "BranchMoved":
+                raise BranchMoved(e.message, [], hint=e.hint) from None
+            if e.reason == PushRejected.__name__:
+                raise PushRejected(e.message, hint=e.hint) from None
+            if e.reason == WaitTimedOut.reason:
+                raise WaitTimedOut(e.message, hint=e.hint) from None
+            raise
+        return RollbackResult.from_dict(answer)
 
     async def terminate(
         self, name: str, namespace: str, *, wait: bool = True, timeout: float = 60.0

@@ -19,7 +19,8 @@ from tether.service.results import OperationInProgress
 from tether.source import redact
 
 TIMEOUT = 60.0
-"""Seconds one request may take: every route answers at once (a sync is only recorded)."""
+"""Seconds one request may take: every route but rollback answers at once (a sync is only
+recorded)."""
 
 _TOKEN_HINT = (
     "pass a token the cluster trusts with --token or $TETHER_TOKEN (a ServiceAccount token, "
@@ -100,23 +101,32 @@ class ApiClient:
         *,
         query: dict[str, str] | None = None,
         body: Any = None,
+        timeout: float | None = None,
     ) -> Any:
         """The JSON body of ``method path``; raises ApiRefused (or OperationInProgress) on an
-        error answer and TetherError when the server cannot be reached."""
+        error answer and TetherError when the server cannot be reached. ``timeout``: seconds
+        for this request when it may take longer than ``TIMEOUT`` (a rollback waits for its
+        sync)."""
         if self._session is None:
             raise RuntimeError("ApiClient used outside 'async with'")
         shown = self.options.shown
+        seconds = timeout or self._timeout
         headers = {"Accept": "application/json"}
         if self.options.token:
             headers["Authorization"] = f"Bearer {self.options.token}"
         try:
             async with self._session.request(
-                method, self._base + path, params=query, json=body, headers=headers
+                method,
+                self._base + path,
+                params=query,
+                json=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=seconds),
             ) as resp:
                 status, raw = resp.status, await resp.read()
         except TimeoutError:
             raise TetherError(
-                f"the tether server at {shown} did not answer within {self._timeout:.0f}s",
+                f"the tether server at {shown} did not answer within {seconds:.0f}s",
                 hint="check --server (or $TETHER_SERVER) and that the controller is running",
             ) from None
         except (aiohttp.ClientError, OSError, ValueError) as e:

@@ -139,7 +139,10 @@ async def unpin_route(request: web.Request) -> web.Response:
 
 async def rollback_route(request: web.Request) -> web.Response:
     """Writes the restoring commit (as the caller) and syncs it, as ``tether app rollback``;
-    200 with the rollback's result once the sync ended (or nothing was written)."""
+    200 with the rollback's result (``RollbackResult.to_dict``) once the sync ended, or when
+    nothing was written (state ``manual``: no write access, the git commands are in it). A
+    moved branch is 409 ``BranchMoved`` (or ``PushRejected``), which ``tether --server`` turns
+    back into the direct path's errors and exit codes."""
     target = await app_for(request, SYNC)
     body = await json_body(request)
     to = text(body, "to")
