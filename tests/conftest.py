@@ -20,7 +20,7 @@ from tether.kube import KubeClient  # noqa: E402
 
 pytest_plugins = [
     name
-    for name in ("git_fixtures", "cluster_helpers", "helm_repos", "source_apps")
+    for name in ("git_fixtures", "cluster_helpers", "helm_repos", "source_apps", "api_fixtures")
     if (Path(__file__).parent / f"{name}.py").exists()
 ]
 

@@ -1,17 +1,23 @@
 """A real browser for the UI's tests: Debian's headless Chromium driven by Playwright, a page
-that records the console (a CSP violation is logged there), logging in with a token, and
-screenshots saved to ``.dev/screenshots/`` (and to ``$TETHER_UI_SCREENSHOTS`` when set, e.g.
-``docs/ui``, to refresh the pictures in the docs)."""
+that records the console (a CSP violation is logged there), a page on a controller runtime
+started for the test (``ui_at``), logging in with a token, and screenshots saved to
+``.dev/screenshots/`` (and to ``$TETHER_UI_SCREENSHOTS`` when set, e.g. ``docs/ui``, to
+refresh the pictures in the docs)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
+
+from api_fixtures import Serve
+from tether.controller.runtime import Runtime
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/lib/chromium/chromium-headless-shell"
@@ -35,6 +41,8 @@ class UiPage:
     page: Page
     url: str
     console: list[str] = field(default_factory=list)
+    runtime: Runtime | None = None
+    """The controller runtime serving the page, when ``ui_at`` started it."""
 
     def csp_violations(self) -> list[str]:
         return [m for m in self.console if "Content Security Policy" in m]
@@ -84,3 +92,22 @@ async def ui_pages(browser: Browser) -> AsyncIterator[list[UiPage]]:
     yield pages
     for ui in pages:
         await ui.page.context.close()
+
+
+UiAt = Callable[..., AbstractAsyncContextManager[UiPage]]
+
+
+@pytest.fixture
+def ui_at(serve: Serve, browser: Browser, ui_pages: list[UiPage]) -> UiAt:
+    """``async with ui_at(**runtime_options) as ui``: a controller runtime for the test's
+    ``home`` (``serve``) and a fresh page at its URL, both closed afterwards."""
+
+    @asynccontextmanager
+    async def running(**kw: Any) -> AsyncIterator[UiPage]:
+        async with serve(**kw) as server:
+            ui = await open_page(browser, server.url)
+            ui.runtime = server.rt
+            ui_pages.append(ui)
+            yield ui
+
+    return running

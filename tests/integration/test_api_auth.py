@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import ssl
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -24,7 +23,8 @@ import aiohttp
 import pytest
 import yaml
 
-from cluster_helpers import eventually, runtime_options
+from api_fixtures import Serve, cluster_grant, self_signed
+from cluster_helpers import eventually
 from identities import may, service_account_token
 from tether import metrics
 from tether.controller.runtime import Runtime
@@ -94,23 +94,20 @@ Start = Callable[..., Any]
 
 
 @pytest.fixture
-async def start(home: str, tmp_path: Path, kubeconfig: str) -> AsyncIterator[Start]:
+def start(serve: Serve) -> Start:
     """Starts a controller runtime with the given ``AuthSettings`` fields (and ``tls=``)."""
 
     @asynccontextmanager
     async def running(tls: tuple[Path, Path] | None = None, **auth: Any) -> AsyncIterator[Server]:
         extra: dict[str, Any] = {}
+        trusted = None
         if tls is not None:
             extra = {"tls_cert_file": str(tls[0]), "tls_key_file": str(tls[1])}
-        opts = runtime_options(home, tmp_path, kubeconfig, auth=AuthSettings(**auth), **extra)
-        async with Runtime(opts) as rt:
-            if tls is None:
-                yield Server(url=f"http://127.0.0.1:{rt.port}", rt=rt)
-            else:
-                trusted = ssl.create_default_context(cafile=str(tls[0]))
-                yield Server(url=f"https://127.0.0.1:{rt.port}", rt=rt, ssl_context=trusted)
+            trusted = ssl.create_default_context(cafile=str(tls[0]))
+        async with serve(auth=AuthSettings(**auth), **extra) as served:
+            yield Server(url=served.url, rt=served.rt, ssl_context=trusted)
 
-    yield running
+    return running
 
 
 def auth_failures(reason: str) -> float:
@@ -329,7 +326,6 @@ async def test_metrics_need_a_token_allowed_to_get_them_unless_public(
 ) -> None:
     token = await service_account_token(kube, namespace, "prometheus")
     name = f"tether-test-metrics-{namespace}"
-    rbac = "rbac.authorization.k8s.io/v1"
     async with start() as server:
         assert (await server.call("GET", "/healthz")).status == 200  # probes stay open
         anonymous = await server.call("GET", "/metrics")
@@ -337,30 +333,8 @@ async def test_metrics_need_a_token_allowed_to_get_them_unless_public(
         denied = await server.call("GET", "/metrics", token=token)
         assert denied.status == 403 and "may not get /metrics" in denied.body["error"]
         assert "tether_" not in json.dumps(denied.body)
-        await kube.apply(
-            {
-                "apiVersion": rbac,
-                "kind": "ClusterRole",
-                "metadata": {"name": name},
-                "rules": [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}],
-            }
-        )
-        await kube.apply(
-            {
-                "apiVersion": rbac,
-                "kind": "ClusterRoleBinding",
-                "metadata": {"name": name},
-                "roleRef": {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "ClusterRole",
-                    "name": name,
-                },
-                "subjects": [
-                    {"kind": "ServiceAccount", "name": "prometheus", "namespace": namespace}
-                ],
-            }
-        )
-        try:
+        rule = {"nonResourceURLs": ["/metrics"], "verbs": ["get"]}
+        async with cluster_grant(kube, (namespace, "prometheus"), [rule], name):
 
             async def scraped() -> bool:
                 reply = await server.call("GET", "/metrics", token=token)
@@ -368,20 +342,9 @@ async def test_metrics_need_a_token_allowed_to_get_them_unless_public(
 
             # A refusal is remembered a few seconds (REVIEW_TTL): the grant shows after it.
             await eventually(scraped, timeout=60, what="a scrape with the granted token")
-        finally:
-            await kube.delete(rbac, "ClusterRoleBinding", name)
-            await kube.delete(rbac, "ClusterRole", name)
     async with start(metrics_public=True) as server:
         public = await server.call("GET", "/metrics")
         assert public.status == 200 and "tether_api_auth_failures_total" in public.body
-
-
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    cert, key = directory / "tls.crt", directory / "tls.key"
-    args = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
-    args += ["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)]
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-    return cert, key
 
 
 def cookie_attributes(reply: Reply) -> set[str]:

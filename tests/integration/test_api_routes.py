@@ -20,6 +20,15 @@ import pytest
 import yaml
 from devcluster.gitserver import GitServer, RepoHandle
 
+from api_fixtures import (
+    NEVER_READY,
+    api_call,
+    app_account,
+    cleanup_namespaces,
+    install_crds,
+    repo_credentials,
+    started,
+)
 from cluster_helpers import (
     WAIT,
     WEB_DEPLOYMENT,
@@ -29,29 +38,14 @@ from cluster_helpers import (
     github_push,
     new_app,
     release_applications,
-    runtime_options,
     synced_to,
 )
-from identities import grant, service_account_token
-from tether.api.application import API_VERSION, crd_manifests
+from tether.api.application import API_VERSION
 from tether.controller.runtime import Runtime
 from tether.kube import KubeClient
 from tether.server.auth.settings import AuthSettings
 
 READ = ["get", "list"]
-SLOW_WEB = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: slow, annotations: {tether.dev/sync-wave: '2'}}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: slow}}
-  template:
-    metadata:
-      labels: {app: slow}
-      annotations: {sim.tether.dev/behavior: never-ready}
-    spec: {containers: [{name: web, image: "nginx:1.27"}]}
-"""
 SECRET = yaml.safe_dump(
     {
         "apiVersion": "v1",
@@ -103,31 +97,10 @@ class Api:
         body: Any = None,
         params: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WAIT)) as s,
-            s.request(method, self.url + path, headers=headers, json=body, params=params) as r,
-        ):
-            return r.status, await r.json(content_type=None)
+        return await api_call(self.url, method, path, token, body, params)
 
     def app(self, ns: str, name: str, sub: str = "") -> str:
         return f"/api/v1/applications/{ns}/{name}{sub}"
-
-
-async def creds(kube: KubeClient, git_server: GitServer, ns: str) -> None:
-    base = git_server.http_url("x").rsplit("/", 1)[0]
-    await kube.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {
-                "name": "git-creds",
-                "namespace": ns,
-                "labels": {"tether.dev/secret-type": "repository"},
-            },
-            "stringData": {"url": base, "username": "git", "password": git_server.token},
-        }
-    )
 
 
 @pytest.fixture(scope="module")
@@ -137,9 +110,7 @@ async def api(
     git_server: GitServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Api]:
-    for crd in crd_manifests():
-        await kube.apply(crd)
-    await kube.wait_for_resource(API_VERSION, "Application")
+    await install_crds(kube)
     suffix = uuid.uuid4().hex[:8]
     ns_a, ns_b, dest_a, dest_b, dest_s = (
         f"apa-{suffix}",
@@ -153,7 +124,7 @@ async def api(
     for ns in namespaces:
         await kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     for ns in (ns_a, ns_b):
-        await creds(kube, git_server, ns)
+        await repo_credentials(kube, git_server, ns)
     await kube.apply(
         {
             "apiVersion": "v1",
@@ -170,7 +141,7 @@ async def api(
             "app/secret.yaml": SECRET,
             "extra/cm.yaml": cm_yaml("extra", {"k": "v"}),
             "slow/cm.yaml": cm_yaml("first", {"k": "v"}),
-            "slow/web.yaml": SLOW_WEB,
+            "slow/web.yaml": NEVER_READY,
             "slow/three.yaml": cm_yaml("three", {"k": "v"}).replace(
                 "name: three", "name: three\n  annotations: {tether.dev/sync-wave: '3'}"
             ),
@@ -185,28 +156,23 @@ async def api(
         await kube.apply(new_app(name, ns_a, repo.http_url, dest, path="extra", auto_sync=False))
     await kube.apply(new_app("slow", ns_a, repo.http_url, dest_s, path="slow", auto_sync=False))
 
-    tokens = {}
-    for account in ("nobody", "reader", "operator"):
-        tokens[account] = await service_account_token(kube, ns_a, account)
-    rules = [{"apiGroups": ["tether.dev"], "resources": ["applications"]}]
-    await grant(kube, ns_a, (ns_a, "reader"), [{**rules[0], "verbs": READ}], name="api-reader")
-    await grant(
-        kube, ns_a, (ns_a, "operator"), [{**rules[0], "verbs": [*READ, "sync"]}], name="api-op"
-    )
+    tokens = {
+        "nobody": await app_account(kube, ns_a, "nobody", []),
+        "reader": await app_account(kube, ns_a, "reader", READ, grant_name="api-reader"),
+        "operator": await app_account(kube, ns_a, "operator", [*READ, "sync"], "api-op"),
+    }
     admin = await kube.bearer_token()
     assert admin
     tmp = tmp_path_factory.mktemp("api")
-    opts = runtime_options(ns_a, tmp, kubeconfig)
-    opts.namespaces = [ns_a, ns_b]
     # Every route is tried with a bad token from one address: more failures than the login
     # limit allows (the limit has tests of its own).
-    opts.auth = AuthSettings(failure_limit=10_000)
+    auth = AuthSettings(failure_limit=10_000)
     try:
-        async with Runtime(opts) as rt:
+        async with started(kubeconfig, tmp, [ns_a, ns_b], auth=auth) as server:
             await eventually(lambda: synced_to(kube, ns_a, "web", first), WAIT, "web synced")
             yield Api(
-                url=f"http://127.0.0.1:{rt.port}",
-                rt=rt,
+                url=server.url,
+                rt=server.rt,
                 repo=repo,
                 ns_a=ns_a,
                 ns_b=ns_b,
@@ -219,10 +185,7 @@ async def api(
                 suffix=suffix,
             )
     finally:
-        for ns in (ns_a, ns_b):
-            await release_applications(kube, ns)
-        for ns in namespaces:
-            await kube.delete("v1", "Namespace", ns, propagation="Background")
+        await cleanup_namespaces(kube, namespaces)
 
 
 def every_route(api: Api, ns: str, name: str) -> list[tuple[str, str]]:

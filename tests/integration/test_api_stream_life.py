@@ -4,30 +4,15 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 
+from api_fixtures import Serve, app_account
 from cluster_helpers import WAIT, runtime_options
-from identities import grant, service_account_token
-from tether.api.application import API_VERSION, crd_manifests
 from tether.controller.runtime import Runtime
 from tether.kube import KubeClient
 from tether.server.api.context import CONTEXT
-
-
-@pytest.fixture
-async def home(kube: KubeClient) -> AsyncIterator[str]:
-    for crd in crd_manifests():
-        await kube.apply(crd)
-    await kube.wait_for_resource(API_VERSION, "Application")
-    ns = f"aps-{uuid.uuid4().hex[:8]}"
-    await kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    yield ns
-    await kube.delete("v1", "Namespace", ns, propagation="Background")
 
 
 async def lines_until(resp: aiohttp.ClientResponse, until: str) -> list[str]:
@@ -44,14 +29,12 @@ async def lines_until(resp: aiohttp.ClientResponse, until: str) -> list[str]:
 
 
 async def test_a_stream_ends_when_its_session_is_logged_out(
-    kube: KubeClient, kubeconfig: str, home: str, tmp_path: Path
+    kube: KubeClient, home: str, serve: Serve
 ) -> None:
-    token = await service_account_token(kube, home, "viewer")
-    rule = {"apiGroups": ["tether.dev"], "resources": ["applications"], "verbs": ["get", "list"]}
-    await grant(kube, home, (home, "viewer"), [rule])
-    async with Runtime(runtime_options(home, tmp_path, kubeconfig)) as rt:
-        rt.runner.app[CONTEXT].keepalive = 0.2  # type: ignore[union-attr]
-        url = f"http://127.0.0.1:{rt.port}"
+    token = await app_account(kube, home, "viewer", ["get", "list"])
+    async with serve() as server:
+        server.rt.runner.app[CONTEXT].keepalive = 0.2  # type: ignore[union-attr]
+        url = server.url
         # unsafe: the jar keeps cookies of an IP address (127.0.0.1), as a browser does.
         jar = aiohttp.CookieJar(unsafe=True)
         timeout = aiohttp.ClientTimeout(total=None)

@@ -9,60 +9,38 @@ One Runtime serves the module; each test makes the Applications it changes.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from devcluster.gitserver import GitServer, RepoHandle
 from devcluster.procs import free_port
 
+from api_fixtures import (
+    NEVER_READY,
+    Result,
+    app_account,
+    cleanup_namespaces,
+    install_crds,
+    repo_credentials,
+    started,
+)
+from api_fixtures import run_cli_without_kubeconfig as tether
 from cluster_helpers import (
-    TETHER,
     WAIT,
     WEB_DEPLOYMENT,
     app_status,
     cm_yaml,
     eventually,
     new_app,
-    release_applications,
-    runtime_options,
     synced_to,
 )
-from identities import grant, service_account_token
-from tether.api.application import API_VERSION, REFRESH_ANNOTATION, crd_manifests
-from tether.controller.runtime import Runtime
+from tether.api.application import API_VERSION, REFRESH_ANNOTATION
 from tether.kube import KubeClient
-
-NEVER_READY = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: slow, annotations: {tether.dev/sync-wave: '2'}}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: slow}}
-  template:
-    metadata:
-      labels: {app: slow}
-      annotations: {sim.tether.dev/behavior: never-ready}
-    spec: {containers: [{name: web, image: "nginx:1.27"}]}
-"""
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
 
 
 @dataclass
@@ -87,20 +65,6 @@ class Setup:
         )
 
 
-async def tether(*args: str) -> Result:
-    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "TETHER_SERVER")}
-    env["KUBECONFIG"] = "/nonexistent"  # --server must not need one
-    proc = await asyncio.create_subprocess_exec(
-        TETHER,
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    out, err = await proc.communicate()
-    return Result(proc.returncode or 0, out.decode(), err.decode())
-
-
 @pytest.fixture(scope="module")
 async def setup(
     kube: KubeClient,
@@ -108,26 +72,12 @@ async def setup(
     git_server: GitServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Setup]:
-    for crd in crd_manifests():
-        await kube.apply(crd)
-    await kube.wait_for_resource(API_VERSION, "Application")
+    await install_crds(kube)
     suffix = uuid.uuid4().hex[:8]
     home, hidden = f"cs-{suffix}", f"csh-{suffix}"
     for ns in (home, hidden):
         await kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-        base = git_server.http_url("x").rsplit("/", 1)[0]
-        await kube.apply(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {
-                    "name": "git-creds",
-                    "namespace": ns,
-                    "labels": {"tether.dev/secret-type": "repository"},
-                },
-                "stringData": {"url": base, "username": "git", "password": git_server.token},
-            }
-        )
+        await repo_credentials(kube, git_server, ns)
     repo = git_server.create_repo(f"cs-{suffix}")
     first = repo.commit(
         {
@@ -147,17 +97,13 @@ async def setup(
         new_app("web", home, repo.http_url, f"{home}-web", sync_options=["CreateNamespace=true"])
     )
     await kube.apply(new_app("secret-app", hidden, repo.http_url, f"{hidden}-d", auto_sync=False))
-    token = await service_account_token(kube, home, "operator")
-    rule = {"apiGroups": ["tether.dev"], "resources": ["applications"]}
-    await grant(kube, home, (home, "operator"), [{**rule, "verbs": ["get", "list", "sync"]}])
+    token = await app_account(kube, home, "operator", ["get", "list", "sync"])
     tmp = tmp_path_factory.mktemp("cli-server")
-    opts = runtime_options(home, tmp, kubeconfig)
-    opts.namespaces = [home, hidden]
     try:
-        async with Runtime(opts) as rt:
+        async with started(kubeconfig, tmp, [home, hidden]) as server:
             await eventually(lambda: synced_to(kube, home, "web", first), WAIT, "web synced")
             yield Setup(
-                url=f"http://127.0.0.1:{rt.port}",
+                url=server.url,
                 home=home,
                 hidden=hidden,
                 repo=repo,
@@ -167,11 +113,8 @@ async def setup(
                 first=first,
             )
     finally:
-        for ns in (home, hidden):
-            await release_applications(kube, ns)
         dests = [f"{home}-web", f"{hidden}-d", *(f"{home}-{n}" for n in _made)]
-        for ns in (home, hidden, *dests):
-            await kube.delete("v1", "Namespace", ns, propagation="Background")
+        await cleanup_namespaces(kube, (home, hidden, *dests))
 
 
 _made: list[str] = []

@@ -107,6 +107,25 @@ async def absent(kube: KubeClient, api_version: str, kind: str, name: str, ns: s
     return await kube.get(api_version, kind, name, ns) is None
 
 
+async def refused_app(
+    kube: KubeClient,
+    kubeconfig: str,
+    home: str,
+    dest: str,
+    repo: RepoHandle,
+    project: str,
+    says: str,
+    files: dict[str, str | None] | None = None,
+) -> None:
+    """An app of ``project`` deploying ``files`` (by default one ConfigMap, ``settings``)
+    from ``repo`` into ``dest``: its sync is refused saying ``says`` (``refused``), and
+    ``settings`` is not applied."""
+    repo.commit(files or {"app/cm.yaml": cm_yaml("settings", {"color": "blue"})})
+    await create_app(kube, home, repo, dest, project)
+    await refused(kube, kubeconfig, home, says)
+    assert await absent(kube, "v1", "ConfigMap", "settings", dest)
+
+
 async def test_a_repository_not_in_source_repos_is_refused_and_nothing_applied(
     kube: KubeClient,
     kubeconfig: str,
@@ -115,19 +134,14 @@ async def test_a_repository_not_in_source_repos_is_refused_and_nothing_applied(
     git_repo: RepoHandle,
     make_project: MakeProject,
 ) -> None:
-    git_repo.commit({"app/cm.yaml": cm_yaml("settings", {"color": "blue"})})
     project = await make_project(
         **allowing(home, git_repo, namespace, sourceRepos=["http://git.example.com/team-a/*"])
     )
-    await create_app(kube, home, git_repo, namespace, project)
-    await refused(
-        kube,
-        kubeconfig,
-        home,
+    says = (
         f"project {project} does not allow source repository {git_repo.http_url} "
-        "(sourceRepos: http://git.example.com/team-a/*)",
+        "(sourceRepos: http://git.example.com/team-a/*)"
     )
-    assert await absent(kube, "v1", "ConfigMap", "settings", namespace)
+    await refused_app(kube, kubeconfig, home, namespace, git_repo, project, says)
     # `tether app get` shows the refusal as a condition naming the rule.
     code, out = await run_tether(kubeconfig, "-n", home, "app", "get", "web")
     assert code == 0, out
@@ -146,19 +160,14 @@ async def test_a_destination_outside_the_project_is_refused(
     git_repo: RepoHandle,
     make_project: MakeProject,
 ) -> None:
-    git_repo.commit({"app/cm.yaml": cm_yaml("settings", {"color": "blue"})})
     project = await make_project(
         **allowing(home, git_repo, namespace, destinations=[{"namespace": "team-a-*"}])
     )
-    await create_app(kube, home, git_repo, namespace, project)
-    await refused(
-        kube,
-        kubeconfig,
-        home,
+    says = (
         f"project {project} does not allow destination namespace {namespace} "
-        "(destinations: team-a-*)",
+        "(destinations: team-a-*)"
     )
-    assert await absent(kube, "v1", "ConfigMap", "settings", namespace)
+    await refused_app(kube, kubeconfig, home, namespace, git_repo, project, says)
 
 
 async def test_a_cluster_role_in_the_render_fails_the_sync_before_anything_is_applied(
@@ -219,17 +228,12 @@ async def test_an_app_in_a_namespace_that_may_not_use_the_project_is_refused(
     git_repo: RepoHandle,
     make_project: MakeProject,
 ) -> None:
-    git_repo.commit({"app/cm.yaml": cm_yaml("settings", {"color": "blue"})})
     project = await make_project(**allowing(home, git_repo, namespace, sourceNamespaces=["team-a"]))
-    await create_app(kube, home, git_repo, namespace, project)
-    await refused(
-        kube,
-        kubeconfig,
-        home,
+    says = (
         f"project {project} does not allow Applications in namespace {home} "
-        "(sourceNamespaces: team-a)",
+        "(sourceNamespaces: team-a)"
     )
-    assert await absent(kube, "v1", "ConfigMap", "settings", namespace)
+    await refused_app(kube, kubeconfig, home, namespace, git_repo, project, says)
 
 
 async def test_a_project_that_does_not_exist_is_refused(
@@ -240,11 +244,9 @@ async def test_a_project_that_does_not_exist_is_refused(
     git_repo: RepoHandle,
     make_project: MakeProject,
 ) -> None:
-    git_repo.commit({"app/cm.yaml": cm_yaml("settings", {"color": "blue"})})
     missing = f"missing-{uuid.uuid4().hex[:8]}"
-    await create_app(kube, home, git_repo, namespace, missing)
-    await refused(kube, kubeconfig, home, f'project "{missing}" not found')
-    assert await absent(kube, "v1", "ConfigMap", "settings", namespace)
+    says = f'project "{missing}" not found'
+    await refused_app(kube, kubeconfig, home, namespace, git_repo, missing, says)
 
 
 async def test_the_default_project_keeps_todays_behaviour(
@@ -304,20 +306,14 @@ async def test_a_hook_outside_the_destinations_fails_the_sync_before_any_hook_ru
         },
         "data": {"k": "v"},
     }
-    git_repo.commit(
-        {
-            "app/cm.yaml": cm_yaml("settings", {"color": "blue"}),
-            "app/hook.yaml": yaml.safe_dump(hook),
-        }
-    )
+    files: dict[str, str | None] = {
+        "app/cm.yaml": cm_yaml("settings", {"color": "blue"}),
+        "app/hook.yaml": yaml.safe_dump(hook),
+    }
     project = await make_project(**allowing(home, git_repo, namespace))
-    await create_app(kube, home, git_repo, namespace, project)
-    await refused(
-        kube,
-        kubeconfig,
-        home,
+    says = (
         f"app/hook.yaml:1: project {project} does not allow ConfigMap {home}/pre: namespace "
-        f"{home} is not among its destinations (destinations: {namespace})",
+        f"{home} is not among its destinations (destinations: {namespace})"
     )
+    await refused_app(kube, kubeconfig, home, namespace, git_repo, project, says, files)
     assert await absent(kube, "v1", "ConfigMap", "pre", home)
-    assert await absent(kube, "v1", "ConfigMap", "settings", namespace)

@@ -6,21 +6,16 @@ tree down to the Pods, and a Secret's diff masked."""
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 import yaml
 from devcluster.gitserver import GitServer
-from playwright.async_api import Browser, expect
+from playwright.async_api import expect
 
-from cluster_helpers import WEB_DEPLOYMENT, cm_yaml, eventually, new_app, runtime_options
-from identities import grant, service_account_token
-from tether.controller.runtime import Runtime
+from api_fixtures import app_account
+from cluster_helpers import WEB_DEPLOYMENT, cm_yaml, eventually, new_app
 from tether.kube import KubeClient
-from ui_browser import UI_WAIT, UiPage, browser, open_page, ui_pages  # noqa: F401
+from ui_browser import UI_WAIT, UiAt, browser, ui_at, ui_pages  # noqa: F401
 
-OPERATOR = [
-    {"apiGroups": ["tether.dev"], "resources": ["applications"], "verbs": ["get", "list", "sync"]}
-]
 SECRET_VALUE = "hunter2-do-not-show"
 
 
@@ -37,13 +32,10 @@ def secret_yaml() -> str:
 
 async def test_log_in_see_drift_sync_and_see_it_healed(
     kube: KubeClient,
-    kubeconfig: str,
     home: str,
     namespace: str,
     git_server: GitServer,
-    tmp_path: Path,
-    browser: Browser,  # noqa: F811
-    ui_pages: list[UiPage],  # noqa: F811
+    ui_at: UiAt,  # noqa: F811
 ) -> None:
     # Named as a team would name it: the screenshots in the docs show it.
     git_repo = git_server.create_repo(f"shop-{uuid.uuid4().hex[:6]}")
@@ -63,12 +55,9 @@ async def test_log_in_see_drift_sync_and_see_it_healed(
     await kube.apply(
         new_app("api", home, git_repo.http_url, namespace, path="api", auto_sync=False)
     )
-    token = await service_account_token(kube, home, "operator")
-    await grant(kube, home, (home, "operator"), OPERATOR)
+    token = await app_account(kube, home, "operator", ["get", "list", "sync"])
 
-    async with Runtime(runtime_options(home, tmp_path, kubeconfig)) as rt:
-        ui = await open_page(browser, f"http://127.0.0.1:{rt.port}")
-        ui_pages.append(ui)
+    async with ui_at() as ui:
         page = ui.page
 
         # Logged out: the login page, served with the strict CSP.
@@ -187,7 +176,8 @@ async def test_log_in_see_drift_sync_and_see_it_healed(
         await page.get_by_role("button", name="Refresh").click()
         await dialog.get_by_role("button", name="Refresh").click()
         await expect(page.locator("#result")).to_contain_text("Refresh requested")
-        store = rt.store
+        assert ui.runtime is not None
+        store = ui.runtime.store
         assert store is not None
 
         async def refresh_users() -> list[str]:

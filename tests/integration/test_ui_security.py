@@ -6,23 +6,21 @@ ended) shows the login page."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
 from devcluster.gitserver import RepoHandle
-from playwright.async_api import Browser, expect
+from playwright.async_api import expect
 
-from cluster_helpers import cm_yaml, new_app, release_applications, runtime_options
-from identities import grant, service_account_token
-from tether.controller.runtime import Runtime
+from api_fixtures import app_account
+from cluster_helpers import cm_yaml, new_app, release_applications
 from tether.kube import KubeClient
 from tether.server.auth import AuthSettings
 from tether.server.ui import CSP, add_ui_routes
-from ui_browser import UI_WAIT, UiPage, browser, open_page, ui_pages  # noqa: F401
+from ui_browser import UI_WAIT, UiAt, browser, ui_at, ui_pages  # noqa: F401
 
-READER = [{"apiGroups": ["tether.dev"], "resources": ["applications"], "verbs": ["list", "get"]}]
+READER = ["list", "get"]
 EVIL_URL = "javascript:0/alert(document.domain)"
 """A script URL the Application schema accepts (it reads as host ``javascript``, port 0)."""
 
@@ -70,11 +68,8 @@ async def test_every_ui_response_carries_the_security_headers(ui_only: str) -> N
 
 async def test_a_javascript_repo_url_is_never_a_link(
     kube: KubeClient,
-    kubeconfig: str,
     home: str,
-    tmp_path: Path,
-    browser: Browser,  # noqa: F811
-    ui_pages: list[UiPage],  # noqa: F811
+    ui_at: UiAt,  # noqa: F811
 ) -> None:
     app = new_app("evil", home, EVIL_URL, home, auto_sync=False)
     app["metadata"]["annotations"].update(
@@ -86,9 +81,7 @@ async def test_a_javascript_repo_url_is_never_a_link(
     await kube.apply(app)
     admin = await kube.bearer_token()
     assert admin
-    async with Runtime(runtime_options(home, tmp_path, kubeconfig)) as rt:
-        ui = await open_page(browser, f"http://127.0.0.1:{rt.port}")
-        ui_pages.append(ui)
+    async with ui_at() as ui:
         page = ui.page
         await ui.login(admin)
         await page.get_by_role("link", name="evil").click()
@@ -123,25 +116,17 @@ async def test_a_javascript_repo_url_is_never_a_link(
 
 async def test_a_user_allowed_in_one_namespace_sees_only_its_apps(
     kube: KubeClient,
-    kubeconfig: str,
     home: str,
     namespace: str,
     git_repo: RepoHandle,
-    tmp_path: Path,
-    browser: Browser,  # noqa: F811
-    ui_pages: list[UiPage],  # noqa: F811
+    ui_at: UiAt,  # noqa: F811
 ) -> None:
     git_repo.commit({"app/cm.yaml": cm_yaml("settings", {"color": "blue"})}, message="first")
     await kube.apply(new_app("mine", home, git_repo.http_url, home, auto_sync=False))
     await kube.apply(new_app("theirs", namespace, git_repo.http_url, namespace, auto_sync=False))
-    token = await service_account_token(kube, home, "reader")
-    await grant(kube, home, (home, "reader"), READER)
-    opts = runtime_options(home, tmp_path, kubeconfig)
-    opts.namespaces = [home, namespace]
+    token = await app_account(kube, home, "reader", READER)
     try:
-        async with Runtime(opts) as rt:
-            ui = await open_page(browser, f"http://127.0.0.1:{rt.port}")
-            ui_pages.append(ui)
+        async with ui_at(namespaces=[home, namespace]) as ui:
             page = ui.page
             await ui.login(token)
             await expect(page.locator("#list-count")).to_have_text("1 application")
@@ -171,19 +156,13 @@ async def test_a_user_allowed_in_one_namespace_sees_only_its_apps(
 
 async def test_without_a_session_the_login_page_shows(
     kube: KubeClient,
-    kubeconfig: str,
     home: str,
-    tmp_path: Path,
-    browser: Browser,  # noqa: F811
-    ui_pages: list[UiPage],  # noqa: F811
+    ui_at: UiAt,  # noqa: F811
 ) -> None:
-    token = await service_account_token(kube, home, "viewer")
-    await grant(kube, home, (home, "viewer"), READER)
+    token = await app_account(kube, home, "viewer", READER)
     user = f"system:serviceaccount:{home}:viewer"
     admin = await kube.bearer_token()
-    async with Runtime(runtime_options(home, tmp_path, kubeconfig)) as rt:
-        ui = await open_page(browser, f"http://127.0.0.1:{rt.port}")
-        ui_pages.append(ui)
+    async with ui_at() as ui:
         page = ui.page
         # No session: the login page; a refused token says so and stays there.
         await page.goto(ui.url + "/#/apps/x/y")
@@ -227,18 +206,12 @@ async def test_without_a_session_the_login_page_shows(
 
 async def test_an_expired_session_returns_the_open_page_to_the_login_form(
     kube: KubeClient,
-    kubeconfig: str,
     home: str,
-    tmp_path: Path,
-    browser: Browser,  # noqa: F811
-    ui_pages: list[UiPage],  # noqa: F811
+    ui_at: UiAt,  # noqa: F811
 ) -> None:
     admin = await kube.bearer_token()
     assert admin
-    opts = runtime_options(home, tmp_path, kubeconfig, auth=AuthSettings(session_ttl=5.0))
-    async with Runtime(opts) as rt:
-        ui = await open_page(browser, f"http://127.0.0.1:{rt.port}")
-        ui_pages.append(ui)
+    async with ui_at(auth=AuthSettings(session_ttl=5.0)) as ui:
         page = ui.page
         await ui.login(admin)
         await expect(page.locator("#stream-state")).to_have_text("● live", timeout=UI_WAIT)

@@ -4,17 +4,15 @@ Refresh from the page had the controller sync again."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import yaml
 from devcluster.gitserver import RepoHandle
-from playwright.async_api import Browser, expect
+from playwright.async_api import expect
 
-from cluster_helpers import cm_yaml, new_app, runtime_options
-from tether.controller.runtime import Runtime
+from cluster_helpers import cm_yaml, new_app
 from tether.kube import KubeClient
-from ui_browser import UI_WAIT, UiPage, browser, open_page, ui_pages  # noqa: F401
+from ui_browser import UI_WAIT, UiAt, browser, ui_at, ui_pages  # noqa: F401
 
 
 def hook_job(name: str, phase: str) -> str:
@@ -37,13 +35,10 @@ def hook_job(name: str, phase: str) -> str:
 
 async def test_hooks_and_pruned_objects_are_marked(
     kube: KubeClient,
-    kubeconfig: str,
     home: str,
     namespace: str,
     git_repo: RepoHandle,
-    tmp_path: Path,
-    browser: Browser,  # noqa: F811
-    ui_pages: list[UiPage],  # noqa: F811
+    ui_at: UiAt,  # noqa: F811
 ) -> None:
     git_repo.commit(
         {
@@ -56,9 +51,7 @@ async def test_hooks_and_pruned_objects_are_marked(
     await kube.apply(new_app("tree", home, git_repo.http_url, namespace))
     admin = await kube.bearer_token()
     assert admin
-    async with Runtime(runtime_options(home, tmp_path, kubeconfig)) as rt:
-        ui = await open_page(browser, f"http://127.0.0.1:{rt.port}")
-        ui_pages.append(ui)
+    async with ui_at() as ui:
         page = ui.page
         await ui.login(admin)
         row = page.locator(f'#app-rows tr[data-key="{home}/tree"]')
