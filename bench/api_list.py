@@ -16,15 +16,12 @@ kubeconfig's token:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import aiohttp
@@ -33,13 +30,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from devcluster.cluster import Cluster  # noqa: E402
 
-from tether.api.application import API_VERSION, crd_manifests  # noqa: E402
 from tether.controller.runtime import Runtime, RuntimeOptions  # noqa: E402
-from tether.errors import KubeError  # noqa: E402
 from tether.kube import KubeClient  # noqa: E402
-from ui_list import KUBECTL, create_apps, hold_lease, release, say  # noqa: E402
+from ui_list import KUBECTL, with_apps  # noqa: E402
 
 
 async def timed_list(http: aiohttp.ClientSession, url: str, n: int) -> float:
@@ -74,7 +68,7 @@ def kubectl_json(kubeconfig: str, ns: str) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-async def measure(kube: KubeClient, kubeconfig: str, ns: str, n: int, loads: int) -> None:
+async def measure(kube: KubeClient, kubeconfig: str, ns: str, n: int, loads: int) -> int:
     token = await kube.bearer_token()
     if not token:
         raise SystemExit("the kubeconfig has no bearer token")
@@ -110,33 +104,11 @@ async def measure(kube: KubeClient, kubeconfig: str, ns: str, n: int, loads: int
     print(
         f"  list / kubectl           {statistics.median(later) / statistics.median(kubectl):7.2f} x"
     )
+    return 0
 
 
 async def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--apps", type=int, default=1000)
-    parser.add_argument("--loads", type=int, default=5)
-    args = parser.parse_args()
-    cluster = Cluster()
-    cluster.up()
-    kubeconfig = str(cluster.p.kubeconfig)
-    kube = await KubeClient.connect(kubeconfig)
-    ns = f"api-bench-{uuid.uuid4().hex[:6]}"
-    try:
-        for crd in crd_manifests():
-            await kube.apply(crd)
-        await kube.wait_for_resource(API_VERSION, "Application")
-        await kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-        await hold_lease(kube, ns)
-        say(f"creating {args.apps} Applications in {ns}")
-        await create_apps(kube, ns, args.apps)
-        await measure(kube, kubeconfig, ns, args.apps, args.loads)
-        return 0
-    finally:
-        await release(kube, ns)
-        with contextlib.suppress(KubeError):
-            await kube.delete("v1", "Namespace", ns, propagation="Background")
-        await kube.close()
+    return await with_apps("api-bench", measure)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -198,8 +199,14 @@ async def measure(kube: KubeClient, kubeconfig: str, ns: str, n: int, loads: int
     return 0 if met else 1
 
 
-async def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+Measure = Callable[[KubeClient, str, str, int, int], Awaitable[int]]
+
+
+async def with_apps(prefix: str, measure: Measure) -> int:
+    """Parses ``--apps``/``--loads``, creates that many Applications in a fresh namespace
+    (with a Lease held elsewhere, so tether runs as a standby), runs ``measure(kube,
+    kubeconfig, ns, apps, loads)`` and removes everything; the exit code is ``measure``'s."""
+    parser = argparse.ArgumentParser(description=(sys.modules["__main__"].__doc__ or "").strip())
     parser.add_argument("--apps", type=int, default=1000)
     parser.add_argument("--loads", type=int, default=5)
     args = parser.parse_args()
@@ -207,7 +214,7 @@ async def main() -> int:
     cluster.up()
     kubeconfig = str(cluster.p.kubeconfig)
     kube = await KubeClient.connect(kubeconfig)
-    ns = f"ui-bench-{uuid.uuid4().hex[:6]}"
+    ns = f"{prefix}-{uuid.uuid4().hex[:6]}"
     try:
         for crd in crd_manifests():
             await kube.apply(crd)
@@ -222,6 +229,10 @@ async def main() -> int:
         with contextlib.suppress(KubeError):
             await kube.delete("v1", "Namespace", ns, propagation="Background")
         await kube.close()
+
+
+async def main() -> int:
+    return await with_apps("ui-bench", measure)
 
 
 async def release(kube: KubeClient, ns: str) -> None:
