@@ -1,42 +1,49 @@
 """One adapter over the Kubernetes API: discovery, server-side apply, dry-run, delete, watch.
 
-Configuration (kubeconfig, in-cluster service account, exec plugins, token refresh and TLS)
-comes from ``kubernetes_asyncio``; requests go out as raw JSON over its aiohttp session, so
-objects stay plain dicts and no time is spent building model classes we would throw away.
+Requests go through :class:`~tether.kube.transport.Transport` (one pooled session, TLS and
+credentials from :mod:`tether.kube.config`, ``orjson`` bodies): objects stay plain dicts and a
+request costs little more than the bytes sent.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
-import os
 import urllib.parse
-from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-from kubernetes_asyncio import config as kconfig
-from kubernetes_asyncio.client import ApiClient, Configuration
+import orjson
 
-from tether.backoff import Backoff, retry_after
 from tether.errors import KubeError
+from tether.kube.config import KubeConfig, load_config
+from tether.kube.transport import (
+    DEFAULT_TIMEOUT,
+    MAX_RETRY_AFTER,
+    RETRY_ATTEMPTS,
+    RETRY_BACKOFF,
+    Transport,
+    _api_error,
+    _may_retry,
+)
 from tether.model import Obj
 
 FIELD_MANAGER = "tether"
-DEFAULT_TIMEOUT = 30.0
-RETRY_ATTEMPTS = 5
-"""Attempts per request, the first included, when the server answers 429 or 5xx."""
-RETRY_BACKOFF = Backoff(base=0.2, cap=5.0, jitter=0.5)
-"""Waits between attempts when the server does not say (no ``Retry-After``)."""
-MAX_RETRY_AFTER = 60.0
-"""A longer ``Retry-After`` fails the request at once: a caller's own retry serves it better
-than a request held open for minutes."""
 
-log = logging.getLogger(__name__)
+__all__ = [  # the transport's settings stay importable from here, where they always were
+    "DEFAULT_TIMEOUT",
+    "FIELD_MANAGER",
+    "MAX_RETRY_AFTER",
+    "RETRY_ATTEMPTS",
+    "RETRY_BACKOFF",
+    "ApiResource",
+    "Gone",
+    "KubeClient",
+    "WatchEvent",
+    "_may_retry",
+    "split_api_version",
+]
 
 
 @dataclass(frozen=True)
@@ -83,190 +90,31 @@ def split_api_version(api_version: str) -> tuple[str, str]:
     return "", api_version
 
 
-class KubeClient:
-    """An async client for one cluster. Use ``await KubeClient.connect(...)``."""
+class KubeClient(Transport):
+    """An async client for one cluster: discovery and the verbs over a :class:`Transport`.
+    Use ``await KubeClient.connect(...)``, or ``KubeClient(config)`` with a
+    :class:`~tether.kube.config.KubeConfig` of your own."""
 
-    def __init__(self, api: ApiClient, cfg: Configuration) -> None:
-        self._api = api
-        self._cfg = cfg
-        self._host = str(cfg.host or "").rstrip("/")
+    def __init__(self, config: KubeConfig, *, pool_size: int = 64) -> None:
+        super().__init__(config, pool_size=pool_size)
         self._resources: dict[tuple[str, str], ApiResource] = {}
         self._by_gv: dict[str, list[ApiResource]] = {}
         self._discovered_groups = False
         self._discovery_lock = asyncio.Lock()
-        self.requests: Counter[tuple[str, int]] = Counter()
-        """Requests made, by (verb, status code): what benchmarks and metrics read."""
-        self.retries: Counter[tuple[str, int]] = Counter()
-        """Requests repeated after an answer of 429 or 5xx, by (verb, status code)."""
 
-    # ---- construction -------------------------------------------------------------------
     @classmethod
     async def connect(
         cls, kubeconfig: str | None = None, context: str | None = None, *, pool_size: int = 64
     ) -> KubeClient:
-        cfg = Configuration()
-        in_cluster = (
-            kubeconfig is None
-            and "KUBERNETES_SERVICE_HOST" in os.environ
-            and not (os.environ.get("KUBECONFIG"))
-        )
-        try:
-            if in_cluster:
-                kconfig.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-            else:
-                path = (
-                    kubeconfig
-                    or os.environ.get("KUBECONFIG")
-                    or str(Path.home() / ".kube" / "config")
-                )
-                path = path.split(os.pathsep)[0]
-                if not Path(path).exists():
-                    raise KubeError(
-                        f"kubeconfig {path} does not exist",
-                        hint="pass --kubeconfig or set KUBECONFIG",
-                    )
-                await kconfig.load_kube_config(
-                    config_file=path, context=context, client_configuration=cfg
-                )
-        except KubeError:
-            raise
-        except Exception as e:
-            raise KubeError(f"cannot load Kubernetes configuration: {e}") from e
-        cfg.connection_pool_maxsize = pool_size
-        return cls(ApiClient(cfg), cfg)
-
-    async def close(self) -> None:
-        await self._api.close()
+        """A client for the kubeconfig's context (``$KUBECONFIG``'s files merged, or
+        ``~/.kube/config``), or, in a Pod given no kubeconfig, its service account."""
+        return cls(load_config(kubeconfig, context), pool_size=pool_size)
 
     async def __aenter__(self) -> KubeClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    @property
-    def server(self) -> str:
-        return self._host
-
-    # ---- raw requests -------------------------------------------------------------------
-    async def _headers(self, content_type: str | None) -> dict[str, str]:
-        headers = {"Accept": "application/json"}
-        if content_type:
-            headers["Content-Type"] = content_type
-        for auth in (await self._cfg.auth_settings()).values():
-            headers[auth["key"]] = auth["value"]
-        return headers
-
-    async def bearer_token(self) -> str | None:
-        """The bearer token this client sends (kubeconfig token, exec plugin, in-cluster
-        account), or None when it authenticates otherwise (a client certificate): what a
-        service that checks callers with a TokenReview, such as tether's audit API, needs."""
-        for auth in (await self._cfg.auth_settings()).values():
-            value = str(auth.get("value") or "")
-            if str(auth.get("key")).lower() == "authorization" and value[:7].lower() == "bearer ":
-                return value[7:].strip() or None
-        return None
-
-    def _session(self) -> aiohttp.ClientSession:
-        session: aiohttp.ClientSession = self._api.rest_client.pool_manager
-        return session
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: dict[str, str] | None = None,
-        body: Any = None,
-        content_type: str = "application/json",
-        timeout: float = DEFAULT_TIMEOUT,
-        ok_missing: bool = False,
-        headers: dict[str, str] | None = None,
-    ) -> Any:
-        """One API call; returns the decoded JSON body. Raises KubeError on failure.
-        ``headers`` are sent as well (e.g. to a service behind the API server's proxy).
-
-        An answer of 429 or 5xx is retried when repeating the request is safe (see
-        :func:`_may_retry`), waiting as long as ``Retry-After`` asks or else by
-        :data:`RETRY_BACKOFF`, at most :data:`RETRY_ATTEMPTS` attempts in all.
-        """
-        url = self._host + path
-        if query:
-            url += "?" + urllib.parse.urlencode(query)
-        data = json.dumps(body) if body is not None else None
-        preconditions = isinstance(body, dict) and bool(body.get("preconditions"))
-        for attempt in range(1, RETRY_ATTEMPTS + 1):
-            status, raw, asked = await self._send(
-                method, url, path, data, content_type, timeout, headers
-            )
-            if status == 404 and ok_missing:
-                return None
-            if status < 300:
-                return json.loads(raw) if raw else None
-            if not _may_retry(method, status, preconditions):
-                raise _api_error(method, path, status, raw)
-            if attempt == RETRY_ATTEMPTS:
-                raise _api_error(method, path, status, raw, f"gave up after {attempt} attempts")
-            wait = asked if asked is not None else RETRY_BACKOFF.delay(attempt)
-            if wait > MAX_RETRY_AFTER:
-                raise _api_error(
-                    method, path, status, raw, f"the server asked to retry after {wait:.0f}s"
-                )
-            self.retries[(method, status)] += 1
-            log.info(
-                "%s %s answered %d; retrying in %.1fs%s (attempt %d of %d)",
-                method,
-                path,
-                status,
-                wait,
-                " as Retry-After asks" if asked is not None else "",
-                attempt + 1,
-                RETRY_ATTEMPTS,
-            )
-            await asyncio.sleep(wait)
-        raise AssertionError("unreachable: the last attempt returns or raises")
-
-    async def _send(
-        self,
-        method: str,
-        url: str,
-        path: str,
-        data: str | None,
-        content_type: str,
-        timeout: float,
-        extra_headers: dict[str, str] | None = None,
-    ) -> tuple[int, bytes, float | None]:
-        """One attempt: (status, body, seconds Retry-After asks for or None)."""
-        headers = {
-            **(extra_headers or {}),
-            **await self._headers(content_type if data is not None else None),
-        }
-        try:
-            async with self._session().request(
-                method,
-                url,
-                data=data,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=timeout),
-            ) as resp:
-                raw = await resp.read()
-                status = resp.status
-                asked = retry_after(resp.headers.get("Retry-After"))
-        except (aiohttp.ClientError, OSError) as e:
-            self.requests[(method, 0)] += 1
-            raise KubeError(
-                f"cannot reach the Kubernetes API at {self._host}: {e}",
-                hint="check that the cluster is running and the kubeconfig points at it",
-            ) from e
-        except TimeoutError as e:
-            self.requests[(method, 0)] += 1
-            raise KubeError(f"{method} {path} timed out after {timeout:.0f}s") from e
-        self.requests[(method, status)] += 1
-        return status, raw, asked
-
-    @property
-    def write_requests(self) -> int:
-        return sum(n for (verb, _), n in self.requests.items() if verb != "GET")
 
     # ---- discovery ----------------------------------------------------------------------
     async def _discover_group_version(self, gv: str) -> list[ApiResource]:
@@ -506,10 +354,9 @@ class KubeClient:
         if label_selector:
             query["labelSelector"] = label_selector
         url = self._host + res.path(namespace) + "?" + urllib.parse.urlencode(query)
-        headers = await self._headers(None)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=timeout_seconds + 30)
         try:
-            async with self._session().get(url, headers=headers, timeout=timeout) as resp:
+            async with await self.stream(url, timeout) as resp:
                 self.requests[("WATCH", resp.status)] += 1
                 if resp.status == 410:
                     raise Gone("watch expired", status=410)
@@ -518,7 +365,7 @@ class KubeClient:
                 async for line in resp.content:
                     if not line.strip():
                         continue
-                    ev = json.loads(line)
+                    ev = orjson.loads(line)
                     if ev.get("type") == "ERROR":
                         code = int((ev.get("object") or {}).get("code", 0))
                         if code == 410:
@@ -530,53 +377,3 @@ class KubeClient:
                     yield WatchEvent(ev["type"], obj)
         except (aiohttp.ClientError, OSError) as e:
             raise KubeError(f"watch of {kind} interrupted: {e}") from e
-
-
-def _may_retry(method: str, status: int, preconditions: bool) -> bool:
-    """Whether an answer of ``status`` to ``method`` may be retried without doing twice what
-    was asked.
-
-    429 (API Priority and Fairness, max-in-flight) and 503 are refusals before the request was
-    acted on, so any request may be repeated. Another 5xx may come after the work was done:
-    only requests whose repetition lands in the same state are repeated then: reads, PATCH
-    (server-side apply and merge patches state the result, not a change), PUT (carries a
-    resourceVersion: a repeat after success is a conflict, not a second write) and a DELETE
-    bound to one object by preconditions. A create (POST) is never repeated after one.
-    A PATCH answered 500 is not repeated either: kube-apiserver answers 500 for a
-    server-side apply it cannot build ("failed to create typed patch object"), which no
-    repeat changes; 502 and 504 (a proxy or a timeout in front of it) are repeated.
-    """
-    if status in (429, 503):
-        return True
-    if status < 500 or status == 501:
-        return False
-    if method == "PATCH" and status == 500:
-        return False
-    if method in ("GET", "HEAD", "PATCH", "PUT"):
-        return True
-    return method == "DELETE" and preconditions
-
-
-def _api_error(method: str, path: str, status: int, raw: bytes, retried: str = "") -> KubeError:
-    message = raw.decode(errors="replace")[:500]
-    reason = ""
-    try:
-        body = json.loads(raw)
-        message = str(body.get("message", message))
-        reason = str(body.get("reason", ""))
-    except (ValueError, AttributeError):
-        pass
-    hints = {
-        401: "the credentials in the kubeconfig were rejected",
-        403: "the identity lacks RBAC permission for this",
-        409: "the object changed or another field manager owns the field",
-        422: "the object is invalid: fix the manifest in Git",
-    }
-    if retried:
-        message += f" ({retried})"
-    err = KubeError(
-        f"{method} {path}: {status} {reason}: {message}".replace(":  :", ":"),
-        status=status,
-        hint=hints.get(status, ""),
-    )
-    return err

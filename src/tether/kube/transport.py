@@ -1,0 +1,304 @@
+"""One pooled HTTP session to a Kubernetes API server: TLS, credentials, headers, retries.
+
+Headers are built once per credential and rebuilt only when it changes (a rotated token file,
+an exec plugin's new token); after a 401 the credential is renewed and the request sent once
+more. Bodies are encoded and decoded with ``orjson``; objects stay plain dicts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import urllib.parse
+from collections import Counter
+from typing import Any
+
+import aiohttp
+import orjson
+
+from tether.backoff import Backoff, retry_after
+from tether.errors import KubeError
+from tether.kube.auth import Credential
+from tether.kube.config import KubeConfig
+
+DEFAULT_TIMEOUT = 30.0
+RETRY_ATTEMPTS = 5
+"""Attempts per request, the first included, when the server answers 429 or 5xx."""
+RETRY_BACKOFF = Backoff(base=0.2, cap=5.0, jitter=0.5)
+"""Waits between attempts when the server does not say (no ``Retry-After``)."""
+MAX_RETRY_AFTER = 60.0
+"""A longer ``Retry-After`` fails the request at once: a caller's own retry serves it better
+than a request held open for minutes."""
+USER_AGENT = "tether"
+
+log = logging.getLogger(__name__)
+
+
+class Transport:
+    """Requests to one API server through one pooled session (made on first use)."""
+
+    def __init__(self, config: KubeConfig, *, pool_size: int = 64) -> None:
+        self.config = config
+        self._host = config.server
+        self._pool_size = pool_size
+        self._http: aiohttp.ClientSession | None = None
+        self._retired: list[aiohttp.ClientSession] = []
+        self._credential: Credential | None = None
+        self._cert: tuple[str, str] | None = None
+        self._headers_by_type: dict[str | None, dict[str, str]] = {}
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._request_options: dict[str, Any] = {}
+        if config.tls_server_name:
+            self._request_options["server_hostname"] = config.tls_server_name
+        if config.proxy:
+            self._request_options["proxy"] = config.proxy
+        self.requests: Counter[tuple[str, int]] = Counter()
+        """Requests made, by (verb, status code): what benchmarks and metrics read."""
+        self.retries: Counter[tuple[str, int]] = Counter()
+        """Requests repeated after an answer of 429 or 5xx, by (verb, status code)."""
+
+    async def close(self) -> None:
+        for session in [*self._retired, *([self._http] if self._http else [])]:
+            await session.close()
+        self._retired.clear()
+        self._http = None
+
+    @property
+    def server(self) -> str:
+        return self._host
+
+    # ---- connection and credentials -----------------------------------------------------
+    def _session(self) -> aiohttp.ClientSession:
+        """The pooled session, made on first use (in the loop that uses it)."""
+        if self._http is None:
+            tls = self.config.tls(self._cert)
+            connector = aiohttp.TCPConnector(
+                limit=self._pool_size, ssl=tls if tls is not None else True
+            )
+            self._http = aiohttp.ClientSession(
+                connector=connector, headers={"User-Agent": USER_AGENT}
+            )
+        return self._http
+
+    async def _current(self) -> Credential:
+        """The credential to send; rebuilds the headers (and TLS) only when it changed."""
+        cred = await self.config.auth.credential()
+        if cred is not self._credential:
+            self._credential = cred
+            self._headers_by_type = {}
+            if cred.cert != self._cert and cred.cert is not None:
+                # A new client certificate (from an exec plugin): a new session presents it.
+                # The last one is kept open for requests still in flight on it; the one
+                # before, a whole rotation old, is closed.
+                self._cert = cred.cert
+                if self._http is not None:
+                    for old in self._retired:
+                        await old.close()
+                    self._retired = [self._http]
+                    self._http = None
+        return cred
+
+    def _headers_for(self, content_type: str | None) -> dict[str, str]:
+        headers = self._headers_by_type.get(content_type)
+        if headers is None:
+            headers = {"Accept": "application/json"}
+            if content_type:
+                headers["Content-Type"] = content_type
+            if self._credential is not None:
+                headers.update(self._credential.headers())
+            self._headers_by_type[content_type] = headers
+        return headers
+
+    async def bearer_token(self) -> str | None:
+        """The bearer token this client sends (kubeconfig token, exec plugin, in-cluster
+        account), or None when it authenticates otherwise (a client certificate): what a
+        service that checks callers with a TokenReview, such as tether's audit API, needs."""
+        return (await self._current()).token or None
+
+    def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
+        timeout = self._timeouts.get(seconds)
+        if timeout is None:
+            timeout = self._timeouts[seconds] = aiohttp.ClientTimeout(total=seconds)
+        return timeout
+
+    # ---- raw requests -------------------------------------------------------------------
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: float = DEFAULT_TIMEOUT,
+        ok_missing: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """One API call; returns the decoded JSON body. Raises KubeError on failure.
+        ``headers`` are sent as well and win over the client's own (``Accept``...).
+
+        An answer of 429 or 5xx is retried when repeating the request is safe (see
+        :func:`_may_retry`), waiting as long as ``Retry-After`` asks or else by
+        :data:`RETRY_BACKOFF`, at most :data:`RETRY_ATTEMPTS` attempts in all. An answer of
+        401 renews the credential (an exec plugin runs again) and is sent once more.
+        """
+        url = self._host + path
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        data = encode(body) if body is not None else None
+        preconditions = isinstance(body, dict) and bool(body.get("preconditions"))
+        renewed = False
+        attempt = 1
+        while True:
+            cred = await self._current()
+            status, raw, asked = await self._send(
+                method, url, path, data, content_type, timeout, headers
+            )
+            if status == 404 and ok_missing:
+                return None
+            if status < 300:
+                return orjson.loads(raw) if raw else None
+            if status == 401 and not renewed:
+                renewed = True
+                if await self.config.auth.renew(cred):
+                    continue
+            if not _may_retry(method, status, preconditions):
+                raise _api_error(method, path, status, raw)
+            if attempt == RETRY_ATTEMPTS:
+                raise _api_error(method, path, status, raw, f"gave up after {attempt} attempts")
+            wait = asked if asked is not None else RETRY_BACKOFF.delay(attempt)
+            if wait > MAX_RETRY_AFTER:
+                raise _api_error(
+                    method, path, status, raw, f"the server asked to retry after {wait:.0f}s"
+                )
+            attempt += 1
+            self.retries[(method, status)] += 1
+            log.info(
+                "%s %s answered %d; retrying in %.1fs%s (attempt %d of %d)",
+                method,
+                path,
+                status,
+                wait,
+                " as Retry-After asks" if asked is not None else "",
+                attempt,
+                RETRY_ATTEMPTS,
+            )
+            await asyncio.sleep(wait)
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        data: bytes | None,
+        content_type: str,
+        timeout: float,
+        extra_headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes, float | None]:
+        """One attempt: (status, body, seconds Retry-After asks for or None)."""
+        headers = self._headers_for(content_type if data is not None else None)
+        if extra_headers:
+            headers = {**headers, **extra_headers}
+        try:
+            async with self._session().request(
+                method,
+                url,
+                data=data,
+                headers=headers,
+                timeout=self._timeout(timeout),
+                **self._request_options,
+            ) as resp:
+                raw = await resp.read()
+                status = resp.status
+                asked = retry_after(resp.headers.get("Retry-After")) if status >= 400 else None
+        except (aiohttp.ClientError, OSError) as e:
+            self.requests[(method, 0)] += 1
+            raise KubeError(
+                f"cannot reach the Kubernetes API at {self._host}: {e}",
+                hint="check that the cluster is running and the kubeconfig points at it",
+            ) from e
+        except TimeoutError as e:
+            self.requests[(method, 0)] += 1
+            raise KubeError(f"{method} {path} timed out after {timeout:.0f}s") from e
+        self.requests[(method, status)] += 1
+        return status, raw, asked
+
+    @property
+    def write_requests(self) -> int:
+        return sum(n for (verb, _), n in self.requests.items() if verb != "GET")
+
+    async def stream(self, url: str, timeout: aiohttp.ClientTimeout) -> aiohttp.ClientResponse:
+        """Opens a streaming GET (a watch); a 401 renews the credential and opens it once more.
+        The caller reads and releases the response."""
+        cred = await self._current()
+        resp = await self._get(url, timeout)
+        if resp.status == 401 and await self.config.auth.renew(cred):
+            resp.release()
+            await self._current()
+            resp = await self._get(url, timeout)
+        return resp
+
+    async def _get(self, url: str, timeout: aiohttp.ClientTimeout) -> aiohttp.ClientResponse:
+        return await self._session().get(
+            url, headers=self._headers_for(None), timeout=timeout, **self._request_options
+        )
+
+
+def encode(body: Any) -> bytes:
+    """A request body as JSON: orjson, or the standard library for what orjson refuses
+    (an integer past 64 bits)."""
+    try:
+        return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return json.dumps(body).encode()
+
+
+def _may_retry(method: str, status: int, preconditions: bool) -> bool:
+    """Whether an answer of ``status`` to ``method`` may be retried without doing twice what
+    was asked.
+
+    429 (API Priority and Fairness, max-in-flight) and 503 are refusals before the request was
+    acted on, so any request may be repeated. Another 5xx may come after the work was done:
+    only requests whose repetition lands in the same state are repeated then: reads, PATCH
+    (server-side apply and merge patches state the result, not a change), PUT (carries a
+    resourceVersion: a repeat after success is a conflict, not a second write) and a DELETE
+    bound to one object by preconditions. A create (POST) is never repeated after one.
+    A PATCH answered 500 is not repeated either: kube-apiserver answers 500 for a
+    server-side apply it cannot build ("failed to create typed patch object"), which no
+    repeat changes; 502 and 504 (a proxy or a timeout in front of it) are repeated.
+    """
+    if status in (429, 503):
+        return True
+    if status < 500 or status == 501:
+        return False
+    if method == "PATCH" and status == 500:
+        return False
+    if method in ("GET", "HEAD", "PATCH", "PUT"):
+        return True
+    return method == "DELETE" and preconditions
+
+
+def _api_error(method: str, path: str, status: int, raw: bytes, retried: str = "") -> KubeError:
+    message = raw.decode(errors="replace")[:500]
+    reason = ""
+    try:
+        body = orjson.loads(raw)
+        message = str(body.get("message", message))
+        reason = str(body.get("reason", ""))
+    except (ValueError, AttributeError):
+        pass
+    hints = {
+        401: "the credentials in the kubeconfig were rejected",
+        403: "the identity lacks RBAC permission for this",
+        409: "the object changed or another field manager owns the field",
+        422: "the object is invalid: fix the manifest in Git",
+    }
+    if retried:
+        message += f" ({retried})"
+    err = KubeError(
+        f"{method} {path}: {status} {reason}: {message}".replace(":  :", ":"),
+        status=status,
+        hint=hints.get(status, ""),
+    )
+    return err
