@@ -75,7 +75,10 @@ async def write(
 
 async def apply(kube: KubeClient, obj: Obj, *, validate: bool, dry_run: bool) -> Obj:
     """Server-side apply as field manager ``tether``, taking over conflicting fields."""
-    return await kube.apply(obj, dry_run=dry_run, field_validation="" if validate else "Ignore")
+    # Strict: unknown fields are refused, as the schema check (tether.schema) assumes.
+    return await kube.apply(
+        obj, dry_run=dry_run, field_validation="Strict" if validate else "Ignore"
+    )
 
 
 async def replace(kube: KubeClient, obj: Obj, *, validate: bool, dry_run: bool) -> Obj:
@@ -86,9 +89,7 @@ async def replace(kube: KubeClient, obj: Obj, *, validate: bool, dry_run: bool) 
     meta = obj.get("metadata") or {}
     name = str(meta.get("name", ""))
     ns = str(meta.get("namespace") or "") if res.namespaced else ""
-    query = {"fieldManager": FIELD_MANAGER}
-    if not validate:
-        query["fieldValidation"] = "Ignore"
+    query = {"fieldManager": FIELD_MANAGER, "fieldValidation": "Strict" if validate else "Ignore"}
     if dry_run:
         query["dryRun"] = "All"
     current = await kube.get(api_version, kind, name, ns)
