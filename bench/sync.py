@@ -1,10 +1,15 @@
-"""Benchmark: initial sync of 100 Applications x 10 objects against `kubectl apply --server-side`.
+"""Benchmark: initial sync of 100 Applications x 10 objects against the floor and kubectl.
 
-Same control plane, same run, same objects (each tool in its own namespaces):
-  1. kubectl apply --server-side -f <dir of all rendered manifests>        (timed)
-  2. tether: sync of all 100 Applications from one git repository         (timed)
-  3. tether: second pass with nothing changed: API writes (want 0) and the time
-     for a full diff of all objects.
+Same control plane, same run, same manifests (each in fresh namespaces of its own):
+  1. the floor (``bench/floor.py``): the same objects as raw concurrent server-side applies
+     through one pooled HTTP client, no dry-run, no reads: what the API server allows;
+  2. kubectl apply --server-side -f <dir of all rendered manifests>;
+  3. tether: sync of all the Applications from one git repository (``Engine.sync``), printed
+     as a ratio of the floor (target <= 1.5x);
+  4. tether: a no-op sync of every app (nothing changed): API writes (want 0) and its time
+     against a raw list of the same objects (``Floor.list``; target <= 1.5x).
+Exits non-zero when a target is missed. ``--profile FILE`` runs step 3 under cProfile (the
+stats go to FILE, the top entries and the requests by verb and status are printed).
 
 With ``--timeline``, instead: the timeline of one sync with hooks and waves (the sync-waves
 example of tests/fixtures/examples: a PreSync hook, waves -1 to 3, a Sync hook in wave 3),
@@ -12,7 +17,7 @@ measured from the API server's watch, ``--runs`` times (the median of each step 
 last); the sync runs in this process (``Engine.sync``), or with ``--controller`` in a
 ``tether controller`` (an automated sync of a new Application). docs/sync.md quotes both.
 
-    .venv/bin/python bench/sync.py [--apps 100] [--objects 10]
+    .venv/bin/python bench/sync.py [--apps 100] [--objects 10] [--no-kubectl] [--profile F]
     .venv/bin/python bench/sync.py --timeline [--runs 3] [--controller]
 """
 
@@ -20,12 +25,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
+import contextlib
+import cProfile
+import pstats
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -36,22 +43,26 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from devcluster.cluster import Cluster  # noqa: E402
-from devcluster.gitserver import GitServer  # noqa: E402
-
-from _common import Env, application, bench_env  # noqa: E402
-from tether.api.application import API_VERSION, crd_manifests, new_application  # noqa: E402
+from _common import KUBECTL, Env, application, bench_env  # noqa: E402
+from floor import Floor, ratio_line  # noqa: E402
+from tether.api.application import API_VERSION, new_application  # noqa: E402
 from tether.engine import Engine  # noqa: E402
-from tether.kube import KubeClient  # noqa: E402
 from tether.source import GitCache  # noqa: E402
 from timeline import Timeline, deployment_available, job_complete  # noqa: E402
 
 APPS_NS = "tether-system"
+INITIAL_TARGET = 1.5
+"""Initial sync: at most this many times the floor."""
+NOOP_TARGET = 1.5
+"""No-op sync: at most this many times a raw list of the same objects."""
+KUBECTL_ARGS = ("apply", "--server-side", "--field-manager", "bench-kubectl")
+LISTED = ("/api/v1/configmaps", "/api/v1/services", "/api/v1/serviceaccounts")
+"""The kinds of ``app_objects``: what a no-op sync must read."""
 
 
-def app_objects(i: int, n: int) -> list[dict[str, object]]:
+def app_objects(i: int, n: int) -> list[dict[str, Any]]:
     """n objects: a ServiceAccount, a Service, and ConfigMaps."""
-    objs: list[dict[str, object]] = [
+    objs: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": f"sa-{i}"}},
         {
             "apiVersion": "v1",
@@ -75,20 +86,56 @@ def app_objects(i: int, n: int) -> list[dict[str, object]]:
     return objs[:n]
 
 
-def with_namespace(objs: list[dict[str, object]], ns: str) -> list[dict[str, object]]:
-    out = []
-    for o in objs:
-        meta = dict(o["metadata"])  # type: ignore[arg-type]
-        meta["namespace"] = ns
-        out.append({**o, "metadata": meta})
-    return out
+def with_namespace(objs: list[dict[str, Any]], ns: str) -> list[dict[str, Any]]:
+    return [{**o, "metadata": {**o["metadata"], "namespace": ns}} for o in objs]
+
+
+def requests_since(before: Counter[tuple[str, int]], now: Counter[tuple[str, int]]) -> str:
+    """``PATCH 200: 1000, GET 200: 300``: the requests sent since ``before``, by verb and code."""
+    diff = {k: n - before.get(k, 0) for k, n in now.items() if n - before.get(k, 0)}
+    return ", ".join(f"{v} {c}: {n}" for (v, c), n in sorted(diff.items(), key=lambda x: -x[1]))
+
+
+@contextlib.contextmanager
+def profiled(path: str) -> Iterator[None]:
+    """Runs the block under cProfile when ``path`` is set: the stats go to ``path``, the top
+    entries (by own time, and tether's own functions by cumulative time) to stdout."""
+    if not path:
+        yield
+        return
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+        profiler.dump_stats(path)
+        print(f"# profile: {path}")
+        pstats.Stats(path).sort_stats("tottime").print_stats(20)
+        pstats.Stats(path).sort_stats("cumulative").print_stats("src/tether", 25)
+
+
+def kubectl_apply(kubeconfig: str, directory: Path) -> float:
+    t0 = time.perf_counter()
+    r = subprocess.run(
+        [str(KUBECTL), "--kubeconfig", kubeconfig, *KUBECTL_ARGS, "-f", str(directory)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    took = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError(f"kubectl apply failed: {r.stderr}")
+    return took
 
 
 async def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--apps", type=int, default=100)
     ap.add_argument("--objects", type=int, default=10)
-    ap.add_argument("--concurrency", type=int, default=10, help="apps synced at once")
+    ap.add_argument("--concurrency", type=int, default=32, help="apps synced at once")
+    ap.add_argument("--no-kubectl", action="store_true", help="skip the kubectl comparison")
+    ap.add_argument("--profile", default="", help="cProfile the initial sync into this file")
     ap.add_argument(
         "--timeline", action="store_true", help="time the steps of a sync with hooks and waves"
     )
@@ -101,159 +148,115 @@ async def main() -> int:
     args = ap.parse_args()
     if args.timeline:
         return await timelines(args.runs, args.controller)
-    cluster = Cluster()
-    cluster.up()
-    kubeconfig = str(cluster.p.kubeconfig)
-    kubectl = str(REPO / ".venv" / "bin" / "kubectl")
-    run_id = uuid.uuid4().hex[:5]
-    tmp = Path(tempfile.mkdtemp(prefix="tether-bench-"))
-    git = GitServer(tmp / "git")
-    git.start()
-    kube = await KubeClient.connect(kubeconfig)
-    try:
-        for crd in crd_manifests():
-            await kube.apply(crd)
-        await kube.wait_for_resource(API_VERSION, "Application")
-        await kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": APPS_NS}})
-        total = args.apps * args.objects
-        print(f"# {args.apps} apps x {args.objects} objects = {total} objects; run {run_id}")
+    async with bench_env("sync") as env:
+        return await initial_and_noop(env, args)
 
-        # The repository: one directory per app.
-        files = {}
-        for i in range(args.apps):
-            files[f"apps/app-{i:03d}/objects.yaml"] = yaml.safe_dump_all(
-                app_objects(i, args.objects)
-            )
-        repo = git.create_repo("bench")
-        repo.commit(files, message="bench apps")
 
-        # Namespaces for both tools, created up front and not timed.
-        ns_k = [f"bk-{run_id}-{i:03d}" for i in range(args.apps)]
-        ns_t = [f"bt-{run_id}-{i:03d}" for i in range(args.apps)]
-        await asyncio.gather(
-            *(
-                kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}})
-                for n in ns_k + ns_t
-            )
-        )
+async def initial_and_noop(env: Env, args: argparse.Namespace) -> int:
+    kube, run_id = env.kube, env.run_id
+    await kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": APPS_NS}})
+    total = args.apps * args.objects
+    print(f"# {args.apps} apps x {args.objects} objects = {total} objects; run {run_id}")
+    files = {
+        f"apps/app-{i:03d}/objects.yaml": yaml.safe_dump_all(app_objects(i, args.objects))
+        for i in range(args.apps)
+    }
+    repo = env.git.create_repo(f"bench-{run_id}")
+    repo.commit(files, message="bench apps")
+    ns_f = [f"bf-{run_id}-{i:03d}" for i in range(args.apps)]
+    ns_k = [f"bk-{run_id}-{i:03d}" for i in range(args.apps)]
+    ns_t = [f"bt-{run_id}-{i:03d}" for i in range(args.apps)]
+    await asyncio.gather(*(env.namespace(n) for n in ns_f + ([] if args.no_kubectl else ns_k)))
+    await asyncio.gather(*(env.namespace(n) for n in ns_t))
 
-        # 1. kubectl
-        kdir = tmp / "kubectl"
+    # 1. the floor
+    floor_objs = [
+        o for i in range(args.apps) for o in with_namespace(app_objects(i, args.objects), ns_f[i])
+    ]
+    async with Floor.open(env.kubeconfig) as f:
+        t_floor = await f.apply(floor_objs)
+    print(f"floor: {total} raw server-side applies: {t_floor:.2f} s")
+
+    # 2. kubectl
+    t_kubectl = 0.0
+    if not args.no_kubectl:
+        kdir = env.tmp / "kubectl"
         kdir.mkdir()
         for i in range(args.apps):
             (kdir / f"app-{i:03d}.yaml").write_text(
                 yaml.safe_dump_all(with_namespace(app_objects(i, args.objects), ns_k[i]))
             )
-        t0 = time.perf_counter()
-        r = subprocess.run(
-            [
-                kubectl,
-                "--kubeconfig",
-                kubeconfig,
-                "apply",
-                "--server-side",
-                "--field-manager",
-                "bench-kubectl",
-                "-f",
-                str(kdir),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        t_kubectl = time.perf_counter() - t0
-        if r.returncode != 0:
-            print(r.stderr, file=sys.stderr)
-            return 1
-        print(
-            f"kubectl apply --server-side: {t_kubectl:.2f}s ({len(r.stdout.splitlines())} objects)"
-        )
+        t_kubectl = kubectl_apply(env.kubeconfig, kdir)
+        print(f"kubectl apply --server-side: {t_kubectl:.2f} s")
 
-        # 2. tether: Applications created (not timed), then all synced.
-        secret = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {
-                "name": f"bench-creds-{run_id}",
-                "namespace": APPS_NS,
-                "labels": {"tether.dev/secret-type": "repository"},
-            },
-            "stringData": {"url": repo.http_url, "username": "git", "password": git.token},
-        }
-        await kube.apply(secret)
-        names = [f"bench-{run_id}-{i:03d}" for i in range(args.apps)]
-        await asyncio.gather(
-            *(
-                kube.apply(
-                    new_application(
-                        names[i],
-                        APPS_NS,
-                        repo_url=repo.http_url,
-                        path=f"apps/app-{i:03d}",
-                        dest_namespace=ns_t[i],
-                    )
-                )
-                for i in range(args.apps)
+    # 3. tether: Applications created (not timed), then all synced.
+    names = [f"bench-{run_id}-{i:03d}" for i in range(args.apps)]
+    await env.home(f"bh-{run_id}")  # credentials for the git server live in the apps' home
+    home = f"bh-{run_id}"
+    await env.create_apps(
+        [
+            new_application(
+                names[i],
+                home,
+                repo_url=repo.http_url,
+                path=f"apps/app-{i:03d}",
+                dest_namespace=ns_t[i],
             )
-        )
-        engine = Engine(kube, GitCache(tmp / "cache", refs_ttl=5.0), credentials_ttl=5.0)
-        sem = asyncio.Semaphore(args.concurrency)
+            for i in range(args.apps)
+        ]
+    )
+    engine = Engine(kube, GitCache(env.tmp / "cache", refs_ttl=5.0), credentials_ttl=5.0)
+    sem = asyncio.Semaphore(args.concurrency)
 
-        async def sync_one(name: str, write_status: bool = True) -> bool:
-            async with sem:
-                a = await engine.get_app(name, APPS_NS)
-                res = await engine.sync(a, write_status=write_status)
-                if not res.ok:
-                    print(f"{name}: {res.message}", file=sys.stderr)
-                return res.ok
+    async def sync_one(name: str, write_status: bool = True) -> bool:
+        async with sem:
+            a = await engine.get_app(name, home)
+            res = await engine.sync(a, write_status=write_status)
+            if not res.ok:
+                print(f"{name}: {res.message}", file=sys.stderr)
+            return res.ok
 
+    before = Counter(kube.requests)
+    with profiled(args.profile):
         t0 = time.perf_counter()
         oks = await asyncio.gather(*(sync_one(n) for n in names))
         t_tether = time.perf_counter() - t0
-        if not all(oks):
-            return 1
-        print(f"tether sync of {args.apps} apps: {t_tether:.2f}s")
-        print(f"ratio tether/kubectl: {t_tether / t_kubectl:.2f}x (target <= 1.0x, aim 0.5x)")
-
-        # 3. Second pass, nothing changed.
-        before = dict(kube.requests)
-        writes_before = kube.write_requests
-        t0 = time.perf_counter()
-        apps = [await engine.get_app(n, APPS_NS) for n in names]
-        t_get = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        cmps = await asyncio.gather(*(engine.compare(a) for a in apps))
-        t_diff = time.perf_counter() - t0
-        out_of_sync = [c.app.name for c in cmps if c.sync_status.value != "Synced"]
-        t0 = time.perf_counter()
-        await asyncio.gather(*(sync_one(n, write_status=False) for n in names))
-        t_resync = time.perf_counter() - t0
-        writes = kube.write_requests - writes_before
-        reqs = {
-            f"{v} {c}": n - before.get((v, c), 0)
-            for (v, c), n in kube.requests.items()
-            if n - before.get((v, c), 0)
-        }
+    if not all(oks):
+        return 1
+    print(f"initial sync requests: {requests_since(before, kube.requests)}")
+    if t_kubectl:
         print(
-            f"second pass: full diff of {total} objects: {t_diff:.2f}s (target < 3s); "
-            f"out of sync: {len(out_of_sync)}"
+            f"kubectl apply --server-side: {t_kubectl:.2f} s; "
+            f"tether/kubectl: {t_tether / t_kubectl:.2f}x"
         )
-        print(
-            f"second pass: sync of all apps with nothing changed: {t_resync:.2f}s; "
-            f"API write requests: {writes} (want 0)"
-        )
-        print(f"second pass requests by verb and code: {reqs} (reading the apps: {t_get:.2f}s)")
+    line, initial_met = ratio_line(
+        f"tether initial sync of {total} objects", t_tether, t_floor, INITIAL_TARGET
+    )
+    print(line)
 
-        # Clean up (not timed).
-        await asyncio.gather(*(kube.delete(API_VERSION, "Application", n, APPS_NS) for n in names))
-        await asyncio.gather(
-            *(kube.delete("v1", "Namespace", n, propagation="Background") for n in ns_k + ns_t)
-        )
-        return 0 if writes == 0 and not out_of_sync else 1
-    finally:
-        await kube.close()
-        git.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+    # 4. No-op sync, nothing changed (not recorded in the apps' history: as before, the
+    # writes counted are those to the apps' objects).
+    before = Counter(kube.requests)
+    writes_before = kube.write_requests
+    with profiled(args.profile and f"{args.profile}.noop"):
+        t0 = time.perf_counter()
+        oks = await asyncio.gather(*(sync_one(n, write_status=False) for n in names))
+        t_noop = time.perf_counter() - t0
+    writes = kube.write_requests - writes_before
+    print(f"no-op sync requests: {requests_since(before, kube.requests)}")
+    async with Floor.open(env.kubeconfig) as f:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(f.list(path, ns_t) for path in LISTED))
+        t_list = time.perf_counter() - t0
+    print(
+        f"raw list of the same objects ({len(LISTED)} kinds x {args.apps} namespaces): "
+        f"{t_list:.2f} s"
+    )
+    line, noop_met = ratio_line(
+        f"tether no-op sync of {total} objects", t_noop, t_list, NOOP_TARGET
+    )
+    print(f"{line}; API writes: {writes} (want 0)")
+    return 0 if initial_met and noop_met and writes == 0 and all(oks) else 1
 
 
 # ---- --timeline ----------------------------------------------------------------------------

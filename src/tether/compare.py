@@ -38,8 +38,10 @@ from tether.model import (
     SyncStatus,
 )
 from tether.project import windows_in_force
+from tether.schema import schema_check_of
 from tether.status import Condition, _key_of_row, inventory_of
 from tether.sync.options import (
+    DRY_RUN_NEW,
     FAIL_ON_SHARED,
     FORCE,
     IGNORE_EXTRANEOUS,
@@ -207,15 +209,23 @@ class Comparer:
         live = await self.live.read(app, wanted.items())
         cmp.live = live
         predicted: dict[ResourceKey, Obj | None] = {}
+        # Objects that provably match without asking the server (``_fast_path_synced``).
+        synced: set[ResourceKey] = set()
 
         async def dry_run(m: Manifest) -> None:
             current = live.get(m.key)
-            if (current is None and not validate) or (
-                current is not None and _fast_path_synced(app, m.obj, current)
-            ):
-                # A read-only diff shows a missing object as its manifest; a sync still asks
-                # the server (dry-run) so a bad manifest fails before anything is applied.
+            if current is None:
+                # A read-only diff shows a missing object as its manifest; a sync first checks
+                # it (schema, else a server dry-run) so a bad manifest fails before anything
+                # is applied.
+                if validate and await self._server_must_judge(m, desired, options):
+                    predicted[m.key] = await self._predict(m, None, desired, options)
+                else:
+                    predicted[m.key] = None
+                return
+            if _fast_path_synced(app, m.obj, current):
                 predicted[m.key] = None
+                synced.add(m.key)
                 return
             predicted[m.key] = await self._predict(m, current, desired, options)
 
@@ -224,7 +234,7 @@ class Comparer:
             key = m.key
             cur = live.get(key)
             pred = predicted.get(key)
-            if cur is not None and pred is None and _fast_path_synced(app, m.obj, cur):
+            if key in synced:
                 d = ResourceDiff(key, ResourceDiffStatus.SYNCED)
             else:
                 d = diff_object(key, without_bookkeeping(app, m.obj, cur), pred, cur, rules)
@@ -311,16 +321,42 @@ class Comparer:
                 hint=hint,
             ) from e
 
+    async def _server_must_judge(self, m: Manifest, desired: Desired, options: SyncOptions) -> bool:
+        """Whether a new object needs a server-side dry-run before anything is applied.
+
+        The client-side schema check (``tether.schema``) answers first: an object it finds
+        invalid fails here, as a failed dry-run would (naming file, line and object); one it
+        vouches for needs no dry-run (the apply itself is then the only request). Anything
+        else, or every new object with ``DryRunNewObjects=true``, is dry-run on the server.
+        """
+        if options.enabled(DRY_RUN_NEW, m.obj):
+            return True
+        strict = not options.disabled(VALIDATE, m.obj)
+        verdict = await schema_check_of(self.kube).check(m.obj, strict=strict)
+        if verdict.problems:
+            src = desired.sources.get(m.key)
+            where = f"{src.source_file}:{src.line}: " if src else ""
+            raise KubeError(
+                f"{where}{m.key}: invalid manifest: {'; '.join(verdict.problems)}",
+                status=422,
+                hint="fix the manifest in Git; nothing was applied",
+            )
+        return not verdict.vouched
+
     async def validate_missing(self, cmp: Comparison) -> None:
-        """Dry-runs the objects a read-only comparison left unasked (those not yet in the
-        cluster), so a bad manifest still fails before anything is applied."""
+        """Checks the objects a read-only comparison left unasked (those not yet in the
+        cluster), so a bad manifest still fails before anything is applied: the schema check,
+        else a server-side dry-run."""
         assert cmp.desired is not None
         desired = cmp.desired
         missing = [m for m in desired.manifests if m.key not in cmp.live]
         options = SyncOptions(cmp.app.sync_policy.sync_options)
-        await bounded(
-            APPLY_CONCURRENCY, (self._predict(m, None, desired, options) for m in missing)
-        )
+
+        async def check(m: Manifest) -> None:
+            if await self._server_must_judge(m, desired, options):
+                await self._predict(m, None, desired, options)
+
+        await bounded(APPLY_CONCURRENCY, (check(m) for m in missing))
 
 
 def shared_message(this: str, other: str, keys: list[ResourceKey], *, fail: bool = False) -> str:

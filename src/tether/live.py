@@ -2,17 +2,23 @@
 
 The watch cache may lag behind a write of ours; the newest object each apply returned is kept
 until the cache has seen it, so a compare right after a sync sees what the sync wrote.
+
+An object not among the app's labelled ones is looked for by type, not one by one: which
+objects of that type exist is one metadata-only list per (type, namespace) (or, with a cache,
+its key informer), and only those that exist (unlabelled objects to adopt: rare) are read in
+full. A new object therefore costs no read at all.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from tether.api.application import Application
 from tether.errors import KubeError
 from tether.kube import KubeClient, LiveCache
+from tether.kube.cache import list_keys
 from tether.model import Obj, ResourceKey
 from tether.sync.tracking import label_selector
 
@@ -87,6 +93,9 @@ class LiveObjects:
 
             await asyncio.gather(*(list_type(av, k) for (av, k) in by_type))
         missing = [(k, av) for k, av in wanted if k not in live]
+        if not missing:
+            return live
+        exist = await self._existing(missing)
 
         async def get_one(key: ResourceKey, api_version: str) -> None:
             try:
@@ -98,8 +107,61 @@ class LiveObjects:
             if obj is not None:
                 live[key] = obj
 
-        await bounded(APPLY_CONCURRENCY, (get_one(k, av) for k, av in missing))
+        await bounded(APPLY_CONCURRENCY, (get_one(k, av) for k, av in missing if exist(k)))
         return live
+
+    async def _existing(
+        self, missing: list[tuple[ResourceKey, str]]
+    ) -> Callable[[ResourceKey], bool]:
+        """Which of ``missing`` (not among the app's labelled objects) may exist: one metadata
+        list per (type, namespace), or the cache's key informer of the type. A type that may not
+        be listed leaves its objects to be read one by one; a type not served has none."""
+        groups: dict[tuple[str, str, str], list[ResourceKey]] = {}
+        for key, api_version in missing:
+            groups.setdefault((api_version, key.kind, key.namespace), []).append(key)
+        known: set[ResourceKey] = set()
+        unknown: set[ResourceKey] = set()
+        by_type: dict[tuple[str, str], list[str]] = {}
+        for api_version, kind, ns in groups:
+            by_type.setdefault((api_version, kind), []).append(ns)
+
+        async def one_type(api_version: str, kind: str) -> None:
+            namespaces = by_type[(api_version, kind)]
+            if self.cache is not None:
+                try:
+                    keys = await self.cache.existing(api_version, kind)
+                except KubeError as e:
+                    if e.status == 404:
+                        return  # kind not served (yet): none of its objects exist
+                    if e.status not in (401, 403):
+                        raise
+                    keys = None  # not allowed cluster-wide: list each namespace below
+                else:
+                    if keys is None:
+                        return  # the cache holds every object of this type
+                    known.update(
+                        k for ns in namespaces for k in groups[(api_version, kind, ns)] if k in keys
+                    )
+                    return
+            await bounded(
+                APPLY_CONCURRENCY, (one_namespace(api_version, kind, ns) for ns in namespaces)
+            )
+
+        async def one_namespace(api_version: str, kind: str, ns: str) -> None:
+            keys = groups[(api_version, kind, ns)]
+            try:
+                listed, _ = await list_keys(self.kube, api_version, kind, ns)
+            except KubeError as e:
+                if e.status == 404:
+                    return
+                if e.status not in (401, 403):
+                    raise
+                unknown.update(keys)  # may not list them: read each one
+                return
+            known.update(k for k in keys if k in listed)
+
+        await asyncio.gather(*(one_type(av, kind) for av, kind in by_type))
+        return lambda k: k in known or k in unknown
 
 
 def _rv(obj: Obj | None) -> int:

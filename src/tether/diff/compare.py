@@ -9,7 +9,7 @@ compared only when there is no dry-run result to compare instead.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import yaml
@@ -50,9 +50,7 @@ def diff_object(
         shown = predicted if predicted is not None else desired
         if shown is None:
             raise ValueError(f"{key}: nothing to compare, no manifest and no live object")
-        return ResourceDiff(
-            key, ResourceDiffStatus.MISSING, diff_text=_unified(key, None, redact(normalize(shown)))
-        )
+        return LazyDiff(key, ResourceDiffStatus.MISSING, lambda: _missing_text(key, shown))
     if desired is None:
         return ResourceDiff(
             key,
@@ -83,6 +81,33 @@ def diff_object(
         diff_text=_unified(key, shown_have, shown_want),
         changed_paths=paths,
     )
+
+
+class LazyDiff(ResourceDiff):
+    """A diff whose text is written on first read. A first sync finds every object Missing and
+    shows few of their texts, if any: writing each as YAML cost more CPU than its apply."""
+
+    def __init__(
+        self, key: ResourceKey, status: ResourceDiffStatus, render: Callable[[], str]
+    ) -> None:
+        super().__init__(key, status)
+        self._text: str | None = None
+        self._render: Callable[[], str] | None = render
+
+    @property
+    def diff_text(self) -> str:
+        if self._text is None:
+            self._text = self._render() if self._render is not None else ""
+            self._render = None
+        return self._text
+
+    @diff_text.setter
+    def diff_text(self, value: str) -> None:
+        self._text, self._render = value, None
+
+
+def _missing_text(key: ResourceKey, shown: Obj) -> str:
+    return _unified(key, None, redact(normalize(shown)))
 
 
 def _changed_paths(

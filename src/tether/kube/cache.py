@@ -3,6 +3,10 @@
 Each informer lists once, then watches from the list's resourceVersion with bookmarks so
 a reconnect resumes where it left off; a 410 Gone (history compacted) means list again.
 Listeners are called for every change, which is how drift is seen as it happens.
+
+Beside them, key informers (``existing``) know which objects *outside* the label selector
+exist, by key only (a metadata-only list, then a watch): how an object not yet labelled is
+told apart from one not yet created without one request per object.
 """
 
 from __future__ import annotations
@@ -10,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from tether.backoff import Backoff
@@ -26,6 +31,44 @@ _WATCH_BACKOFF = Backoff(base=0.5, cap=10.0, jitter=0.5)
 Listener = Callable[[str, Obj], None]
 """Called with (event type, object) for ADDED, MODIFIED and DELETED."""
 
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+"""``Accept`` of a list that needs only the objects' metadata (the server may answer the full
+list instead, which is read the same way)."""
+_KEY_ONLY: Obj = {}
+"""The value a key informer keeps per object: nothing but the key."""
+_LABEL_KEY = re.compile(r"[A-Za-z0-9][-A-Za-z0-9_./]*")
+
+
+async def list_keys(
+    client: KubeClient, api_version: str, kind: str, namespace: str = "", label_selector: str = ""
+) -> tuple[set[ResourceKey], str]:
+    """The keys of the objects of one type (in ``namespace``, or all; cluster-scoped types
+    ignore it), from one metadata-only list, and the list's resourceVersion."""
+    res = await client.resource_for(api_version, kind)
+    query = {"labelSelector": label_selector} if label_selector else None
+    path = res.path(namespace if res.namespaced else "")
+    body = await client.request(
+        "GET", path, query=query, headers={"Accept": METADATA_LIST}, timeout=120
+    )
+    group = split_api_version(api_version)[0]
+    keys = {_key(group, kind, it) for it in body.get("items") or []}
+    return keys, str((body.get("metadata") or {}).get("resourceVersion", ""))
+
+
+def _key(group: str, kind: str, obj: Obj) -> ResourceKey:
+    meta = obj.get("metadata") or {}
+    return ResourceKey(group, kind, str(meta.get("namespace") or ""), str(meta.get("name", "")))
+
+
+def complement(label_selector: str) -> str | None:
+    """The selector of the objects a cache with ``label_selector`` does not hold: ``!key``
+    for an existence selector, every object ("") for any other, None when it holds all."""
+    if not label_selector:
+        return None
+    if _LABEL_KEY.fullmatch(label_selector):
+        return f"!{label_selector}"
+    return ""
+
 
 @dataclass
 class Informer:
@@ -39,6 +82,9 @@ class Informer:
     relists: int = 0
     error: KubeError | None = None
     """Set when the first list was refused (403): this type cannot be cached."""
+    keys_only: bool = False
+    """A key informer: ``objects`` maps each key to an empty dict, and no listener hears of
+    its changes."""
 
 
 class LiveCache:
@@ -48,6 +94,8 @@ class LiveCache:
         self._informers: dict[tuple[str, str, str], Informer] = {}
         self._tasks: dict[tuple[str, str, str], asyncio.Task[None]] = {}
         self._listeners: list[Listener] = []
+        self._keys: dict[tuple[str, str], Informer] = {}
+        self._key_tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -70,6 +118,26 @@ class LiveCache:
             raise inf.error
         return inf
 
+    async def existing(self, api_version: str, kind: str) -> Collection[ResourceKey] | None:
+        """The keys of the objects of this type the cache does not hold (outside its label
+        selector), cluster-wide: one key informer per type, started on the first call and
+        shared by every caller after it. None when the cache holds every object of the type.
+        Raises KubeError (403) when the type may not be listed cluster-wide."""
+        selector = complement(self.label_selector)
+        if selector is None:
+            return None
+        key = (api_version, kind)
+        inf = self._keys.get(key)
+        if inf is None:
+            await self.client.resource_for(api_version, kind)
+            inf = Informer(api_version, kind, selector, keys_only=True)
+            self._keys[key] = inf
+            self._key_tasks[key] = asyncio.create_task(self._run(inf), name=f"keys {kind}")
+        await inf.synced.wait()
+        if inf.error is not None:
+            raise inf.error
+        return inf.objects.keys()
+
     def get(self, key: ResourceKey) -> Obj | None:
         for (api_version, kind, _), inf in self._informers.items():
             if kind == key.kind and split_api_version(api_version)[0] == key.group:
@@ -85,12 +153,14 @@ class LiveCache:
         return list(self._informers.values())
 
     async def close(self) -> None:
-        for t in self._tasks.values():
+        tasks = [*self._tasks.values(), *self._key_tasks.values()]
+        for t in tasks:
             t.cancel()
-        for t in self._tasks.values():
+        for t in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks.clear()
+        self._key_tasks.clear()
 
     def _notify(self, event: str, obj: Obj) -> None:
         for fn in self._listeners:
@@ -100,6 +170,15 @@ class LiveCache:
                 log.exception("cache listener failed")
 
     async def _list(self, inf: Informer) -> None:
+        if inf.keys_only:
+            keys, rv = await list_keys(
+                self.client, inf.api_version, inf.kind, inf.namespace, inf.label_selector
+            )
+            inf.objects = dict.fromkeys(keys, _KEY_ONLY)
+            inf.resource_version = rv
+            inf.relists += 1
+            inf.synced.set()
+            return
         items, rv = await self.client.list(
             inf.api_version, inf.kind, inf.namespace, inf.label_selector
         )
@@ -140,6 +219,13 @@ class LiveCache:
                     if meta.get("resourceVersion"):
                         inf.resource_version = str(meta["resourceVersion"])
                     if ev.type == "BOOKMARK":
+                        continue
+                    if inf.keys_only:
+                        key = _key(split_api_version(inf.api_version)[0], inf.kind, ev.object)
+                        if ev.type == "DELETED":
+                            inf.objects.pop(key, None)
+                        else:
+                            inf.objects[key] = _KEY_ONLY
                         continue
                     key = ResourceKey.of(ev.object)
                     if ev.type == "DELETED":

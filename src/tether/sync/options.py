@@ -32,6 +32,7 @@ FAIL_ON_SHARED: Final = "FailOnSharedResource"
 PROPAGATION: Final = "PrunePropagationPolicy"
 OUT_OF_SYNC_ONLY: Final = "ApplyOutOfSyncOnly"
 CSA_MIGRATION: Final = "ClientSideApplyMigration"
+DRY_RUN_NEW: Final = "DryRunNewObjects"
 
 IGNORE_EXTRANEOUS: Final = "IgnoreExtraneous"
 SERVER_SIDE_DIFF: Final = "ServerSideDiff"
@@ -66,6 +67,7 @@ SYNC_SPECS: Final[Mapping[str, OptionSpec]] = {
     PROPAGATION: OptionSpec(values=("foreground", "background", "orphan"), obj=False),
     OUT_OF_SYNC_ONLY: OptionSpec(obj=False),
     CSA_MIGRATION: OptionSpec(obj=False),
+    DRY_RUN_NEW: OptionSpec(),
 }
 """Every sync option tether knows (see docs/sync-options.md)."""
 
