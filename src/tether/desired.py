@@ -237,8 +237,11 @@ class DesiredSource:
         async def export(dest: Path) -> None:
             await git.export(url, commit, dest)
 
+        async def export_only(dest: Path, paths: list[str]) -> None:
+            await git.export(url, commit, dest, paths)
+
         view = git.view(url, commit)
-        return Resolved(s, commit, Checkout(view, export, commit), creds)
+        return Resolved(s, commit, Checkout(view, export, commit, export_only), creds)
 
     async def render_context(self, app: Application) -> RenderContext:
         """The cluster facts and credentials every source of ``app`` renders with."""

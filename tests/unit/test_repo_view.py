@@ -173,6 +173,27 @@ def test_export_writes_modes_and_links_as_stored(
     assert found == ["README.md", *view.files("apps"), "run.sh"]
 
 
+def test_export_of_some_paths_writes_those_and_the_way_to_them(
+    repo: Any, view: GitTreeView, tmp_path: Path
+) -> None:
+    dest = tmp_path / "out"
+    dest.mkdir()
+    assert export_tree(repo, view.tree, str(dest), ["apps/web/nested", "run.sh"]) == 2
+    found = sorted(
+        str(p.relative_to(dest)) for p in dest.rglob("*") if not p.is_dir() or p.is_symlink()
+    )
+    assert found == ["apps/web/nested/deep/cm.yaml", "run.sh"]
+    assert os.stat(dest / "run.sh").st_mode & 0o777 == 0o755
+
+
+def test_export_of_the_root_path_writes_everything(
+    repo: Any, view: GitTreeView, tmp_path: Path
+) -> None:
+    dest = tmp_path / "out"
+    dest.mkdir()
+    assert export_tree(repo, view.tree, str(dest), ["", "apps"]) == 8
+
+
 def test_export_refuses_a_directory_that_is_not_empty(
     repo: Any, view: GitTreeView, tmp_path: Path
 ) -> None:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tether.api.source import TYPE_HELM, TYPE_KUSTOMIZE, Source
+from tether.api.source import TYPE_DIRECTORY, TYPE_HELM, TYPE_KUSTOMIZE, Source
 from tether.errors import InvalidSpec
 from tether.model import Manifest
 from tether.render.base import Renderer, RenderRequest, RepoView
@@ -38,6 +38,9 @@ class Checkout:
     """Writes every file of the revision under the given directory (which does not exist
     yet)."""
     revision: str
+    export_only: Callable[[Path, list[str]], Awaitable[None]] | None = None
+    """Writes only the given paths (and the directories leading to them), when the source
+    can: a plain directory render then writes its own files, not the whole repository."""
 
 
 @dataclass
@@ -68,10 +71,17 @@ async def render_git_source(
     renderer = renderer_for(render_type)
     used = used_refs(source, refs)
 
+    inputs = renderer.inputs(checkout.view, source, path)
+
     async def run() -> list[Manifest]:
         async with private_dir() as tmp:
             root = tmp / "repo"
-            await checkout.export(root)
+            if render_type == TYPE_DIRECTORY and inputs is not None and checkout.export_only:
+                # The files the render reads, and nothing else: exporting a whole repository
+                # for each of its many apps made rendering grow with apps x files.
+                await checkout.export_only(root, inputs)
+            else:
+                await checkout.export(root)
             ref_roots = await export_refs(tmp, used)
             request = _request(ctx, source, root, path, ref_roots)
             if render_type == TYPE_HELM and ctx.allow_remote:
@@ -80,7 +90,7 @@ async def render_git_source(
 
     if ctx.cache is None:
         return render_type, await run()
-    content = content_ids(renderer.inputs(checkout.view, source, path), checkout.view.object_id)
+    content = content_ids(inputs, checkout.view.object_id)
     facts = render_type == TYPE_HELM or (
         render_type == TYPE_KUSTOMIZE and uses_helm_charts(checkout.view, source, path)
     )

@@ -669,23 +669,26 @@ class GitCache:
         """The repository at ``commit`` (already fetched), read from git objects."""
         return GitTreeView(self._open(url), self._commit_of(url, commit.strip().lower(), commit))
 
-    async def export(self, url: str, commit: str, dest: Path) -> None:
+    async def export(
+        self, url: str, commit: str, dest: Path, only: Sequence[str] | None = None
+    ) -> None:
         """Writes the whole tree at ``commit`` (already fetched) into the empty directory
         ``dest`` (made if missing): files with their exec bit, symlinks exactly as stored
-        (renderers refuse those that lead out), submodules skipped.
+        (renderers refuse those that lead out), submodules skipped; with ``only``, just those
+        paths and the directories leading to them.
 
         Runs in a thread with its own repository handle; exports of one repository run side
         by side, never beside a fetch of it."""
         sha = self._commit_of(url, commit.strip().lower(), commit)
         dest.mkdir(parents=True, exist_ok=True)
         async with self._repo_lock(url, shared=True):
-            await asyncio.to_thread(self._export, url, sha, dest)
+            await asyncio.to_thread(self._export, url, sha, dest, only)
 
-    def _export(self, url: str, sha: str, dest: Path) -> None:
+    def _export(self, url: str, sha: str, dest: Path, only: Sequence[str] | None) -> None:
         repo = pygit2.Repository(str(self.repo_path(url)))
         tree = repo[sha].peel(pygit2.Commit).tree
         try:
-            export_tree(repo, tree, str(dest))
+            export_tree(repo, tree, str(dest), only)
         except SourceError as e:
             raise source_error(
                 REASON_PATH, f"{redact(url)} at {sha[:12]}: {e.message}", e.hint

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pygit2
@@ -156,9 +158,12 @@ class GitTreeView:
 # ---- export -------------------------------------------------------------------------------
 
 
-def export_tree(repo: Any, tree: Any, dest: str) -> int:
+def export_tree(repo: Any, tree: Any, dest: str, only: Sequence[str] | None = None) -> int:
     """Writes every file (with its exec bit), directory and symlink (as stored) of ``tree``
     into the empty directory ``dest``; submodules are skipped. Returns the files written.
+
+    ``only`` limits the export to those paths (files, links or whole directories) and the
+    directories that lead to them: what a render reads, when its renderer can say.
 
     Measured on a 5,000-file repository: writing blobs read through pygit2 beat libgit2's own
     ``checkout_tree(directory=)`` slightly, and lets every write be made relative to a
@@ -168,6 +173,7 @@ def export_tree(repo: Any, tree: Any, dest: str) -> int:
     if os.listdir(dest):
         raise FileExistsError(errno.ENOTEMPTY, "not an empty directory", dest)
     count = 0
+    wanted = _Wanted.of(only)
     root = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     stack: list[tuple[int, str, Any]] = [(root, "", tree)]
     try:
@@ -175,13 +181,38 @@ def export_tree(repo: Any, tree: Any, dest: str) -> int:
             dfd, prefix, sub = stack.pop()
             try:
                 for entry in sub:
-                    count += _export_entry(repo, dfd, prefix, entry, stack)
+                    if wanted is None or wanted.keeps(f"{prefix}{entry.name}"):
+                        count += _export_entry(repo, dfd, prefix, entry, stack)
             finally:
                 os.close(dfd)
     finally:
         for dfd, _, _ in stack:
             os.close(dfd)
     return count
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    """The paths a partial export writes: each of ``paths`` with all it holds, and the
+    directories on the way to them."""
+
+    paths: frozenset[str]
+    parents: frozenset[str]
+
+    @classmethod
+    def of(cls, only: Sequence[str] | None) -> _Wanted | None:
+        if only is None:
+            return None
+        paths = {p.strip("/") for p in only}
+        if "" in paths:
+            return None  # the root: everything
+        parents = {p.rsplit("/", i)[0] for p in paths for i in range(1, p.count("/") + 1)}
+        return cls(frozenset(paths), frozenset(parents))
+
+    def keeps(self, path: str) -> bool:
+        if path in self.paths or path in self.parents:
+            return True
+        return any(path.startswith(p + "/") for p in self.paths)
 
 
 def _export_entry(
