@@ -12,7 +12,6 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 # Beyond this many doublings every useful base is past any cap; stopping here keeps
 # ``factor ** n`` from overflowing a float on a very long run of failures.
@@ -51,6 +50,8 @@ def retry_after(value: str | None, now: datetime | None = None) -> float | None:
     if text.isdigit():
         return float(text)
     try:
+        from email.utils import parsedate_to_datetime  # rare: most servers send seconds
+
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
         return None

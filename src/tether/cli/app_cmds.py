@@ -1,20 +1,22 @@
 """The ``tether app`` group and its commands (create, apply, list, get, diff, delete,
-refresh). ``sync``, ``terminate-op`` and ``wait`` are in ``operation_cmds``; ``pin`` and
-``unpin`` in ``pin_cmds``; ``history`` is added by ``audit_cmds`` (and, for ``--server``, by
-``remote_cmds``). list, get, diff and refresh print the same whether they ask the Kubernetes
-API or, with ``--server``, tether's HTTP API (``tether.cli.backend``)."""
+refresh). The group imports its other commands when one runs (``COMMANDS``): ``sync``,
+``terminate-op`` and ``wait`` are in ``operation_cmds``, ``clone`` in ``clone_cmd``, ``pin``
+and ``unpin`` in ``pin_cmds``, ``rollback`` in ``rollback_cmd``, ``history`` in
+``audit_cmds`` (for ``--server``, ``remote_cmds``) and ``drift`` in ``blame_cmds``. list, get,
+diff and refresh print the same whether they ask the Kubernetes API or, with ``--server``,
+tether's HTTP API (``tether.cli.backend``)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
 
 from tether.api.application import API_VERSION, REFRESH_ANNOTATION, new_application
 from tether.api.project import project_name
-from tether.cli.application_file import read_application_file
 from tether.cli.backend import Applications, with_backend
 from tether.cli.common import (
     EXIT_DIFF,
@@ -30,15 +32,18 @@ from tether.cli.common import (
     run,
     with_engine,
 )
+from tether.cli.lazy import Lazy, LazyGroup
 from tether.cli.output import SOURCE_HEADERS, Cell, first_source, print_table, source_rows
-from tether.cli.pin_cmds import sync_cell
-from tether.deletion.command import delete_application
-from tether.diff import render_diffs
-from tether.engine import Engine
+from tether.cli.pin_text import sync_cell
 from tether.errors import KubeError, TetherError
-from tether.model import Obj
-from tether.service.documents import diffs_of_document, list_document
 from tether.source import redact
+
+if TYPE_CHECKING:
+    from tether.engine import Engine
+    from tether.model import Obj
+
+# Each command imports what only it needs (the engine, the differ, Git) when it runs, so that
+# ``tether app list`` and ``app get`` load none of it.
 
 force_conflicts_option = click.option(
     "--force-conflicts",
@@ -47,7 +52,56 @@ force_conflicts_option = click.option(
 )
 
 
-@click.group()
+COMMANDS = {
+    "clone": Lazy(
+        "tether.cli.clone_cmd:app_clone",
+        "Reproduce NAME at one commit in another namespace, as a new Application NEWNAME.",
+    ),
+    "drift": Lazy(
+        "tether.cli.blame_cmds:drift_command",
+        "Show an app's drift timeline: who changed what in the cluster, when, and whether "
+        "tether corrected it, newest first (from the audit trail).",
+    ),
+    "history": Lazy(
+        "tether.cli.audit_cmds:history_command",
+        "Show an Application's syncs: revision, result, trigger, commit author and message.",
+    ),
+    "pin": Lazy(
+        "tether.cli.pin_cmds:app_pin",
+        "Hold NAME at REVISION (a commit, tag, branch, chart version or history ID) instead "
+        "of its targetRevision, without writing Git, until 'tether app unpin NAME'.",
+    ),
+    "rollback": Lazy(
+        "tether.cli.rollback_cmd:app_rollback",
+        "Roll an Application back by writing Git: a commit on the tracked branch restores the "
+        "app's paths to REVISION (--to, else --steps back in its history), authored by you, is "
+        "pushed (only if the branch is still where you saw it), and synced. Auto-sync stays "
+        "on: the branch head now is the rollback.",
+    ),
+    "sync": Lazy(
+        "tether.cli.operation_cmds:app_sync",
+        "Sync an Application: through the running controller when there is one, else here.",
+    ),
+    "terminate-op": Lazy(
+        "tether.cli.operation_cmds:app_terminate_op",
+        'Stop the sync running on an Application. It ends Failed ("terminated") at its next '
+        "step; what was applied stays applied, what was not is not. Exit 0 once it ended.",
+    ),
+    "unpin": Lazy(
+        "tether.cli.pin_cmds:app_unpin",
+        "Remove the pin of NAME: it follows its targetRevision again (auto-sync deploys it).",
+    ),
+    "wait": Lazy(
+        "tether.cli.operation_cmds:app_wait",
+        "Wait until no sync runs and the app is Synced and Healthy (with --sync or --health: "
+        "only that). Exit 0 when reached, 1 on timeout (saying what is still not so), 2 on "
+        "error.",
+    ),
+}
+"""The ``app`` commands defined in other modules, imported when run (``tether.cli.lazy``)."""
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS)
 def app() -> None:
     """Create, inspect, diff, sync and delete Applications."""
 
@@ -133,6 +187,8 @@ def app_create(
 @common
 def app_apply(ctx: Ctx, filename: str, force_conflicts: bool) -> None:
     """Create or update Applications from a YAML file."""
+    from tether.cli.application_file import read_application_file
+
     try:
         # Every document is checked before the first is sent: a file applies whole or not.
         docs = read_application_file(Path(filename), ctx.namespace)
@@ -179,6 +235,8 @@ def app_list(ctx: Ctx) -> None:
     async def go(apps: Applications) -> int:
         items = await apps.list(ctx.namespace)
         if ctx.output in ("json", "yaml"):
+            from tether.service.documents import list_document
+
             print_obj(list_document(items), ctx.output)
             return EXIT_OK
         rows: list[list[Cell]] = []
@@ -240,6 +298,9 @@ def app_get(ctx: Ctx, name: str) -> None:
 def app_diff(ctx: Ctx, name: str, revision: str | None, color: bool | None) -> None:
     """Show how the cluster differs from Git. Exit 0 in sync, 1 with a diff, 2 on error."""
 
+    from tether.diff import render_diffs
+    from tether.service.documents import diffs_of_document
+
     async def go(apps: Applications) -> int:
         doc = await apps.diff(name, ctx.namespace, revision)
         diffs = diffs_of_document(doc)
@@ -281,6 +342,8 @@ def app_delete(
 ) -> None:
     """Delete an Application (and, with --cascade, everything it owns). See docs/deletion.md."""
 
+    from tether.deletion.command import delete_application
+
     async def go(engine: Engine) -> int:
         res = await delete_application(
             engine,
@@ -315,18 +378,3 @@ def app_refresh(ctx: Ctx, name: str) -> None:
         return EXIT_OK
 
     run(with_backend(ctx, go))
-
-
-def register(cli: click.Group) -> None:
-    """Adds the ``app`` group, with the operation commands (sync, terminate-op, wait), to
-    ``cli`` (the ``tether`` group)."""
-    from tether.cli import (
-        operation_cmds,  # it prints with common's consoles; no cycle
-        pin_cmds,
-        remote_cmds,
-    )
-
-    operation_cmds.register(app)
-    pin_cmds.register(app)
-    remote_cmds.register()
-    cli.add_command(app)

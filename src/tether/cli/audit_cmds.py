@@ -447,6 +447,23 @@ def source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def audit_command() -> click.Command:
+    """``tether audit`` (with ``export`` and ``migrate``), for the root group's table."""
+    return _registered()[0].commands["audit"]
+
+
+def history_command() -> click.Command:
+    """``tether app history``, for the ``app`` group's table."""
+    return _registered()[1].commands["history"]
+
+
+@functools.cache
+def _registered() -> tuple[click.Group, click.Group]:
+    root, app_group = click.Group("tether"), click.Group("app")
+    register(root, app_group)
+    return root, app_group
+
+
 def register(cli: click.Group, app_group: click.Group) -> None:
     """Adds ``audit`` to ``cli`` and ``history`` to ``app_group`` (the ``tether app`` group)."""
     from tether.cli.main import EXIT_OK, common, err, out, print_obj, run, with_engine

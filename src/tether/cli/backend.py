@@ -5,20 +5,23 @@ command prints the same thing either way; ``with_backend`` picks one from ``Ctx`
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from tether.cli.common import Ctx, with_engine
-from tether.client import ApiClient, RemoteApplications, ServerOptions
-from tether.engine import Engine
+from tether.cli.common import Ctx, with_kube
 from tether.errors import KubeError
-from tether.kube import KubeClient
-from tether.model import Obj
-from tether.service import ApplicationService, SyncOutcome, SyncRequest, WaitResult
 from tether.service.documents import app_document, diff_document
-from tether.service.follow import Progress
-from tether.service.refresh import request_refresh
-from tether.sync.state import OperationState
+from tether.service.reading import list_apps, read_app
+
+if TYPE_CHECKING:
+    from tether.client import RemoteApplications, ServerOptions
+    from tether.engine import Engine
+    from tether.kube import KubeClient
+    from tether.model import Obj
+    from tether.service import ApplicationService, SyncOutcome, SyncRequest, WaitResult
+    from tether.service.follow import Progress
+    from tether.sync.state import OperationState
 
 
 class Applications(Protocol):
@@ -61,17 +64,30 @@ class Applications(Protocol):
 
 
 class DirectApplications:
-    """The application service over the Kubernetes API, answering in documents."""
+    """The application service over the Kubernetes API, answering in documents. The engine
+    (and the service over it) is made when a question needs it: a list or a get reads the
+    Applications with the client alone."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.service = ApplicationService(engine)
+    def __init__(self, kube: KubeClient) -> None:
+        self.kube = kube
+
+    @functools.cached_property
+    def engine(self) -> Engine:
+        from tether.engine import Engine
+
+        return Engine(self.kube)
+
+    @functools.cached_property
+    def service(self) -> ApplicationService:
+        from tether.service.applications import ApplicationService
+
+        return ApplicationService(self.engine)
 
     async def list(self, namespace: str) -> list[Obj]:
-        return [app_document(a) for a in await self.service.list(namespace)]
+        return [app_document(a) for a in await list_apps(self.kube, namespace)]
 
     async def get(self, name: str, namespace: str) -> Obj:
-        return app_document((await self.service.get(name, namespace)).obj)
+        return app_document((await read_app(self.kube, name, namespace)).obj)
 
     async def diff(self, name: str, namespace: str, revision: str | None) -> dict[str, Any]:
         return diff_document(await self.service.diff(name, namespace, revision))
@@ -87,6 +103,8 @@ class DirectApplications:
         return await self.service.sync(req, dry_run=dry_run, timeout=timeout, progress=progress)
 
     async def refresh(self, name: str, namespace: str) -> str:
+        from tether.service.refresh import request_refresh
+
         return await request_refresh(self.engine, name, namespace)
 
     async def terminate(
@@ -109,12 +127,14 @@ class DirectApplications:
 async def with_backend(ctx: Ctx, fn: Callable[[Applications], Awaitable[int]]) -> int:
     """Runs ``fn`` with the Kubernetes API, or with tether's API when ``--server`` is given."""
     if ctx.server is None:
-        return await with_engine(ctx, lambda engine: fn(DirectApplications(engine)))
+        return await with_kube(ctx, lambda kube: fn(DirectApplications(kube)))
     return await with_api(ctx, fn)
 
 
 async def with_api(ctx: Ctx, fn: Callable[[RemoteApplications], Awaitable[int]]) -> int:
     """Runs ``fn`` with tether's API (``--server`` must be given)."""
+    from tether.client import ApiClient, RemoteApplications
+
     assert ctx.server is not None
     async with ApiClient(await with_token(ctx, ctx.server)) as api:
         return await fn(RemoteApplications(api))
@@ -123,6 +143,9 @@ async def with_api(ctx: Ctx, fn: Callable[[RemoteApplications], Awaitable[int]])
 async def with_token(ctx: Ctx, options: ServerOptions) -> ServerOptions:
     """``options`` with a token: ``--token``/``$TETHER_TOKEN``, else the kubeconfig user's
     bearer token. Without any, none is sent and the server's 401 says what to do."""
+    from tether.client import ServerOptions
+    from tether.kube import KubeClient
+
     if options.token:
         return options
     try:

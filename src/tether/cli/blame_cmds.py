@@ -9,6 +9,7 @@ as ``audit_cmds`` does, so main.py may import this module at any point.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,23 @@ def drift_rows(entries: list[DriftEntry]) -> list[list[str]]:
         ]
         for e in entries
     ]
+
+
+def blame_command() -> click.Command:
+    """``tether blame``, for the root group's table."""
+    return _registered()[0].commands["blame"]
+
+
+def drift_command() -> click.Command:
+    """``tether app drift``, for the ``app`` group's table."""
+    return _registered()[1].commands["drift"]
+
+
+@functools.cache
+def _registered() -> tuple[click.Group, click.Group]:
+    root, app_group = click.Group("tether"), click.Group("app")
+    register(root, app_group)
+    return root, app_group
 
 
 def register(cli: click.Group, app_group: click.Group) -> None:

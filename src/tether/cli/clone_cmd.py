@@ -126,8 +126,3 @@ def print_plan(req: CloneRequest, plan: ClonePlan, *, dry_run: bool) -> None:
             f"  see it with 'tether app get {req.new_name}'; remove it with "
             f"'tether app delete {req.new_name}'"
         )
-
-
-def register(app: click.Group) -> None:
-    """Adds ``clone`` to the ``app`` group."""
-    app.add_command(app_clone)

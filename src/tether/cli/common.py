@@ -15,20 +15,24 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-import yaml
 from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
 from tether.api.application import DEFAULT_NAMESPACE
 from tether.cli.output import styled
-from tether.client.http import ServerOptions
-from tether.engine import Engine
 from tether.errors import TetherError
-from tether.kube import KubeClient
+
+if TYPE_CHECKING:
+    from tether.client.http import ServerOptions
+    from tether.engine import Engine
+    from tether.kube import KubeClient
+
+# What a command needs is imported where it is needed, so that each command loads only its
+# own dependencies (tether.cli.lazy); this module is imported by every one of them.
 
 # Piped output is read by people too (CI logs, `| less`): give tables room rather than
 # truncating every column to fit 80 characters.
@@ -131,7 +135,7 @@ def server_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         sub = click_ctx.invoked_subcommand
         group = click_ctx.command
         if server_given(click_ctx) is not None and sub and isinstance(group, click.Group):
-            command = group.commands.get(sub)
+            command = group.get_command(click_ctx, sub)
             if command is not None and not isinstance(command, click.Group):
                 fail(not_over_api(sub))
         return result
@@ -146,6 +150,8 @@ def server_given(click_ctx: click.Context) -> ServerOptions | None:
     given = click_ctx.meta.get(_SERVER_META) or {}
     if not given.get("url"):
         return None
+    from tether.client.http import ServerOptions
+
     return ServerOptions(
         url=str(given["url"]),
         token=given.get("token") or None,
@@ -220,6 +226,9 @@ def common(fn: Callable[..., Any]) -> Callable[..., Any]:
         if ctx.server is None or getattr(fn, _API_CAPABLE, False):
             return fn(ctx, *args, **kw)
         path = _command_path(click_ctx)
+        from tether.cli import remote_cmds  # fills REMOTE
+
+        remote_cmds.register()
         remote = REMOTE.get(path)
         if remote is None:
             fail(not_over_api(path))
@@ -247,12 +256,22 @@ def fail(e: TetherError) -> NoReturn:
     sys.exit(EXIT_ERROR)
 
 
-async def with_engine(ctx: Ctx, fn: Callable[[Engine], Awaitable[int]]) -> int:
+async def with_kube(ctx: Ctx, fn: Callable[[KubeClient], Awaitable[int]]) -> int:
+    """Runs ``fn`` with a client of the Kubernetes API that ``ctx`` names, closed after."""
+    from tether.kube import KubeClient
+
     kube = await KubeClient.connect(ctx.kubeconfig, ctx.context)
     try:
-        return await fn(Engine(kube))
+        return await fn(kube)
     finally:
         await kube.close()
+
+
+async def with_engine(ctx: Ctx, fn: Callable[[Engine], Awaitable[int]]) -> int:
+    """Runs ``fn`` with an engine over the Kubernetes API that ``ctx`` names."""
+    from tether.engine import Engine
+
+    return await with_kube(ctx, lambda kube: fn(Engine(kube)))
 
 
 # ---- printing ----------------------------------------------------------------------------
@@ -262,6 +281,8 @@ def print_obj(obj: Any, fmt: str) -> None:
     if fmt == "json":
         print(json.dumps(obj, indent=2, sort_keys=False, default=str))
     else:
+        import yaml
+
         sys.stdout.write(yaml.safe_dump(obj, sort_keys=False))
 
 

@@ -313,8 +313,3 @@ def controller_cmd(
         return EXIT_OK
 
     run(go())
-
-
-def register(cli: click.Group) -> None:
-    """Adds ``controller`` to ``cli`` (the ``tether`` group)."""
-    cli.add_command(controller_cmd)

@@ -1,24 +1,23 @@
 """The ``tether`` command's root group: its global options, ``install-crds``, an
-Application's summary (``print_app``), and the registration of every other command.
+Application's summary (``print_app``), and where every other command lives.
 
-The commands live in ``app_cmds``, ``controller_cmd``, ``render_cmd`` and ``audit_cmds``;
-what they share, in ``common``. ``print_app`` is here, reading this module's ``out``, so
+The commands live in ``app_cmds``, ``controller_cmd``, ``render_cmd``, ``audit_cmds`` and
+``blame_cmds``; what they share, in ``common``. A command's module is imported only when that
+command runs (``tether.cli.lazy``): ``tether app list`` does not load the engine, Git, the
+audit stores or the HTTP server. ``print_app`` is here, reading this module's ``out``, so
 that replacing ``tether.cli.main.out`` redirects it (the unit tests do).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.markup import escape
 
 from tether import __version__
-from tether.api.application import API_VERSION, DEFAULT_NAMESPACE, crd_manifests
-from tether.cli.app_cmds import app
-from tether.cli.app_cmds import register as register_app_commands
-from tether.cli.audit_cmds import register as register_audit_commands
-from tether.cli.blame_cmds import register as register_blame_commands
+from tether.api.application import DEFAULT_NAMESPACE
 
 # ``X as X`` marks a re-export: audit_cmds and the tests import those names from this module.
 from tether.cli.common import EXIT_OK as EXIT_OK
@@ -30,20 +29,54 @@ from tether.cli.common import out as out
 from tether.cli.common import print_obj as print_obj
 from tether.cli.common import run as run
 from tether.cli.common import with_engine as with_engine
-from tether.cli.controller_cmd import controller_cmd as controller_cmd
-from tether.cli.controller_cmd import register as register_controller_command
+from tether.cli.lazy import Lazy, LazyGroup
 from tether.cli.output import Cell, print_table
-from tether.cli.render_cmd import register as register_render_command
-from tether.cli.rollback_cmd import register as register_rollback_command
-from tether.engine import Engine
 from tether.errors import TetherError
-from tether.model import Obj
-from tether.source import redact
+
+if TYPE_CHECKING:
+    from tether.engine import Engine
+    from tether.model import Obj
+
+COMMANDS = {
+    "app": Lazy("tether.cli.app_cmds:app", "Create, inspect, diff, sync and delete Applications."),
+    "audit": Lazy(
+        "tether.cli.audit_cmds:audit_command",
+        "Show the audit trail: syncs, drift, corrections, prunes, rollbacks, pins and "
+        "deletions, newest first. 'tether audit export' writes it all as JSON lines.",
+    ),
+    "blame": Lazy(
+        "tether.cli.blame_cmds:blame_command",
+        "Show which commit set each field of an object the app manages.",
+    ),
+    "controller": Lazy(
+        "tether.cli.controller_cmd:controller_cmd",
+        "Run the continuous engine: watch, poll, take webhooks, sync, self-heal, audit.",
+    ),
+    "render": Lazy(
+        "tether.cli.render_cmd:render_cmd",
+        "Print the manifests a repo path renders to (nothing is applied).",
+    ),
+}
+"""The root group's commands but ``install-crds``, imported when run (``tether.cli.lazy``)."""
+
+
+def __getattr__(name: str) -> Any:
+    # ``from tether.cli.main import controller_cmd`` still works, importing it then.
+    if name == "controller_cmd":
+        from tether.cli.controller_cmd import controller_cmd
+
+        return controller_cmd
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # ---- root --------------------------------------------------------------------------------
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="tether")
 # No ``envvar`` on --kubeconfig here or on any command: click would read $KUBECONFIG into the
 # command's own option, which then beats a --kubeconfig given before the command. An explicit
@@ -96,6 +129,7 @@ def cli(
 @common
 def install_crds(ctx: Ctx) -> None:
     """Install the Application and Project CRDs and create the tether-system namespace."""
+    from tether.api.application import API_VERSION, crd_manifests
 
     async def go(engine: Engine) -> int:
         for crd in crd_manifests():
@@ -114,6 +148,8 @@ def install_crds(ctx: Ctx) -> None:
 
 
 def print_app(obj: Obj) -> None:
+    from tether.source.credentials import redact  # Git's package: not for every command
+
     st = obj.get("status") or {}
     spec = obj.get("spec") or {}
     src = spec.get("source") or {}
@@ -140,7 +176,7 @@ def print_app(obj: Obj) -> None:
         f"[bold]Sync:[/bold]        {escape(str(sync.get('status', 'Unknown')))}"
         + (f" to {escape(synced_to)}" if synced_to else " (never synced)")
     )
-    from tether.cli.pin_cmds import pin_line  # a pinned app says so right under its sync
+    from tether.cli.pin_text import pin_line  # a pinned app says so right under its sync
 
     if pinned := pin_line(obj):
         out.print(f"[bold yellow]Pinned:[/bold yellow]      {escape(pinned)}")
@@ -200,15 +236,7 @@ def print_app(obj: Obj) -> None:
         )
 
 
-# ---- registration ------------------------------------------------------------------------
-
-
-register_app_commands(cli)
-register_controller_command(cli)
-register_render_command(cli)
-register_rollback_command(app)
-register_audit_commands(cli, app)
-register_blame_commands(cli, app)
+# ---- entry point -------------------------------------------------------------------------
 
 
 def main() -> None:

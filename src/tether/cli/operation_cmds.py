@@ -304,12 +304,3 @@ def print_outcome(o: SyncOutcome) -> None:
             f"Sync: {o.sync_status}   Health: {health_text(o.health_status)}"
             + (f" — {escape(o.health_message)}" if o.health_message else "")
         )
-
-
-def register(app: click.Group) -> None:
-    """Adds ``sync``, ``terminate-op``, ``wait`` and ``clone`` to the ``app`` group."""
-    from tether.cli import clone_cmd  # it imports this module's printing
-
-    for cmd in (app_sync, app_terminate_op, app_wait):
-        app.add_command(cmd)
-    clone_cmd.register(app)

@@ -14,8 +14,6 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from tether.source import redact
-
 Cell = str | Text
 """A cell: plain text (never read as markup, so ``[ci skip]`` stays as it is) or styled
 ``Text``."""
@@ -103,6 +101,8 @@ def source_rows(obj: dict[str, Any]) -> list[list[Cell]]:
     sources = spec.get("sources")
     if not isinstance(sources, list) or not sources:
         return []
+    from tether.source import redact  # Git's package: only for an app of several sources
+
     st = obj.get("status") or {}
     revisions = list((st.get("sync") or {}).get("revisions") or [])
     types = list(st.get("sourceTypes") or [])

@@ -159,8 +159,3 @@ def _param(text: str) -> HelmParameter:
     if not sep or not name:
         raise click.BadParameter(f"{text!r} is not NAME=VALUE", param_hint="--set")
     return HelmParameter(name=name, value=value)
-
-
-def register(cli: click.Group) -> None:
-    """Adds ``render`` to ``cli`` (the ``tether`` group)."""
-    cli.add_command(render_cmd)

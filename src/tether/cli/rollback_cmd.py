@@ -251,9 +251,4 @@ def _url(url: str) -> str:
     return redact(url)
 
 
-def register(app: click.Group) -> None:
-    """Adds ``rollback`` to the ``app`` group."""
-    app.add_command(app_rollback)
-
-
-__all__ = ["EXIT_MOVED", "EXIT_NO_WRITE", "app_rollback", "register"]
+__all__ = ["EXIT_MOVED", "EXIT_NO_WRITE", "app_rollback"]

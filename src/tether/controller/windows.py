@@ -18,10 +18,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
+if TYPE_CHECKING:
+    from croniter import croniter
 
 from tether.errors import InvalidSpec, TetherError
 
@@ -132,6 +133,8 @@ class SyncWindow:
 
     # ---- openings ----------------------------------------------------------------------
     def _cron_at(self, naive: datetime) -> croniter:
+        from croniter import croniter  # imported on use: most commands never judge a window
+
         cron = self._cron if self._cron is not None else croniter(self.schedule, naive)
         cron.set_current(naive, force=True)
         return cron
@@ -139,6 +142,8 @@ class SyncWindow:
     def last_start(self, at: datetime) -> datetime | None:
         """The latest opening at or before ``at`` (None when it never opened in the range
         the cron library searches)."""
+        from croniter import CroniterError
+
         try:
             cron = self._cron_at(self._wall(at) + _SECOND)
             for _ in range(MAX_STEPS):
@@ -151,6 +156,8 @@ class SyncWindow:
 
     def next_start(self, after: datetime) -> datetime | None:
         """The earliest opening strictly after ``after``."""
+        from croniter import CroniterError
+
         local = after.astimezone(self.zone).replace(tzinfo=None, microsecond=0)
         try:
             cron = self._cron_at(local)
@@ -231,6 +238,8 @@ def _parse_window(index: int, entry: Any, where: str, scope: str = "") -> SyncWi
 
 
 def _check_schedule(name: str, schedule: str) -> croniter:
+    from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
+
     hint = "five fields: minute hour day-of-month month day-of-week, e.g. '0 22 * * 1-5'"
     if len(schedule.split()) != 5:
         raise InvalidSpec(f"{name}: schedule {schedule!r} is not a five-field cron", hint=hint)

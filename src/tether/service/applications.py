@@ -19,16 +19,13 @@ import getpass
 import socket
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from tether.api.application import API_VERSION, KIND, Application
-from tether.compare import Comparison
-from tether.controller.dependencies import refuse_unready
-from tether.controller.presence import active_controller
+from tether.api.application import Application
 from tether.controller.windows import check_manual_sync
 from tether.engine import Engine
 from tether.errors import KubeError, TetherError
 from tether.model import Obj
-from tether.pin import refuse_unpinned_revision
 from tether.service import running
 from tether.service.follow import (
     POLL,
@@ -40,6 +37,7 @@ from tether.service.follow import (
     wait_for,
     wait_health_in_status,
 )
+from tether.service.reading import list_apps, read_app
 from tether.service.results import (
     OperationInProgress,
     SyncOutcome,
@@ -59,7 +57,20 @@ from tether.sync.state import (
     OperationState,
 )
 
+if TYPE_CHECKING:
+    from tether.compare import Comparison
+    from tether.kube import KubeClient
+
 PATCH_ATTEMPTS = 3
+
+
+async def active_controller(kube: KubeClient, namespace: str) -> str | None:
+    """``tether.controller.presence.active_controller``, imported when a sync, a wait or a
+    terminate asks: it brings the controller's leader election and metrics, which a diff
+    does not need."""
+    from tether.controller.presence import active_controller as running_for
+
+    return await running_for(kube, namespace)
 
 
 def who_asks() -> str:
@@ -78,11 +89,10 @@ class ApplicationService:
 
     # ---- reading ---------------------------------------------------------------------
     async def list(self, namespace: str) -> list[Obj]:
-        items, _ = await self.kube.list(API_VERSION, KIND, namespace)
-        return sorted(items, key=lambda o: str(o["metadata"]["name"]))
+        return await list_apps(self.kube, namespace)
 
     async def get(self, name: str, namespace: str) -> Application:
-        return await self.engine.get_app(name, namespace)
+        return await read_app(self.kube, name, namespace)
 
     async def diff(self, name: str, namespace: str, revision: str | None = None) -> Comparison:
         """The comparison of the app with Git (at ``revision`` if given); raises its error."""
@@ -180,6 +190,9 @@ class ApplicationService:
         )
         if overridden:
             notices.append(f"--force-window: {overridden}")
+        from tether.controller.dependencies import refuse_unready
+        from tether.pin import refuse_unpinned_revision
+
         await refuse_unready(self.kube, app, ignore_readiness=req.ignore_dependencies)
         await refuse_unpinned_revision(self.engine, app, req.revision)
         request = OperationRequest(

@@ -12,13 +12,15 @@ json`` prints and a dry run through the API answers) read back.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tether.compare import Comparison
 from tether.model import Obj, ResourceDiff, ResourceDiffStatus, ResourceKey
 from tether.service.results import SyncOutcome
 from tether.source import redact
 from tether.sync.state import TaskRecord
+
+if TYPE_CHECKING:
+    from tether.compare import Comparison
 
 
 def app_document(obj: Obj) -> dict[str, Any]:
