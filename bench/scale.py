@@ -1,25 +1,34 @@
-"""Benchmark: the controller at scale: initial convergence, steady-state cost, restart.
+"""Benchmark: one controller at 100, 1,000 and 5,000 apps, beside the API server's own floor.
 
-One repository with one directory per app; N auto-synced Applications (default 1000, with 10
-objects each: a Service without selector and ConfigMaps) spread over 20 destination
-namespaces; `tether controller` as a subprocess with its default settings (4 workers, Git
-polled every 3 minutes).
-  1. initial convergence: controller start → every Application Synced
-  2. steady state, nothing changing, for 60 s: Kubernetes API requests by verb and code
-     (from its /metrics), git ls-remote calls, CPU time and RSS of the controller
-  3. restart (SIGTERM, start again on the same audit database and git cache): time until
-     every app has been reconciled again, all still Synced, with zero API writes
+For each size N (10 objects per app: a Service without selector and ConfigMaps, in 20
+destination namespaces; one repository with a directory per app; self-healing auto-synced
+Applications; `tether controller` as a subprocess with its default settings), in one run:
+  1. the floor: the same N x 10 objects as raw concurrent server-side applies (bench/floor.py)
+     into fresh namespaces of their own
+  2. controller start → every app Synced, as a ratio of the floor (target <= 1.5x); the
+     Kubernetes API requests by verb and code until then
+  3. steady state: requests over a window with nothing changing (target 0 besides watch
+     reconnects), RSS (from /proc), one /metrics scrape (target < 100 ms) and its samples
+  4. drift: live edits of objects of different apps, each timed until self-heal restored it (p95)
+  5. commit → applied: push a commit changing one app, POST the webhook, time until live (p95)
+  6. restart with nothing changed: time until every app is reconciled again, writes (want 0)
+It prints a table per size, writes every figure as JSON (--out) and draws the curves (time and
+floor, RSS, requests against the number of apps) into a PNG (--plot). Exits 1 when a target
+is missed.
 
-    .venv/bin/python bench/scale.py [--apps 1000] [--objects 10] [--namespaces 20]
+    flock /tmp/tether-bench.lock .venv/bin/python bench/scale.py --apps 100,1000,5000 \\
+        --out /tmp/scale.json --plot docs/performance/scale.png
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import json
+import math
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -28,24 +37,35 @@ from _common import (
     WRITE_VERBS,
     ControllerProcess,
     Env,
-    Sample,
     application,
     bench_env,
     configmap,
     dump_all,
+    github_push,
     is_synced,
     kube_requests,
     metric_sum,
+    percentile,
     say,
+    wait_namespaces_gone,
 )
+from floor import Floor, ratio_line
 from tether.api.application import API_VERSION
+from tether.controller.presence import RENEW_PERIOD
+from tether.errors import KubeError
 from tether.kube import LiveCache
 
-RSS_TARGET_MB = 300
-CONVERGE_TIMEOUT = 15 * 60
+RATIO_TARGET = 1.5
+SCRAPE_TARGET_MS = 100.0
+CONVERGE_TIMEOUT = 20 * 60
 SETTLE_TIMEOUT = 5 * 60
 RESTART_TIMEOUT = 10 * 60
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+SAMPLE_TIMEOUT = 60.0
+
+
+def rss_target(apps: int) -> float:
+    """MiB: < 150 up to 1,000 apps, < 500 up to 5,000."""
+    return 150.0 if apps <= 1000 else 500.0
 
 
 def app_objects(i: int, n: int) -> list[dict[str, Any]]:
@@ -62,37 +82,18 @@ def app_objects(i: int, n: int) -> list[dict[str, Any]]:
     return objs[:n]
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+def app_file(i: int, objects: int, value: str = "") -> dict[str, str]:
+    """The file of app ``i``; ``value``: a new ``index`` of its ConfigMap cm-<i>-1."""
+    objs = app_objects(i, objects)
+    for o in objs:
+        if value and o["metadata"]["name"] == f"cm-{i}-1":
+            o["data"]["index"] = value
+    return {f"apps/app-{i:04d}/objects.yaml": dump_all(objs)}
 
 
-def reconciled_apps(m: dict[Sample, float]) -> tuple[int, float]:
-    """(apps reconciled at least once, total reconciles) from the duration histogram."""
-    counts = [
-        v for (n, _), v in m.items() if n == "tether_reconcile_duration_seconds_count" and v >= 1
-    ]
-    return len(counts), sum(counts)
-
-
-def per_minute(delta: dict[tuple[str, str], float], seconds: float) -> str:
-    if not delta:
-        return "none"
-    return ", ".join(
-        f"{v} {c}: {n * 60 / seconds:.1f}/min ({int(n)})" for (v, c), n in sorted(delta.items())
-    )
-
-
-def outage_note(env: Env, results: list[str], since: float, phase: str) -> None:
-    """Says so when the shared API server was down (restarted by someone else) meanwhile."""
-    down = env.monitor.down_between(since, time.monotonic(), margin=0)
-    if down:
-        results.append(
-            f"  NOTE: the API server was unreachable for {down:.1f}s during the {phase} phase "
-            "(restarted by another process on this shared cluster): its numbers include that"
-        )
+def app_files(n: int, objects: int) -> dict[str, str]:
+    """The repository's files: a directory per app."""
+    return {k: v for i in range(n) for k, v in app_file(i, objects).items()}
 
 
 def counts(reqs: dict[tuple[str, str], float]) -> str:
@@ -105,6 +106,10 @@ def diff(
     return {k: n - before.get(k, 0) for k, n in after.items() if n - before.get(k, 0)}
 
 
+def writes_of(reqs: dict[tuple[str, str], float]) -> int:
+    return int(sum(v for (verb, _), v in reqs.items() if verb in WRITE_VERBS))
+
+
 class AppWatch:
     """The bench's own watch on the Applications: how many are Synced, without polling."""
 
@@ -115,235 +120,423 @@ class AppWatch:
     async def start(self) -> None:
         await self.cache.ensure(API_VERSION, "Application", namespace=self.ns)
 
-    def apps(self) -> list[dict[str, Any]]:
-        return self.cache.all_objects()
-
     def synced(self) -> int:
-        return sum(1 for a in self.apps() if is_synced(a))
+        return sum(1 for a in self.cache.all_objects() if is_synced(a))
 
     async def close(self) -> None:
         await self.cache.close()
 
 
-async def run(args: argparse.Namespace) -> int:
-    async with bench_env("scale", keep_logs=args.keep_logs) as env:
-        home = await env.home(f"bsc-{env.run_id}")
-        dests = [f"bsc-{env.run_id}-{k:02d}" for k in range(args.namespaces)]
-        for ns in dests:
-            await env.namespace(ns)
-        n = args.apps
-        say(
-            f"run {env.run_id}: {n} apps x {args.objects} objects = {n * args.objects} objects; "
-            f"Applications in {home}, objects in {len(dests)} namespaces"
-        )
+class Size:
+    """One size's run: the setup, the phases, and what they measured (``self.r``)."""
+
+    def __init__(self, env: Env, args: argparse.Namespace, apps: int) -> None:
+        self.env, self.args, self.n = env, args, apps
+        self.home = f"bsc-{env.run_id}"
+        self.dests = [f"bsc-{env.run_id}-{k:02d}" for k in range(args.namespaces)]
+        self.r: dict[str, Any] = {"apps": apps, "objects": apps * args.objects}
+        self.peak_rss = 0.0
+        self.ctl: ControllerProcess | None = None
+
+    def dest(self, i: int) -> str:
+        return self.dests[i % len(self.dests)]
+
+    async def setup(self) -> None:
+        env, n, a = self.env, self.n, self.args
         t = time.monotonic()
-        repo = env.git.create_repo("scale")
-        repo.commit(
-            {
-                f"apps/app-{i:04d}/objects.yaml": dump_all(app_objects(i, args.objects))
-                for i in range(n)
-            },
-            message="scale bench apps",
-        )
-        await env.create_apps(
+        await env.home(self.home)
+        await asyncio.gather(*(env.namespace(ns) for ns in self.dests))
+        self.repo = env.git.create_repo("scale")
+        await asyncio.to_thread(self.repo.commit, app_files(n, a.objects), message="scale apps")
+        say(f"{n} apps x {a.objects} objects: repository in {time.monotonic() - t:.1f}s")
+
+    async def floor(self) -> None:
+        """The same objects, raw, into namespaces of their own (created before, not timed)."""
+        env, a = self.env, self.args
+        fl = [f"bsc-{env.run_id}-f{k:02d}" for k in range(a.namespaces)]
+        await asyncio.gather(*(env.namespace(ns) for ns in fl))
+        objs = []
+        for i in range(self.n):
+            for o in app_objects(i, a.objects):
+                o["metadata"]["namespace"] = fl[i % len(fl)]
+                objs.append(o)
+        async with Floor.open(env.kubeconfig) as f:
+            self.r["floor_s"] = await f.apply(objs)
+        say(f"floor: {len(objs)} raw server-side applies in {self.r['floor_s']:.2f}s")
+
+    async def create_apps(self) -> None:
+        t = time.monotonic()
+        await self.env.create_apps(
             [
                 application(
                     f"app-{i:04d}",
-                    home,
-                    repo_url=repo.http_url,
+                    self.home,
+                    repo_url=self.repo.http_url,
                     path=f"apps/app-{i:04d}",
-                    dest_namespace=dests[i % len(dests)],
+                    dest_namespace=self.dest(i),
+                    self_heal=True,
                 )
-                for i in range(n)
-            ]
+                for i in range(self.n)
+            ],
+            concurrency=64,
         )
-        say(f"repository and {n} Applications created in {time.monotonic() - t:.1f}s (not timed)")
-        watch = AppWatch(env, home)
+        say(f"{self.n} Applications created in {time.monotonic() - t:.1f}s (not timed)")
+
+    def sample_rss(self) -> float:
+        assert self.ctl is not None
+        rss = self.ctl.rss_mb()[0]
+        self.peak_rss = max(self.peak_rss, rss)
+        return rss
+
+    async def converge(self, http: aiohttp.ClientSession, watch: AppWatch) -> bool:
+        ctl, n = self.ctl, self.n
+        assert ctl is not None
+        ctl.start()
+        ready = await ctl.wait_ready(http, timeout=300)
+        last = 0.0
+        while (synced := watch.synced()) < n:
+            ctl.check_alive()
+            self.sample_rss()
+            elapsed = time.monotonic() - ctl.started_at
+            if elapsed > CONVERGE_TIMEOUT:
+                say(f"gave up: {synced}/{n} Synced after {elapsed:.0f}s")
+                self.r["converge_s"] = math.inf
+                return False
+            if elapsed - last >= 15:
+                last = elapsed
+                say(f"  {synced:>5}/{n} Synced after {elapsed:4.0f}s; RSS {self.sample_rss():.0f}")
+            await asyncio.sleep(0.25)
+        self.r["converge_s"] = time.monotonic() - ctl.started_at
+        self.r["ready_s"] = ready
+        self.r["rss_peak_mb"] = max(self.peak_rss, self.sample_rss())
+        reqs = kube_requests(await ctl.metrics(http))
+        self.r["startup_requests"] = int(sum(reqs.values()))
+        self.r["startup_writes"] = writes_of(reqs)
+        self.r["startup_by_verb"] = {f"{v} {c}": int(x) for (v, c), x in sorted(reqs.items())}
+        say(f"all {n} Synced {self.r['converge_s']:.1f}s after start; {counts(reqs)}")
+        return True
+
+    async def settle(self, http: aiohttp.ClientSession) -> None:
+        """Until reconciles stop for 5 s: the work queue is drained."""
+        assert self.ctl is not None
+        t_settle, prev, since = time.monotonic(), -1.0, time.monotonic()
+        while time.monotonic() - t_settle < SETTLE_TIMEOUT:
+            m = await self.ctl.metrics(http)
+            total = metric_sum(m, "tether_reconcile_duration_seconds_count")
+            if total != prev:
+                prev, since = total, time.monotonic()
+            elif time.monotonic() - since >= 5:
+                return
+            await asyncio.sleep(1)
+
+    async def steady(self, http: aiohttp.ClientSession) -> None:
+        ctl = self.ctl
+        assert ctl is not None
+        await self.settle(http)
+        m0 = await ctl.metrics(http)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < self.args.window:
+            await asyncio.sleep(min(2.0, self.args.window - (time.monotonic() - t0)))
+            ctl.check_alive()
+            self.sample_rss()
+        window = time.monotonic() - t0
+        scrapes = []
+        for _ in range(3):
+            ts = time.perf_counter()
+            m1 = await ctl.metrics(http)
+            scrapes.append((time.perf_counter() - ts) * 1000)
+        delta = diff(kube_requests(m1), kube_requests(m0))
+        watches = int(sum(v for (verb, _), v in delta.items() if verb == "WATCH"))
+        beats = heartbeats(delta, window)
+        self.r["steady_window_s"] = window
+        self.r["steady_heartbeats"] = beats
+        self.r["steady_requests"] = int(sum(delta.values())) - watches - beats
+        self.r["steady_watch_reconnects"] = watches
+        self.r["steady_by_verb"] = {f"{v} {c}": int(x) for (v, c), x in sorted(delta.items())}
+        self.r["rss_steady_mb"] = self.sample_rss()
+        self.r["scrape_ms"] = sorted(scrapes)[1]
+        self.r["scrape_samples"] = len(m1)
+
+    async def drift(self) -> None:
+        """Live edits of cm-<i>-1 of distinct apps; each timed until self-heal undid it."""
+        kube, lat = self.env.kube, []
+        for k, i in enumerate(spread(self.n, self.args.drift)):
+            name, ns = f"cm-{i}-1", self.dest(i)
+            try:
+                live = await kube.get("v1", "ConfigMap", name, ns)
+                if live is None:
+                    raise RuntimeError(f"ConfigMap {ns}/{name} missing before the drift sample")
+                t0 = time.monotonic()
+                patch = {"data": {"index": f"drift-{k}"}}
+                await kube.merge_patch(live, patch, field_manager="edit")
+                took = await until_value(self.env, ns, name, "1", t0)
+            except (KubeError, TimeoutError) as e:
+                await self.disturbed(f"drift sample {k}", e)
+                continue
+            if self.env.monitor.disturbed(t0, t0 + took):
+                continue  # the shared API server was restarted meanwhile: not our latency
+            lat.append(took)
+            self.sample_rss()
+        self.r["drift_p95_s"] = percentile(lat, 95)
+        self.r["drift_samples"] = len(lat)
+        say(f"drift → restored by self-heal: p95 {self.r['drift_p95_s']:.2f}s (n={len(lat)})")
+
+    async def commits(self, http: aiohttp.ClientSession) -> None:
+        """Commits each changing one app, each announced by a webhook (which queues every
+        app of the repository: one repository holds them all)."""
+        assert self.ctl is not None
+        url = f"http://127.0.0.1:{self.ctl.port}/api/webhook"
+        lat = []
+        for k, i in enumerate(spread(self.n, self.args.commits)):
+            value = f"commit-{k}"
+            files = app_file(i, self.args.objects, value)
+            sha = await asyncio.to_thread(self.repo.commit, files, message=f"scale commit {k}")
+            t0 = time.monotonic()
+            body, headers = github_push(self.repo, sha)
+            async with http.post(url, data=body, headers=headers) as resp:
+                if resp.status != 200:
+                    raise RuntimeError(f"webhook answered {resp.status}: {await resp.text()}")
+            try:
+                took = await until_value(self.env, self.dest(i), f"cm-{i}-1", value, t0)
+            except TimeoutError as e:
+                await self.disturbed(f"commit sample {k}", e)
+                continue
+            if not self.env.monitor.disturbed(t0, t0 + took):
+                lat.append(took)
+            self.sample_rss()
+        self.r["commit_p95_s"] = percentile(lat, 95)
+        self.r["commit_samples"] = len(lat)
+        say(f"commit → applied: p95 {self.r['commit_p95_s']:.2f}s (n={len(lat)})")
+
+    async def disturbed(self, what: str, e: Exception) -> None:
+        """A sample lost: fatal unless the shared API server was down meanwhile."""
+        if not self.env.monitor.outages:
+            raise e
+        say(f"{what} left out (the API server was restarted by someone else): {e}")
+        await self.env.monitor.wait_up(120)
+
+    async def restart(self, http: aiohttp.ClientSession, watch: AppWatch) -> None:
+        ctl, n = self.ctl, self.n
+        assert ctl is not None
+        await self.settle(http)
+        ctl.stop()
+        ctl.start()
+        await ctl.wait_ready(http, timeout=300)
+        done = 0.0
+        while True:
+            m = await ctl.metrics(http)
+            done = metric_sum(m, "tether_applications_reconciled")
+            if done >= n or time.monotonic() - ctl.started_at > RESTART_TIMEOUT:
+                break
+            await asyncio.sleep(0.5)
+        self.r["restart_s"] = time.monotonic() - ctl.started_at
+        # Reconciled is not the end of its writes: settle, then count.
+        await asyncio.sleep(2.0)
+        reqs = kube_requests(await ctl.metrics(http))
+        self.r["restart_reconciled"] = int(done)
+        beats = heartbeats(reqs, time.monotonic() - ctl.started_at)
+        self.r["restart_heartbeats"] = beats
+        self.r["restart_writes"] = writes_of(reqs) - beats
+        self.r["restart_by_verb"] = {f"{v} {c}": int(x) for (v, c), x in sorted(reqs.items())}
+        self.r["restart_synced"] = watch.synced()
+        self.r["rss_peak_mb"] = max(self.peak_rss, self.sample_rss())
+        say(f"restart: {int(done)}/{n} reconciled in {self.r['restart_s']:.1f}s; {counts(reqs)}")
+
+
+def heartbeats(reqs: dict[tuple[str, str], float], seconds: float) -> int:
+    """The presence Lease's renewals among ``reqs`` (PUT, or the POST creating it): one per
+    RENEW_PERIOD per watched namespace (one here), the controller's heartbeat, not work."""
+    allowed = int(seconds // RENEW_PERIOD) + 2
+    puts = int(sum(v for (verb, code), v in reqs.items() if verb in ("PUT", "POST")))
+    return min(puts, allowed)
+
+
+def spread(n: int, k: int) -> list[int]:
+    """``k`` distinct app indexes spread over ``0..n-1``."""
+    k = min(k, n)
+    return [(j * n) // k for j in range(k)]
+
+
+async def until_value(env: Env, ns: str, name: str, value: str, t0: float) -> float:
+    """Seconds from ``t0`` until ConfigMap ``name`` holds ``index: value`` (GET every 20 ms)."""
+    while time.monotonic() - t0 < SAMPLE_TIMEOUT:
+        try:
+            o = await env.kube.get("v1", "ConfigMap", name, ns)
+            if ((o or {}).get("data") or {}).get("index") == value:
+                return time.monotonic() - t0
+        except KubeError:
+            pass
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"ConfigMap {ns}/{name}: index={value!r} not live in {SAMPLE_TIMEOUT}s")
+
+
+async def run_size(args: argparse.Namespace, n: int) -> dict[str, Any]:
+    async with bench_env("scale", keep_logs=args.keep_logs) as env:
+        size = Size(env, args, n)
+        say(f"=== {n} apps, run {env.run_id}")
+        await size.setup()
+        await size.floor()
+        await size.create_apps()
+        watch = AppWatch(env, size.home)
         await watch.start()
-        ctl = env.controller([home])
+        size.ctl = env.controller([size.home], args.controller_args.split())
         try:
             async with aiohttp.ClientSession() as http:
-                return await phases(env, ctl, watch, http, args)
+                if await size.converge(http, watch) and not args.converge_only:
+                    await size.steady(http)
+                    await size.drift()
+                    await size.commits(http)
+                    await size.restart(http, watch)
         finally:
             await watch.close()
+            size.r["api_outage_s"] = env.monitor.down_between(0, time.monotonic(), margin=0)
+            names = list(env.namespaces)
+    # Objects of this size are deleted in the background; the next size waits for them.
+    await wait_namespaces_gone(env.kubeconfig, names, timeout=args.cleanup_wait)
+    return size.r
 
 
-async def phases(
-    env: Env,
-    ctl: ControllerProcess,
-    watch: AppWatch,
-    http: aiohttp.ClientSession,
-    args: argparse.Namespace,
-) -> int:
-    n = args.apps
-    results: list[str] = []
-
-    # ---- 1. initial convergence --------------------------------------------------------
-    say("phase 1: starting the controller; waiting until every app is Synced")
-    p1 = time.monotonic()
-    ctl.start()
-    ready = await ctl.wait_ready(http, timeout=300)
-    say(f"controller pid {ctl.pid} ready in {ready:.1f}s")
-    last_report = 0.0
-    peak_rss = 0.0
-    while True:
-        ctl.check_alive()
-        synced = watch.synced()
-        elapsed = time.monotonic() - ctl.started_at
-        peak_rss = max(peak_rss, ctl.rss_mb()[0])
-        if synced >= n:
-            break
-        if elapsed > CONVERGE_TIMEOUT:
-            say(f"gave up: {synced}/{n} Synced after {elapsed:.0f}s")
-            print(f"initial convergence: NOT reached in {CONVERGE_TIMEOUT}s ({synced}/{n})")
-            return 1
-        if elapsed - last_report >= 15:
-            last_report = elapsed
-            rss, _ = ctl.rss_mb()
-            say(
-                f"  {synced:>5}/{n} Synced after {elapsed:5.0f}s "
-                f"({synced / elapsed:.1f} apps/s); controller RSS {rss:.0f} MiB"
+def verdicts(r: dict[str, Any]) -> list[tuple[str, bool]]:
+    """(line, met) of every target of one size."""
+    n = r["apps"]
+    out = []
+    line, met = ratio_line(
+        f"start → all {n} Synced", r.get("converge_s", math.inf), r["floor_s"], RATIO_TARGET
+    )
+    out.append((line, met))
+    if "steady_requests" not in r:
+        return out
+    out.append(
+        (
+            f"steady state: {r['steady_requests']} requests in {r['steady_window_s']:.0f}s "
+            f"(besides {r['steady_watch_reconnects']} watch reconnects and "
+            f"{r['steady_heartbeats']} presence Lease renewals); target 0",
+            r["steady_requests"] == 0,
+        )
+    )
+    rt = rss_target(n)
+    out.append(
+        (
+            f"RSS steady {r['rss_steady_mb']:.0f} MiB, peak {r.get('rss_peak_mb', math.nan):.0f} "
+            f"MiB; target steady < {rt:.0f} MiB",
+            r["rss_steady_mb"] < rt,
+        )
+    )
+    out.append(
+        (
+            f"/metrics scrape {r['scrape_ms']:.0f} ms, {r['scrape_samples']} samples; "
+            f"target < {SCRAPE_TARGET_MS:.0f} ms",
+            r["scrape_ms"] < SCRAPE_TARGET_MS,
+        )
+    )
+    if "restart_writes" in r:
+        ok = r["restart_writes"] == 0 and r["restart_synced"] == n and r["restart_reconciled"] >= n
+        out.append(
+            (
+                f"restart, nothing changed: {r['restart_reconciled']}/{n} reconciled in "
+                f"{r['restart_s']:.1f}s, {r['restart_writes']} writes (besides "
+                f"{r['restart_heartbeats']} Lease renewals), "
+                f"{r['restart_synced']}/{n} Synced; target 0 writes, every app reconciled",
+                ok,
             )
-        await asyncio.sleep(0.5)
-    converge = time.monotonic() - ctl.started_at
-    m = await ctl.metrics(http)
-    reqs1 = kube_requests(m)
-    writes = sum(v for (verb, _), v in reqs1.items() if verb in WRITE_VERBS)
-    say(f"all {n} Synced {converge:.1f}s after start ({n / converge:.1f} apps/s)")
-    results.append(
-        f"initial convergence: {n} apps ({n * args.objects} objects) Synced "
-        f"{converge:.1f}s after the controller started ({n / converge:.1f} apps/s; "
-        f"ready after {ready:.1f}s); peak RSS while syncing {peak_rss:.0f} MiB"
-    )
-    results.append(
-        f"  API requests until then: {int(sum(reqs1.values()))} "
-        f"({sum(reqs1.values()) / n:.1f} per app), {int(writes)} of them writes; "
-        f"by verb and code: {counts(reqs1)}"
-    )
+        )
+    return out
 
-    # ---- 2. steady state ---------------------------------------------------------------
-    outage_note(env, results, p1, "initial convergence")
-    say("phase 2: waiting for the work queue to drain (reconciles stop changing for 10s)")
-    t_settle = time.monotonic()
-    prev, stable_since = -1.0, time.monotonic()
-    while time.monotonic() - t_settle < SETTLE_TIMEOUT:
-        m = await ctl.metrics(http)
-        total = reconciled_apps(m)[1]
-        if total != prev:
-            prev, stable_since = total, time.monotonic()
-        elif time.monotonic() - stable_since >= 10:
-            break
-        await asyncio.sleep(1)
-    say(f"settled {time.monotonic() - t_settle:.0f}s after convergence; {int(prev)} reconciles")
-    say(f"steady state: measuring for {args.window:.0f}s with nothing changing")
-    m0 = await ctl.metrics(http)
-    # The CPU window excludes our two /metrics scrapes; one scrape is timed on its own.
-    cpu0, t0 = cpu_seconds(ctl.pid), time.monotonic()
-    rss_samples = []
-    while time.monotonic() - t0 < args.window:
-        await asyncio.sleep(min(5.0, args.window - (time.monotonic() - t0)))
-        ctl.check_alive()
-        rss_samples.append(ctl.rss_mb()[0])
-    window = time.monotonic() - t0
-    cpu = cpu_seconds(ctl.pid) - cpu0
-    cpu_s, ts = cpu_seconds(ctl.pid), time.monotonic()
-    m1 = await ctl.metrics(http)
-    scrape_s, scrape_cpu = time.monotonic() - ts, cpu_seconds(ctl.pid) - cpu_s
-    rss, hwm = ctl.rss_mb()
-    peak_rss = max([peak_rss, *rss_samples])
-    reqs_delta = diff(kube_requests(m1), kube_requests(m0))
-    ls0 = metric_sum(m0, "tether_git_request_duration_seconds_count", operation="ls-remote")
-    ls1 = metric_sum(m1, "tether_git_request_duration_seconds_count", operation="ls-remote")
-    rec = reconciled_apps(m1)[1] - reconciled_apps(m0)[1]
-    lists_or_gets = sum(v for (verb, _), v in reqs_delta.items() if verb == "GET")
-    per_app = lists_or_gets / n
-    results.append(
-        f"steady state, {window:.0f}s with nothing changing: API requests per minute by verb: "
-        f"{per_minute(reqs_delta, window)}"
-    )
-    results.append(
-        f"  target: only watches and polling, no LIST/GET per app per cycle: "
-        f"{int(lists_or_gets)} GET/LIST in the window = {per_app:.3f} per app "
-        f"({'MET' if per_app < 0.01 else 'MISSED'}: want a constant few, not one per app); "
-        f"reconciles in the window: {int(rec)}"
-    )
-    results.append(
-        f"  git ls-remote calls in the window: {int(ls1 - ls0)} (default poll interval 3m, "
-        f"so 0 or 1 per 60s is expected; {int(ls1)} since start)"
-    )
-    results.append(
-        f"  controller CPU in the window: {cpu:.1f}s ({cpu / window * 100:.1f}% of a core); "
-        f"one /metrics scrape: {len(m1)} samples, {scrape_s * 1000:.0f} ms, "
-        f"{scrape_cpu * 1000:.0f} ms of controller CPU"
-    )
-    results.append(
-        f"  controller RSS in steady state: {rss:.0f} MiB (peak VmHWM {hwm:.0f} MiB)  "
-        f"target < {RSS_TARGET_MB} MiB: {'MET' if rss < RSS_TARGET_MB else 'MISSED'}"
-    )
 
-    # ---- 3. restart --------------------------------------------------------------------
-    outage_note(env, results, t0, "steady state")
-    say("phase 3: restarting the controller (SIGTERM, start again)")
-    t_term = time.monotonic()
-    stop_s = ctl.stop()
-    say(f"controller stopped {stop_s:.1f}s after SIGTERM")
-    ctl.start()
-    ready2 = await ctl.wait_ready(http, timeout=300)
-    say(f"controller pid {ctl.pid} ready in {ready2:.1f}s; waiting for every app to be reconciled")
-    last_report = 0.0
-    while True:
-        m = await ctl.metrics(http)
-        apps_done, total = reconciled_apps(m)
-        elapsed = time.monotonic() - ctl.started_at
-        if apps_done >= n:
-            break
-        if elapsed > RESTART_TIMEOUT:
-            say(f"gave up: {apps_done}/{n} reconciled after {elapsed:.0f}s")
-            results.append(f"restart: NOT all apps reconciled in {RESTART_TIMEOUT}s")
-            break
-        if elapsed - last_report >= 10:
-            last_report = elapsed
-            say(f"  {apps_done:>5}/{n} apps reconciled after {elapsed:5.0f}s")
-        await asyncio.sleep(1.0)
-    full = time.monotonic() - ctl.started_at
-    since_term = time.monotonic() - t_term
-    m = await ctl.metrics(http)
-    reqs2 = kube_requests(m)
-    writes2 = sum(x for (v, _), x in reqs2.items() if v in WRITE_VERBS)
-    synced = watch.synced()
-    rss2, _ = ctl.rss_mb()
-    results.append(
-        f"restart: SIGTERM → exit {stop_s:.1f}s; start → ready {ready2:.1f}s; start → every app "
-        f"reconciled {full:.1f}s ({full - ready2:.1f}s after ready; SIGTERM → all reconciled "
-        f"{since_term:.1f}s); {int(reconciled_apps(m)[1])} reconciles"
-    )
-    results.append(
-        f"  after restart: {synced}/{n} Synced (want {n}); API writes {int(writes2)} "
-        f"(want 0: {'MET' if not writes2 else 'MISSED'}); requests by verb and code: "
-        f"{counts(reqs2)}; RSS {rss2:.0f} MiB"
-    )
-    outage_note(env, results, t_term, "restart")
+def table(r: dict[str, Any]) -> tuple[str, bool]:
+    lines = [f"# scale: {r['apps']} apps x {r['objects'] // r['apps']} objects"]
+    ok = True
+    for line, met in verdicts(r):
+        lines.append(f"  {line}  {'MET' if met else 'NOT MET'}")
+        ok = ok and met
+    if "steady_requests" not in r and "rss_peak_mb" in r:
+        lines.append(f"  RSS peak while syncing {r['rss_peak_mb']:.0f} MiB")
+    if "startup_requests" in r:
+        lines.append(
+            f"  requests start → all Synced: {r['startup_requests']} "
+            f"({r['startup_writes']} writes): {r['startup_by_verb']}"
+        )
+    for key, what in (("drift_p95_s", "drift → self-healed"), ("commit_p95_s", "commit → live")):
+        if key in r:
+            lines.append(f"  {what}: p95 {r[key]:.2f} s")
+    if r.get("api_outage_s"):
+        lines.append(f"  NOTE: the API server was down {r['api_outage_s']:.1f}s during the run")
+    return "\n".join(lines), ok
+
+
+def plot(results: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = [r for r in results if math.isfinite(r.get("converge_s", math.inf))]
+    if not done:
+        return
+    x = [r["apps"] for r in done]
+    fig, ax = plt.subplots(1, 3, figsize=(14, 4.2))
+    ax[0].plot(x, [r["converge_s"] for r in done], "o-", label="tether: start → all Synced")
+    ax[0].plot(x, [r["floor_s"] for r in done], "s--", label="floor: raw applies")
+    ax[0].plot(x, [r["floor_s"] * RATIO_TARGET for r in done], ":", label="target 1.5x floor")
+    ax[0].set_ylabel("seconds")
+    ax[1].plot(x, [r.get("rss_steady_mb", math.nan) for r in done], "o-", label="RSS steady")
+    ax[1].plot(x, [r.get("rss_peak_mb", math.nan) for r in done], "s--", label="RSS peak")
+    ax[1].set_ylabel("MiB")
+    ax[2].plot(x, [r["startup_requests"] for r in done], "o-", label="requests to all Synced")
+    ax[2].plot(x, [r["startup_writes"] for r in done], "s--", label="of them writes")
+    ax[2].plot(x, [r["objects"] for r in done], ":", label="objects")
+    ax[2].set_ylabel("API requests")
+    for a, title in zip(ax, ("time", "controller memory", "requests at start-up"), strict=True):
+        a.set_xscale("log")
+        a.set_yscale("log")
+        a.set_xlabel("applications (10 objects each)")
+        a.set_title(title)
+        a.grid(True, which="both", alpha=0.3)
+        a.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    say(f"plot written to {path}")
+
+
+async def run(args: argparse.Namespace) -> int:
+    sizes = [int(s) for s in args.apps.split(",") if s.strip()]
+    results: list[dict[str, Any]] = []
+    ok = True
+    for n in sizes:
+        r = await run_size(args, n)
+        results.append(r)
+        text, met = table(r)
+        print(text, flush=True)
+        ok = ok and met
+        if args.out:
+            Path(args.out).write_text(json.dumps(results, indent=2, default=str))
     print()
-    print(
-        f"# scale: {n} apps x {args.objects} objects in {args.namespaces} namespaces, "
-        f"run {env.run_id}; controller with default settings"
-    )
-    for line in results:
-        print(line)
-    print(
-        "  (Argo CD and Flux publish their own scale figures for their own setups; "
-        "none are quoted here)"
-    )
-    return 0
+    for r in results:
+        print(table(r)[0])
+    if args.plot:
+        plot(results, Path(args.plot))
+    return 0 if ok else 1
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--apps", type=int, default=1000)
+    ap.add_argument("--apps", default="100,1000", help="sizes, comma-separated")
     ap.add_argument("--objects", type=int, default=10, help="objects per app")
     ap.add_argument("--namespaces", type=int, default=20, help="destination namespaces")
-    ap.add_argument("--window", type=float, default=60.0, help="steady-state seconds")
-    ap.add_argument("--keep-logs", action="store_true", help="keep the controller log")
+    ap.add_argument("--window", type=float, default=30.0, help="steady-state seconds")
+    ap.add_argument("--drift", type=int, default=20, help="drift samples per size")
+    ap.add_argument("--commits", type=int, default=5, help="commit samples per size")
+    ap.add_argument("--cleanup-wait", type=float, default=600.0, help="seconds, between sizes")
+    ap.add_argument("--out", default="", help="write the results as JSON here")
+    ap.add_argument(
+        "--plot", default="", help="draw the curves into this PNG (docs/performance/scale.png)"
+    )
+    ap.add_argument("--keep-logs", action="store_true", help="keep the controller logs")
+    ap.add_argument(
+        "--controller-args", default="", help="extra flags of `tether controller` (experiments)"
+    )
+    ap.add_argument("--converge-only", action="store_true", help="stop after start → all Synced")
     return asyncio.run(run(ap.parse_args()))
 
 

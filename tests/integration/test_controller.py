@@ -23,7 +23,6 @@ from cluster_helpers import (
     now,
     runtime_options,
 )
-from tether import metrics
 from tether.api.application import API_VERSION, REFRESH_ANNOTATION
 from tether.controller.runtime import Runtime
 from tether.kube import KubeClient
@@ -145,6 +144,8 @@ async def test_full_gitops_round_trip(
             text = await resp.text()
         for name in (
             "tether_reconcile_duration_seconds",
+            "tether_applications_reconciled",
+            "tether_app_info",
             "tether_syncs_total",
             "tether_drift_detected_total",
             "tether_self_heals_total",
@@ -153,6 +154,12 @@ async def test_full_gitops_round_trip(
             "tether_queue_depth",
         ):
             assert name in text, name
+        # One info series per app, carrying its status; reconciles counted per controller.
+        info = [x for x in text.splitlines() if x.startswith("tether_app_info{")]
+        assert any(
+            f'namespace="{home}",name="shop"' in x and 'sync_status="Synced"' in x for x in info
+        ), info
+        assert f'tether_reconcile_duration_seconds_count{{namespace="{home}"' not in text
 
 
 async def test_polling_refresh_and_no_self_heal_without_opt_in(
@@ -195,7 +202,7 @@ async def test_polling_refresh_and_no_self_heal_without_opt_in(
         )
         assert drift.objects[0]["manager"] == "someone"
         # ...and, made to look again, still left it alone: nothing wrote the ConfigMap.
-        await refresh_and_wait(kube, home, "poller")
+        await refresh_and_wait(kube, rt, home, "poller")
         after = await kube.get("v1", "ConfigMap", "settings", namespace)
         assert after is not None
         assert after["metadata"]["resourceVersion"] == edited["metadata"]["resourceVersion"]
@@ -215,7 +222,7 @@ async def test_self_heal_fighting_stops_and_names_the_other_writer(
         new_app("fight", home, git_repo.http_url, namespace, prune=False, self_heal=True)
     )
     opts = runtime_options(home, tmp_path, kubeconfig, fight_limit=3, fight_window=600)
-    async with Runtime(opts):
+    async with Runtime(opts) as rt:
 
         async def owner() -> str:
             o = await kube.get("v1", "ConfigMap", "contested", namespace)
@@ -241,7 +248,7 @@ async def test_self_heal_fighting_stops_and_names_the_other_writer(
         # A refresh makes the controller look again; it must still leave the object alone.
         before = await kube.get("v1", "ConfigMap", "contested", namespace)
         assert before is not None and before["data"]["owner"] == "rogue-3"
-        await refresh_and_wait(kube, home, "fight")
+        await refresh_and_wait(kube, rt, home, "fight")
         after = await kube.get("v1", "ConfigMap", "contested", namespace)
         assert after is not None  # no longer corrected: not written at all
         assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
@@ -255,23 +262,23 @@ async def _first_of(items: Awaitable[list[Any]]) -> Any:
     return await _first(await items)
 
 
-async def refresh_and_wait(kube: KubeClient, namespace: str, name: str) -> None:
+async def refresh_and_wait(kube: KubeClient, rt: Runtime, namespace: str, name: str) -> None:
     """Asks the in-process controller to look at the app again (as ``tether app refresh``
     does) and returns once it has finished a reconcile after the request."""
-    seen = reconciles(namespace, name)
+    seen = reconciles(rt, namespace, name)
     app = await kube.get(API_VERSION, "Application", name, namespace)
     assert app is not None
     await kube.merge_patch(
         app, {"metadata": {"annotations": {REFRESH_ANNOTATION: uuid.uuid4().hex}}}
     )
-    await eventually(lambda: now(reconciles(namespace, name) > seen), what="a reconcile")
+    await eventually(lambda: now(reconciles(rt, namespace, name) > seen), what="a reconcile")
 
 
-def reconciles(namespace: str, app: str) -> float:
-    """Reconciles of the app the in-process controller finished, from its metrics."""
-    labels = {"namespace": namespace, "app": app}
-    count = metrics.REGISTRY.get_sample_value("tether_reconcile_duration_seconds_count", labels)
-    return count or 0.0
+def reconciles(rt: Runtime, namespace: str, app: str) -> int:
+    """Reconciles of the app the in-process controller finished (its per-app state)."""
+    assert rt.controller is not None
+    st = rt.controller.state.get((namespace, app))
+    return st.reconciles if st is not None else 0
 
 
 def _b64(s: str) -> str:

@@ -101,6 +101,8 @@ class Controller:
         )
         self.apps: dict[AppKey, Obj] = {}
         self.state: dict[AppKey, AppState] = {}
+        self._info: dict[AppKey, tuple[str, ...]] = {}
+        """The labels of each app's ``tether_app_info`` series."""
         self.app_cache = LiveCache(kube)
         self.deps = DependencyGate(self.apps, self.opts.namespaces)
         assert engine.cache is not None, "the controller needs an engine with a live cache"
@@ -148,6 +150,10 @@ class Controller:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks.clear()
+        for key in list(self._info):
+            metrics.forget_app(*key)  # a stopped (or standby) controller reports no apps
+        self._info.clear()
+        metrics.APPS_RECONCILED.set(0)
         await self.app_cache.close()
         await self.live.close()
 
@@ -161,7 +167,7 @@ class Controller:
     # ---- triggers -------------------------------------------------------------------------
     def _remember(self, obj: Obj) -> None:
         key = _key(obj)
-        self.apps[key] = obj
+        self._set_app(key, obj)
         st = self.state.setdefault(key, AppState())
         meta = obj.get("metadata") or {}
         st.generation = int(meta.get("generation") or 0)
@@ -171,7 +177,11 @@ class Controller:
         key = _key(obj)
         if event == "DELETED":
             self.apps.pop(key, None)
-            self.state.pop(key, None)
+            st = self.state.pop(key, None)
+            if st is not None and st.reconciles:
+                metrics.APPS_RECONCILED.dec()
+            self._info.pop(key, None)
+            metrics.forget_app(*key)
             self.queue.remove(key)
             self.finalizer.forget(key)
             forget_metrics(key)
@@ -185,7 +195,7 @@ class Controller:
         meta = obj.get("metadata") or {}
         generation = int(meta.get("generation") or 0)
         token = str((meta.get("annotations") or {}).get(REFRESH_ANNOTATION, ""))
-        self.apps[key] = obj
+        self._set_app(key, obj)
         if deletion_changed(old, obj):
             self.queue.add(key, "deletion")  # deleted, or its deletion policy changed
         if st is None:
@@ -265,8 +275,13 @@ class Controller:
             except Exception as e:
                 await self._reconcile_failed(key, e)
             finally:
-                metrics.RECONCILE_DURATION.labels(*key).observe(time.perf_counter() - t0)
+                metrics.RECONCILE_DURATION.observe(time.perf_counter() - t0)
                 self.reconciles += 1
+                st = self.state.get(key)
+                if st is not None:
+                    st.reconciles += 1
+                    if st.reconciles == 1:
+                        metrics.APPS_RECONCILED.inc()
                 self.queue.done(key)
 
     async def _reconcile_failed(self, key: AppKey, e: Exception) -> None:
@@ -548,7 +563,30 @@ class Controller:
         key = _key(obj)
         old = self.apps.get(key)
         if old is None or _rv(obj) >= _rv(old):
-            self.apps[key] = obj
+            self._set_app(key, obj)
+
+    def _set_app(self, key: AppKey, obj: Obj) -> None:
+        """The app as last seen, and its ``tether_app_info`` series (changed only when its
+        project or status did, so a scrape renders nothing). Its ``managedFields`` are
+        dropped (in place: the app cache holds the same dict): nothing the controller does
+        reads who wrote an Application's fields, and they are a third of its size."""
+        (obj.get("metadata") or {}).pop("managedFields", None)
+        self.apps[key] = obj
+        spec = obj.get("spec") or {}
+        st = obj.get("status") or {}
+        info = (
+            key[0],
+            key[1],
+            str(spec.get("project") or "default"),
+            str((st.get("sync") or {}).get("status") or "Unknown"),
+            str((st.get("health") or {}).get("status") or "Unknown"),
+        )
+        if self._info.get(key) != info:
+            old = self._info.get(key)
+            if old is not None:
+                metrics.APP_INFO.remove(old)
+            self._info[key] = info
+            metrics.APP_INFO.set(info)
 
     async def _write_error_status(
         self, obj: Obj, cond: Condition, *, revision: str | None = None

@@ -240,10 +240,16 @@ class DependencyGate:
         self.watched = list(watched)
         self._marks: dict[AppKey, tuple[object, ...]] = {}
         self._said: dict[AppKey, str] = {}
+        self._deps_of: dict[AppKey, frozenset[AppKey]] | None = None
+        self._dependents: dict[AppKey, set[AppKey]] = {}
+        """Reverse index of ``dependsOn``: app → the apps that name it (no walk of every
+        app on each change: that made a start-up of N apps cost N² steps)."""
 
     def changed(self, key: AppKey, obj: Obj | None) -> list[AppKey]:
         """The apps that depend on ``key``, when what they judge it by changed (its sync,
-        health, revision, generation, dependencies, or its existence: ``obj`` None)."""
+        health, revision, generation, dependencies, or its existence: ``obj`` None).
+        Every change of every app passes here, which keeps the reverse index current."""
+        self._index(key, obj)
         if obj is None:
             self._marks.pop(key, None)
             self._said.pop(key, None)
@@ -252,9 +258,33 @@ class DependencyGate:
             if self._marks.get(key) == mark:
                 return []
             self._marks[key] = mark
-        return [
-            k for k, o in list(self.apps.items()) if any(d.key == key for d in depends_on_of(o))
-        ]
+        return sorted(k for k in self._dependents.get(key, ()) if k in self.apps)
+
+    def _index(self, key: AppKey, obj: Obj | None) -> None:
+        if self._deps_of is None:  # first change: index the apps known so far
+            self._deps_of = {}
+            for k, o in list(self.apps.items()):
+                self._set_deps(k, frozenset(d.key for d in depends_on_of(o)))
+        deps = frozenset(d.key for d in depends_on_of(obj)) if obj is not None else frozenset()
+        self._set_deps(key, deps)
+
+    def _set_deps(self, key: AppKey, deps: frozenset[AppKey]) -> None:
+        assert self._deps_of is not None
+        old = self._deps_of.get(key, frozenset())
+        if old == deps:
+            return
+        for d in old - deps:
+            users = self._dependents.get(d)
+            if users is not None:
+                users.discard(key)
+                if not users:
+                    del self._dependents[d]
+        for d in deps - old:
+            self._dependents.setdefault(d, set()).add(key)
+        if deps:
+            self._deps_of[key] = deps
+        else:
+            self._deps_of.pop(key, None)
 
     def hold(self, app: Application, cmp: Comparison, *, wants_sync: bool) -> bool:
         """Adds the app's dependency conditions to ``cmp``: a cycle always, the dependencies

@@ -58,13 +58,13 @@ class Outcomes:
         """An operation ended: Event, metrics, self-heal bookkeeping, audit, notification.
         ``request``: what was asked (else read from ``app``'s ``status.operationState``, as
         claimed). Returns the one-line message said about it."""
-        metrics.SYNCS.labels(app.namespace, app.name, res.phase, trigger).inc()
+        metrics.record_sync(app.namespace, app.name, res.phase, trigger)
         changed = res.changed()
         if trigger == "self-heal" and res.ok:
             t = time.monotonic()
             for r in changed:
                 st.corrections.setdefault(r.key, deque()).append(t)
-            metrics.SELF_HEALS.labels(app.namespace, app.name).inc(len(changed))
+            metrics.SELF_HEALS.inc((app.namespace, app.name), len(changed))
         rev = res.revision or cmp.revision
         msg = f"sync ({trigger}) to {rev[:10]} {res.phase.lower()}: {res.message}"
         await self.out.event(

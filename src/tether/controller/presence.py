@@ -71,6 +71,9 @@ class Presence:
         self.renew_period = renew_period
         self.held: set[str] = set()
         self._last_error: dict[str, str] = {}
+        self._written: dict[str, Obj] = {}
+        """The Lease as this controller last wrote it, per namespace: a renewal is then one
+        PUT (its resourceVersion guards it), not a GET and a PUT."""
 
     async def run(self) -> None:
         try:
@@ -106,18 +109,33 @@ class Presence:
 
     async def _write(self, namespace: str) -> None:
         path = _path(namespace)
+        mine = self._written.pop(namespace, None)
+        if mine is not None:
+            try:
+                self._written[namespace] = await self._put(path, mine)
+                return
+            except KubeError as e:
+                if e.status not in (404, 409):
+                    raise
+                # Changed or deleted by someone else since our write: read it again.
         current: Obj | None = await self.kube.request("GET", path, ok_missing=True)
-        spec = self._spec(current, datetime.now(UTC))
         if current is None:
             lease: Obj = {
                 "apiVersion": LEASE_API_VERSION,
                 "kind": "Lease",
                 "metadata": {"name": PRESENCE_LEASE, "namespace": namespace},
-                "spec": spec,
+                "spec": self._spec(None, datetime.now(UTC)),
             }
-            await self.kube.request("POST", path.rsplit("/", 1)[0], body=lease)
+            self._written[namespace] = await self.kube.request(
+                "POST", path.rsplit("/", 1)[0], body=lease
+            )
             return
-        await self.kube.request("PUT", path, body={**current, "spec": spec})
+        self._written[namespace] = await self._put(path, current)
+
+    async def _put(self, path: str, current: Obj) -> Obj:
+        spec = self._spec(current, datetime.now(UTC))
+        out: Obj = await self.kube.request("PUT", path, body={**current, "spec": spec})
+        return out
 
     def _spec(self, current: Obj | None, now: datetime) -> dict[str, Any]:
         old = (current or {}).get("spec") or {}
@@ -139,6 +157,7 @@ class Presence:
             except Exception as e:  # called while stopping: report, never raise
                 log.warning("could not release lease %s/%s: %s", ns, PRESENCE_LEASE, e)
         self.held.clear()
+        self._written.clear()
 
     async def _release(self, namespace: str) -> None:
         path = _path(namespace)

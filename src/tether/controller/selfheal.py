@@ -46,7 +46,7 @@ async def report_drift(
         fresh.append(key)
     if not fresh:
         return
-    metrics.DRIFT.labels(app.namespace, app.name).inc(len(fresh))
+    metrics.DRIFT.inc((app.namespace, app.name), len(fresh))
     objects = []
     diffs = []
     managers = set()

@@ -8,6 +8,7 @@ directly. Repository URLs are compared by ``normalize_url``: the same repository
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,8 +70,10 @@ def has_chart_source(obj: Obj) -> bool:
     return any(not s.is_git for s in source_refs(obj))
 
 
+@functools.lru_cache(maxsize=8192)
 def repo_key(url: str) -> str:
-    """The URL as repositories are matched, or "" for one that cannot be parsed."""
+    """The URL as repositories are matched, or "" for one that cannot be parsed (kept for
+    the next ask: the poll loop and every webhook ask it for every app's sources)."""
     try:
         return normalize_url(url)
     except ValueError:

@@ -26,6 +26,8 @@ class AppState:
     """Why the app is being deleted, once the controller has said it will leave it alone."""
     pin: PinState | None = None
     """What the last reconcile found about the app's pin (None: not pinned)."""
+    reconciles: int = 0
+    """Reconciles finished (or failed) since this controller started."""
 
 
 def attempt_key(revision: str, app: Application) -> str:

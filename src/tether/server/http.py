@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any, Protocol
 
 from aiohttp import ClientPayloadError, web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from tether import metrics
 from tether.audit.model import check_app
@@ -230,9 +230,7 @@ def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
 
 
 async def _metrics(_: web.Request) -> web.Response:
-    return web.Response(
-        body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
-    )
+    return web.Response(body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def _may_read_metrics(request: web.Request) -> None:
