@@ -66,11 +66,11 @@ demo: deps
 	@$(PY) -m devcluster.demo
 
 bench: cluster
-	$(PY) bench/sync.py
-	$(PY) bench/monorepo.py
-	$(PY) bench/rollback.py
-	$(PY) bench/api_list.py
-	$(PY) bench/ui_list.py
+	@missed=""; \
+	for b in client sync cli schema monorepo rollback api_list ui_list metrics_scrape scale; do \
+		echo "== bench/$$b.py"; $(PY) bench/$$b.py || missed="$$missed $$b"; \
+	done; \
+	if [ -n "$$missed" ]; then echo "targets missed or failed:$$missed"; exit 1; fi
 
 clean: cluster-down
 	rm -rf $(VENV) .dev .mypy_cache .ruff_cache .pytest_cache
