@@ -99,6 +99,6 @@ def test_an_unreadable_retry_after_leaves_the_choice_to_the_caller(value: str | 
 def test_which_answers_the_client_repeats(
     method: str, status: int, preconditions: bool, repeat: bool
 ) -> None:
-    from tether.kube.client import _may_retry
+    from tether.kube.answers import may_retry
 
-    assert _may_retry(method, status, preconditions) is repeat
+    assert may_retry(method, status, preconditions) is repeat

@@ -5,12 +5,16 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from importlib import resources
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from tether.api.depends_on import DependencyRef, parse_depends_on
+
+# The API's names live in tether.api.names (a command that needs only those loads no more).
+from tether.api.names import API_VERSION as API_VERSION
+from tether.api.names import DEFAULT_NAMESPACE as DEFAULT_NAMESPACE
+from tether.api.names import GROUP as GROUP
+from tether.api.names import KIND as KIND
+from tether.api.names import VERSION as VERSION
 from tether.api.source import Source
 
 # check_repo_url and check_source_path live with the source parsing; importable here too.
@@ -18,17 +22,14 @@ from tether.api.source_spec import check_repo_url as check_repo_url
 from tether.api.source_spec import check_source_path as check_source_path
 from tether.api.source_spec import parse_sources
 from tether.backoff import Backoff
-from tether.controller.windows import SyncWindow, parse_windows
 from tether.errors import InvalidSpec
 from tether.model import Obj
 from tether.sync.namespace_metadata import NamespaceMetadata, parse_namespace_metadata
 from tether.sync.options import parse_app_options
 
-GROUP = "tether.dev"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-KIND = "Application"
-DEFAULT_NAMESPACE = "tether-system"
+if TYPE_CHECKING:
+    from tether.controller.windows import SyncWindow
+
 IN_CLUSTER_SERVERS = ("", "https://kubernetes.default.svc", "in-cluster")
 
 TRACKING_ANNOTATION = "tether.dev/tracking-id"
@@ -256,7 +257,7 @@ class Application:
             depends_on=parse_depends_on(
                 spec.get("dependsOn"), str(meta.get("namespace") or DEFAULT_NAMESPACE), where
             ),
-            sync_windows=parse_windows(spec.get("syncWindows"), where),
+            sync_windows=_windows(spec.get("syncWindows"), where),
             pin=parse_pin(spec.get("pin"), len(sources), where),
             project=parse_project(spec.get("project"), where),
         )
@@ -312,9 +313,23 @@ def new_application(
     return obj
 
 
+def _windows(raw: Any, where: str) -> list[SyncWindow]:
+    """``spec.syncWindows`` parsed; their module (cron, time zones) loads only for an app that
+    has some."""
+    if raw is None:
+        return []
+    from tether.controller.windows import parse_windows
+
+    return parse_windows(raw, where)
+
+
 def crd_manifests() -> list[Obj]:
     """The CRDs tether serves (Application, Project), as shipped in the package (and
     under deploy/crds/)."""
+    from importlib import resources  # only here: reading an Application needs neither
+
+    import yaml
+
     out: list[Obj] = []
     for name in ("crd-application.yaml", "crd-project.yaml"):
         text = resources.files("tether.manifests").joinpath(name).read_text()

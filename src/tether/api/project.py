@@ -16,16 +16,14 @@ from typing import Any
 
 import yaml
 
+from tether.api.names import DEFAULT_PROJECT, GROUP, VERSION
 from tether.controller.windows import SyncWindow, parse_windows
 from tether.errors import InvalidSpec
 from tether.model import Obj
 from tether.source.credentials import normalize_url
 
-GROUP = "tether.dev"
-VERSION = "v1alpha1"
 PROJECT_API_VERSION = f"{GROUP}/{VERSION}"
 PROJECT_KIND = "Project"
-DEFAULT_PROJECT = "default"
 IN_CLUSTER_SERVER = "https://kubernetes.default.svc"
 IN_CLUSTER_NAME = "in-cluster"
 HINT = "see docs/projects.md for the Project spec"
@@ -180,11 +178,6 @@ class Project:
                 parse_windows(spec.get("syncWindows"), where, scope=f"project {name}")
             ),
         )
-
-
-def project_name(app_obj: dict[str, Any]) -> str:
-    """The Project an Application object names (``default`` when none)."""
-    return str((app_obj.get("spec") or {}).get("project") or DEFAULT_PROJECT)
 
 
 def builtin_default() -> Project:

@@ -3,6 +3,7 @@ PostgreSQL), for the controller and the CLI alike."""
 
 from __future__ import annotations
 
+import urllib.parse
 from pathlib import Path
 
 from tether.audit.model import AuditError, AuditStore
@@ -15,6 +16,19 @@ PG_SCHEMES = ("postgresql", "postgres")
 
 def is_postgres(url_or_path: str | Path) -> bool:
     return isinstance(url_or_path, str) and url_or_path.split("://", 1)[0] in PG_SCHEMES
+
+
+def safe_url(url: str) -> str:
+    """``url`` without its password (for logs, messages and ``location``)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "postgresql://(malformed URL)"
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 async def open_store(url_or_path: str | Path, *, readonly: bool = False) -> AuditStore:

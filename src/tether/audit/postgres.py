@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.parse
 from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Any
 
@@ -36,6 +35,7 @@ from tether.audit.model import (
     format_time,
     normalize_time,
 )
+from tether.audit.open import safe_url
 from tether.audit.sqlite import normalize_time_or_duration
 
 MIGRATION_LOCK = 0x7E7E_A0D1
@@ -112,19 +112,6 @@ _COLUMNS = (
     'id, time, app, kind, revision, author, message, "trigger", result, objects, details, "user"'
 )
 _NAMESPACE = "split_part(app, '/', 1)"
-
-
-def safe_url(url: str) -> str:
-    """``url`` without its password (for logs, messages and ``location``)."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return "postgresql://(malformed URL)"
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def _failure(what: str, where: str, e: BaseException) -> AuditError:

@@ -13,11 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.markup import escape
 
-from tether.api.application import API_VERSION, REFRESH_ANNOTATION, new_application
-from tether.api.project import project_name
-from tether.cli.backend import Applications, with_backend
 from tether.cli.common import (
     EXIT_DIFF,
     EXIT_OK,
@@ -30,15 +26,16 @@ from tether.cli.common import (
     over_api,
     print_obj,
     run,
+    run_now,
     with_engine,
+    with_oneshot,
 )
 from tether.cli.lazy import Lazy, LazyGroup
 from tether.cli.output import SOURCE_HEADERS, Cell, first_source, print_table, source_rows
-from tether.cli.pin_text import sync_cell
 from tether.errors import KubeError, TetherError
-from tether.source import redact
 
 if TYPE_CHECKING:
+    from tether.cli.backend import Applications
     from tether.engine import Engine
     from tether.model import Obj
 
@@ -144,6 +141,8 @@ def app_create(
     force_conflicts: bool,
 ) -> None:
     """Create an Application NAME from a repo and path."""
+    from tether.api.application import API_VERSION, new_application
+
     try:
         obj = new_application(
             name,
@@ -232,13 +231,19 @@ async def apply_application(engine: Engine, obj: Obj, origin: str, force: bool) 
 def app_list(ctx: Ctx) -> None:
     """List Applications with their sync and health."""
 
-    async def go(apps: Applications) -> int:
-        items = await apps.list(ctx.namespace)
+    def show(items: list[Obj]) -> int:
+        """Prints the Applications: documents (``app_document``) for json and yaml; the
+        table's cells are each safe as they are (the repository URL is redacted below)."""
         if ctx.output in ("json", "yaml"):
-            from tether.service.documents import list_document
+            from tether.service.documents import app_document, list_document
 
-            print_obj(list_document(items), ctx.output)
+            docs = [it if documented else app_document(it) for it in items]
+            print_obj(list_document(docs), ctx.output)
             return EXIT_OK
+        from tether.api.names import project_name
+        from tether.cli.pin_text import sync_cell
+        from tether.source import redact
+
         rows: list[list[Cell]] = []
         for it in items:
             st = it.get("status") or {}
@@ -262,6 +267,17 @@ def app_list(ctx: Ctx) -> None:
         )
         return EXIT_OK
 
+    documented = ctx.server is not None  # tether's API answers with documents already
+    if not documented:  # a few reads: the one-shot client, no event loop
+        from tether.service.reading import list_apps_now
+
+        run_now(lambda: show(with_oneshot(ctx, lambda kube: list_apps_now(kube, ctx.namespace))))
+
+    async def go(apps: Applications) -> int:
+        return show(await apps.list(ctx.namespace))
+
+    from tether.cli.backend import with_backend
+
     run(with_backend(ctx, go))
 
 
@@ -271,13 +287,13 @@ def app_list(ctx: Ctx) -> None:
 @over_api
 def app_get(ctx: Ctx, name: str) -> None:
     """Show an Application: sync, health, revision and its resources."""
-    from tether.cli.main import print_app  # there, not in common: see main's docstring
 
-    async def go(apps: Applications) -> int:
-        obj = await apps.get(name, ctx.namespace)
+    def show(obj: Obj) -> int:
         if ctx.output in ("json", "yaml"):
             print_obj(obj, ctx.output)
             return EXIT_OK
+        from tether.cli.main import print_app  # there, not in common: see main's docstring
+
         print_app(obj)
         sources = source_rows(obj)
         if sources:
@@ -285,6 +301,16 @@ def app_get(ctx: Ctx, name: str) -> None:
             out.print()
             print_table(out, SOURCE_HEADERS, sources, whole=("#", "TYPE", "REVISION"))
         return EXIT_OK
+
+    if ctx.server is None:  # one read: the one-shot client, no event loop
+        from tether.cli.backend import get_now
+
+        run_now(lambda: show(with_oneshot(ctx, lambda kube: get_now(kube, name, ctx.namespace))))
+
+    async def go(apps: Applications) -> int:
+        return show(await apps.get(name, ctx.namespace))
+
+    from tether.cli.backend import with_backend
 
     run(with_backend(ctx, go))
 
@@ -298,6 +324,7 @@ def app_get(ctx: Ctx, name: str) -> None:
 def app_diff(ctx: Ctx, name: str, revision: str | None, color: bool | None) -> None:
     """Show how the cluster differs from Git. Exit 0 in sync, 1 with a diff, 2 on error."""
 
+    from tether.cli.backend import with_backend
     from tether.diff import render_diffs
     from tether.service.documents import diffs_of_document
 
@@ -342,6 +369,7 @@ def app_delete(
 ) -> None:
     """Delete an Application (and, with --cascade, everything it owns). See docs/deletion.md."""
 
+    from tether.cli.output import escape
     from tether.deletion.command import delete_application
 
     async def go(engine: Engine) -> int:
@@ -371,6 +399,8 @@ def app_delete(
 @over_api
 def app_refresh(ctx: Ctx, name: str) -> None:
     """Ask the controller to re-read Git and compare now (a hard refresh)."""
+    from tether.api.application import REFRESH_ANNOTATION
+    from tether.cli.backend import with_backend
 
     async def go(apps: Applications) -> int:
         token = await apps.refresh(name, ctx.namespace)

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import click
-from rich.markup import escape
 
 from tether.audit import (
     DEFAULT_LIMIT,
@@ -41,7 +40,7 @@ from tether.audit import (
 )
 from tether.audit.open import is_postgres
 from tether.cli.audit_export import register_export, register_migrate
-from tether.cli.output import Cell, print_table, styled
+from tether.cli.output import Cell, escape, print_table, styled
 from tether.errors import KubeError, TetherError
 from tether.kube import KubeClient
 from tether.server.auth.middleware import FORWARDED_AUTH

@@ -12,8 +12,7 @@ import click
 
 from tether.audit import KINDS, open_store
 from tether.audit.model import AuditStore
-from tether.audit.open import AUDIT_URL_ENV, is_postgres
-from tether.audit.postgres import safe_url
+from tether.audit.open import AUDIT_URL_ENV, is_postgres, safe_url
 from tether.cli.common import EXIT_OK, err, run
 from tether.errors import TetherError
 

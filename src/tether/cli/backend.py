@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tether.cli.common import Ctx, with_kube
 from tether.errors import KubeError
 from tether.service.documents import app_document, diff_document
-from tether.service.reading import list_apps, read_app
+from tether.service.reading import list_apps, read_app, read_app_now
 
 if TYPE_CHECKING:
     from tether.client import RemoteApplications, ServerOptions
     from tether.engine import Engine
     from tether.kube import KubeClient
+    from tether.kube.oneshot import OneShot
     from tether.model import Obj
     from tether.service import ApplicationService, SyncOutcome, SyncRequest, WaitResult
     from tether.service.follow import Progress
@@ -122,6 +123,11 @@ class DirectApplications:
         timeout: float = 120.0,
     ) -> WaitResult:
         return await self.service.wait(name, namespace, health=health, sync=sync, timeout=timeout)
+
+
+def get_now(kube: OneShot, name: str, namespace: str) -> Obj:
+    """``DirectApplications.get`` through the one-shot client (``tether app get``)."""
+    return app_document(read_app_now(kube, name, namespace).obj)
 
 
 async def with_backend(ctx: Ctx, fn: Callable[[Applications], Awaitable[int]]) -> int:

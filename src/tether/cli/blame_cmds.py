@@ -14,7 +14,6 @@ import time
 from typing import TYPE_CHECKING
 
 import click
-from rich.markup import escape
 
 from tether.audit import MAX_LIMIT
 from tether.blame.drift import TIMELINE_KINDS, DriftEntry, timeline
@@ -29,7 +28,7 @@ from tether.cli.audit_cmds import (
     qualified_app,
     source_options,
 )
-from tether.cli.output import print_table
+from tether.cli.output import escape, print_table
 
 if TYPE_CHECKING:
     from tether.cli.main import Ctx

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.markup import escape
 
 from tether.cli.common import EXIT_DIFF, EXIT_OK, Ctx, common, err, out, print_obj, run, with_engine
 from tether.cli.operation_cmds import print_outcome, timed_out_is_1
+from tether.cli.output import escape
 from tether.engine import Engine
 from tether.service.clone import CloneOutcome, ClonePlan, Cloner, CloneRequest
 from tether.service.clone_spec import source_dicts

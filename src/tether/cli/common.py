@@ -9,27 +9,26 @@ kubeconfig."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.text import Text
 
-from tether.api.application import DEFAULT_NAMESPACE
-from tether.cli.output import styled
+from tether.api.names import DEFAULT_NAMESPACE
+from tether.cli.output import LazyConsole, Styled, escape, styled
 from tether.errors import TetherError
 
 if TYPE_CHECKING:
     from tether.client.http import ServerOptions
     from tether.engine import Engine
     from tether.kube import KubeClient
+    from tether.kube.oneshot import OneShot
+
+T = TypeVar("T")
 
 # What a command needs is imported where it is needed, so that each command loads only its
 # own dependencies (tether.cli.lazy); this module is imported by every one of them.
@@ -37,8 +36,8 @@ if TYPE_CHECKING:
 # Piped output is read by people too (CI logs, `| less`): give tables room rather than
 # truncating every column to fit 80 characters.
 _WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))
-out = Console(highlight=False, soft_wrap=True, width=_WIDTH)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = LazyConsole(highlight=False, soft_wrap=True, width=_WIDTH)
+err = LazyConsole(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_OK, EXIT_DIFF, EXIT_ERROR = 0, 1, 2
 
@@ -237,10 +236,48 @@ def common(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def run(coro: Coroutine[Any, Any, int]) -> None:
+_VERBOSE = "tether.verbose"
+
+
+def set_verbose(click_ctx: click.Context, verbose: bool) -> None:
+    """``-v``: remembered for ``configure_logging``, which the command runs."""
+    click_ctx.meta[_VERBOSE] = verbose
+
+
+def configure_logging() -> None:
+    """Log warnings (with ``-v``: what the engine does) as ``LEVEL logger: message``. Done
+    as a command starts its work rather than at start-up, so that a one-shot command that
+    logs nothing does not import ``logging``."""
+    import logging
+
+    click_ctx = click.get_current_context(silent=True)
+    verbose = bool(click_ctx and click_ctx.meta.get(_VERBOSE))
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def run(coro: Coroutine[Any, Any, int]) -> NoReturn:
     """Runs a command's coroutine; turns errors into a message and exit code 2."""
+    import asyncio  # here: the commands of the one-shot client (run_now) need no event loop
+
+    configure_logging()
+    _finish(lambda: asyncio.run(coro))
+
+
+def run_now(fn: Callable[[], int]) -> NoReturn:
+    """Runs a command's body without an event loop (the one-shot client's commands); turns
+    errors into a message and exit code 2. ``logging`` is configured only with ``-v``."""
+    click_ctx = click.get_current_context(silent=True)
+    if click_ctx and click_ctx.meta.get(_VERBOSE):
+        configure_logging()
+    _finish(fn)
+
+
+def _finish(fn: Callable[[], int]) -> NoReturn:
     try:
-        code = asyncio.run(coro)
+        code = fn()
     except TetherError as e:
         fail(e)
     except KeyboardInterrupt:
@@ -254,6 +291,15 @@ def fail(e: TetherError) -> NoReturn:
     if e.hint:
         err.print("  [dim]hint:[/dim] " + escape(e.hint))
     sys.exit(EXIT_ERROR)
+
+
+def with_oneshot(ctx: Ctx, fn: Callable[[OneShot], T]) -> T:
+    """Runs ``fn`` with the one-shot client (``tether.kube.oneshot``) of the cluster ``ctx``
+    names, closed after: for a command of a few reads, with no event loop."""
+    from tether.kube.oneshot import OneShot
+
+    with OneShot.connect(ctx.kubeconfig, ctx.context) as kube:
+        return fn(kube)
 
 
 async def with_kube(ctx: Ctx, fn: Callable[[KubeClient], Awaitable[int]]) -> int:
@@ -301,6 +347,6 @@ def health_text(status: str) -> str:
     return f"[{colour}]{escape(status)}[/{colour}]"
 
 
-def health_cell(status: str) -> Text:
+def health_cell(status: str) -> Styled:
     """``status`` in its colour, for a table cell."""
     return styled(status, _HEALTH_COLOURS.get(status))

@@ -10,27 +10,25 @@ that replacing ``tether.cli.main.out`` redirects it (the unit tests do).
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.markup import escape
 
 from tether import __version__
-from tether.api.application import DEFAULT_NAMESPACE
+from tether.api.names import DEFAULT_NAMESPACE
 
 # ``X as X`` marks a re-export: audit_cmds and the tests import those names from this module.
 from tether.cli.common import EXIT_OK as EXIT_OK
 from tether.cli.common import Ctx as Ctx
 from tether.cli.common import common as common
 from tether.cli.common import err as err
-from tether.cli.common import fail, health_cell, health_text, server_options
+from tether.cli.common import fail, health_cell, health_text, server_options, set_verbose
 from tether.cli.common import out as out
 from tether.cli.common import print_obj as print_obj
 from tether.cli.common import run as run
 from tether.cli.common import with_engine as with_engine
 from tether.cli.lazy import Lazy, LazyGroup
-from tether.cli.output import Cell, print_table
+from tether.cli.output import Cell, escape, print_table
 from tether.errors import TetherError
 
 if TYPE_CHECKING:
@@ -112,10 +110,7 @@ def cli(
     Git is the source of truth; tether renders what a commit describes, applies it with
     server-side apply, prunes what left Git, and reports drift.
     """
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    set_verbose(click_ctx, verbose)  # logging is configured as the command runs
     click_ctx.obj = Ctx(
         kubeconfig,
         context,

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.markup import escape
 
 from tether.cli.backend import Applications, with_backend
 from tether.cli.common import (
@@ -31,7 +30,7 @@ from tether.cli.common import (
     run,
     with_engine,
 )
-from tether.cli.output import print_table, styled
+from tether.cli.output import escape, print_table, styled
 from tether.errors import TetherError
 from tether.service import SyncOutcome, SyncRequest, WaitTimedOut
 from tether.service.clone import CloneRequest

@@ -5,13 +5,14 @@ line in ``tether app get`` (``pin_line``) and its mark in ``tether app list`` (`
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from rich.markup import escape
-
-from tether.api.application import Application, Pin
 from tether.cli.common import out
+from tether.cli.output import escape
 from tether.errors import TetherError
-from tether.model import Obj
+
+if TYPE_CHECKING:
+    from tether.model import Obj
 
 # ``tether.pin`` is imported only where a pin is printed: the package brings the engine and
 # Git, which ``tether app list`` and ``app get`` of an app that is not pinned do not need.
@@ -43,6 +44,8 @@ def print_unpinned(name: str, revisions: Sequence[str], targets: Sequence[str]) 
 def pin_line(obj: Obj) -> str | None:
     """``tether app get``'s line for a pinned app: what is held, who, when, why, and how
     far behind as the controller last counted (None when the app is not pinned)."""
+    from tether.api.application import Application
+
     try:
         app = Application.from_obj(obj)
     except TetherError:
@@ -69,6 +72,8 @@ def sync_cell(obj: Obj) -> str:
     raw = (obj.get("spec") or {}).get("pin")
     if not isinstance(raw, dict) or not raw.get("revisions"):
         return sync
+    from tether.api.application import Pin
+
     pin = Pin(
         revisions=tuple(str(r) for r in raw.get("revisions") or []),
         at=str(raw.get("at") or ""),

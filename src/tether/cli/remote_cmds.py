@@ -10,13 +10,11 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from rich.markup import escape
-
 from tether.api.application import Application
 from tether.cli.audit_cmds import HISTORY_HEADERS, HISTORY_WHOLE, history_rows
 from tether.cli.backend import with_api
 from tether.cli.common import EXIT_OK, REMOTE, Ctx, err, out, print_obj, run
-from tether.cli.output import print_table
+from tether.cli.output import escape, print_table
 from tether.cli.pin_text import print_pinned, print_unpinned
 from tether.client import RemoteApplications
 from tether.errors import TetherError

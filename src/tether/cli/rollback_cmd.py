@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import click
-from rich.markup import escape
 
 from tether.cli.backend import with_api
 from tether.cli.common import (
@@ -23,6 +22,7 @@ from tether.cli.common import (
     run,
 )
 from tether.cli.operation_cmds import print_outcome
+from tether.cli.output import escape
 from tether.engine import Engine
 from tether.errors import TetherError
 from tether.kube import KubeClient

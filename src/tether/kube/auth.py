@@ -3,26 +3,27 @@ sources that keep one current — fixed, a token file that rotates, an exec plug
 
 A source hands out the same :class:`Credential` object until the credential changes, so the
 client rebuilds its headers only then. After a 401 the client asks the source to ``renew`` once.
+The async client awaits ``credential``/``renew``; the one-shot client (``tether.kube.oneshot``)
+calls ``current``/``renew_now``, which do the same without an event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import logging
 import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from tether.errors import KubeError
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import asyncio
 
 EXEC_API_VERSIONS = ("client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1")
 EXEC_TIMEOUT = 60.0
@@ -66,13 +67,20 @@ class Auth:
     def __init__(self, credential: Credential = NO_CREDENTIAL) -> None:
         self._credential = credential
 
-    async def credential(self) -> Credential:
+    def current(self) -> Credential:
+        """The credential to send now."""
         return self._credential
 
-    async def renew(self, rejected: Credential) -> bool:
+    def renew_now(self, rejected: Credential) -> bool:
         """After a 401 with ``rejected``: fetch a fresh credential; True when it differs, so
         one more attempt is worth making."""
         return False
+
+    async def credential(self) -> Credential:
+        return self.current()
+
+    async def renew(self, rejected: Credential) -> bool:
+        return self.renew_now(rejected)
 
 
 class TokenFileAuth(Auth):
@@ -92,13 +100,13 @@ class TokenFileAuth(Auth):
         """Reads the file now: a missing or empty one fails here, where it is configured."""
         self._reload(time.monotonic(), force=True)
 
-    async def credential(self) -> Credential:
+    def current(self) -> Credential:
         now = time.monotonic()
         if now - self._checked >= self.every:
             self._reload(now)
         return self._credential
 
-    async def renew(self, rejected: Credential) -> bool:
+    def renew_now(self, rejected: Credential) -> bool:
         self._reload(time.monotonic(), force=True)
         return self._credential != rejected
 
@@ -116,7 +124,11 @@ class TokenFileAuth(Auth):
                     f"cannot read the token file {self.path} ({self.what}): {e.strerror or e}",
                     hint="check the path and that this process may read it",
                 ) from e
-            log.warning("cannot read token file %s (%s); keeping the last token", self.path, e)
+            import logging  # only here: a one-shot command should not pay for it
+
+            logging.getLogger(__name__).warning(
+                "cannot read token file %s (%s); keeping the last token", self.path, e
+            )
             return
         if not token:
             if not self._loaded:
@@ -148,7 +160,9 @@ class ExecSpec:
 
 class ExecAuth(Auth):
     """A credential from an exec plugin (``client.authentication.k8s.io/v1`` or ``v1beta1``),
-    kept until its ``expirationTimestamp``, fetched again after a 401."""
+    kept until its ``expirationTimestamp``, fetched again after a 401. The async client runs
+    the plugin as an asyncio subprocess (``credential``, ``renew``), the one-shot client as a
+    plain one (``current``, ``renew_now``); both read its answer the same way."""
 
     def __init__(self, spec: ExecSpec) -> None:
         super().__init__()
@@ -156,7 +170,26 @@ class ExecAuth(Auth):
         self.runs = 0
         """How many times the plugin ran: what tests and a curious operator read."""
         self._have: Credential | None = None
-        self._lock = asyncio.Lock()
+        self._async_lock: asyncio.Lock | None = None
+
+    @property
+    def _lock(self) -> asyncio.Lock:
+        if self._async_lock is None:
+            import asyncio  # made in the loop that uses it; one-shot commands need none
+
+            self._async_lock = asyncio.Lock()
+        return self._async_lock
+
+    def current(self) -> Credential:
+        if self._have is None or self._have.expired():
+            self._have = self._run_now()
+        return self._have
+
+    def renew_now(self, rejected: Credential) -> bool:
+        if self._have is not None and self._have != rejected:
+            return True
+        self._have = self._run_now()
+        return self._have != rejected
 
     async def credential(self) -> Credential:
         have = self._have
@@ -183,15 +216,62 @@ class ExecAuth(Auth):
         env["KUBERNETES_EXEC_INFO"] = orjson.dumps(info).decode()
         return env
 
-    async def _run(self) -> Credential:
-        s = self.spec
-        who = f"the exec plugin {s.command!r} of kubeconfig user {s.user!r}"
-        if s.interactive_mode == "Always":
+    @property
+    def _who(self) -> str:
+        return f"the exec plugin {self.spec.command!r} of kubeconfig user {self.spec.user!r}"
+
+    def _starting(self) -> None:
+        """Before a run: refuses a plugin that needs a terminal; counts the run."""
+        if self.spec.interactive_mode == "Always":
             raise KubeError(
-                f"{who} needs a terminal (interactiveMode: Always); tether runs without one",
+                f"{self._who} needs a terminal (interactiveMode: Always); tether runs without one",
                 hint="log in with the plugin first, or use a plugin that can run unattended",
             )
         self.runs += 1
+
+    def _cannot_start(self, e: OSError) -> KubeError:
+        return KubeError(
+            f"cannot run {self._who}: {e.strerror or e}",
+            hint=self.spec.install_hint or "install the plugin or fix `command` in the kubeconfig",
+        )
+
+    def _answer(self, returncode: int | None, out: bytes, err: bytes) -> Credential:
+        if returncode != 0:
+            last = err.decode(errors="replace").strip().splitlines()[-1:] or [""]
+            raise KubeError(
+                f"{self._who} failed with exit code {returncode}: {last[0][:300]}",
+                hint=self.spec.install_hint or "run the plugin by hand to see why",
+            )
+        return parse_exec_credential(out, self.spec.api_version, self._who)
+
+    def _timed_out(self) -> KubeError:
+        return KubeError(f"{self._who} did not answer within {EXEC_TIMEOUT:.0f}s")
+
+    def _run_now(self) -> Credential:
+        import subprocess
+
+        s = self.spec
+        self._starting()
+        try:
+            proc = subprocess.run(
+                [s.command, *s.args],
+                env=self._env(),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=EXEC_TIMEOUT,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as e:  # run() killed it
+            raise self._timed_out() from e
+        except OSError as e:
+            raise self._cannot_start(e) from e
+        return self._answer(proc.returncode, proc.stdout, proc.stderr)
+
+    async def _run(self) -> Credential:
+        import asyncio
+
+        s = self.spec
+        self._starting()
         try:
             proc = await asyncio.create_subprocess_exec(
                 s.command,
@@ -202,23 +282,14 @@ class ExecAuth(Auth):
                 stderr=asyncio.subprocess.PIPE,
             )
         except OSError as e:
-            raise KubeError(
-                f"cannot run {who}: {e.strerror or e}",
-                hint=s.install_hint or "install the plugin or fix `command` in the kubeconfig",
-            ) from e
+            raise self._cannot_start(e) from e
         try:
             out, err = await asyncio.wait_for(proc.communicate(), EXEC_TIMEOUT)
         except TimeoutError as e:
             proc.kill()
             await proc.wait()
-            raise KubeError(f"{who} did not answer within {EXEC_TIMEOUT:.0f}s") from e
-        if proc.returncode != 0:
-            last = err.decode(errors="replace").strip().splitlines()[-1:] or [""]
-            raise KubeError(
-                f"{who} failed with exit code {proc.returncode}: {last[0][:300]}",
-                hint=s.install_hint or "run the plugin by hand to see why",
-            )
-        return parse_exec_credential(out, s.api_version, who)
+            raise self._timed_out() from e
+        return self._answer(proc.returncode, out, err)
 
 
 def parse_exec_credential(out: bytes, api_version: str, who: str) -> Credential:

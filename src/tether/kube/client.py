@@ -17,16 +17,17 @@ import aiohttp
 import orjson
 
 from tether.errors import KubeError
-from tether.kube.config import KubeConfig, load_config
-from tether.kube.transport import (
+from tether.kube.answers import (
     DEFAULT_TIMEOUT,
     MAX_RETRY_AFTER,
     RETRY_ATTEMPTS,
     RETRY_BACKOFF,
-    Transport,
-    _api_error,
-    _may_retry,
+    api_error,
+    may_retry,
 )
+from tether.kube.config import KubeConfig, load_config
+from tether.kube.resources import ApiResource, discovery_path, read_discovery, split_api_version
+from tether.kube.transport import Transport
 from tether.model import Obj
 
 FIELD_MANAGER = "tether"
@@ -41,36 +42,9 @@ __all__ = [  # the transport's settings stay importable from here, where they al
     "Gone",
     "KubeClient",
     "WatchEvent",
-    "_may_retry",
+    "may_retry",
     "split_api_version",
 ]
-
-
-@dataclass(frozen=True)
-class ApiResource:
-    """One served resource type, as discovery describes it."""
-
-    group: str
-    version: str
-    kind: str
-    plural: str
-    namespaced: bool
-    verbs: frozenset[str]
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    def path(self, namespace: str = "", name: str = "", subresource: str = "") -> str:
-        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if self.namespaced and namespace:
-            base += f"/namespaces/{namespace}"
-        base += f"/{self.plural}"
-        if name:
-            base += f"/{name}"
-        if subresource:
-            base += f"/{subresource}"
-        return base
 
 
 @dataclass
@@ -81,13 +55,6 @@ class WatchEvent:
 
 class Gone(KubeError):
     """The watch's resourceVersion is too old (410): list again."""
-
-
-def split_api_version(api_version: str) -> tuple[str, str]:
-    if "/" in api_version:
-        g, v = api_version.split("/", 1)
-        return g, v
-    return "", api_version
 
 
 class KubeClient(Transport):
@@ -118,24 +85,8 @@ class KubeClient(Transport):
 
     # ---- discovery ----------------------------------------------------------------------
     async def _discover_group_version(self, gv: str) -> list[ApiResource]:
-        group, version = split_api_version(gv)
-        path = f"/apis/{gv}" if group else f"/api/{version}"
-        body = await self.request("GET", path, ok_missing=True)
-        found: list[ApiResource] = []
-        if body:
-            for r in body.get("resources", []):
-                if "/" in r["name"]:
-                    continue  # subresources
-                found.append(
-                    ApiResource(
-                        group,
-                        version,
-                        r["kind"],
-                        r["name"],
-                        bool(r["namespaced"]),
-                        frozenset(r.get("verbs", [])),
-                    )
-                )
+        body = await self.request("GET", discovery_path(gv), ok_missing=True)
+        found = read_discovery(gv, body)
         self._by_gv[gv] = found
         for res in found:
             self._resources[(gv, res.kind)] = res
@@ -361,7 +312,7 @@ class KubeClient(Transport):
                 if resp.status == 410:
                     raise Gone("watch expired", status=410)
                 if resp.status >= 300:
-                    raise _api_error("WATCH", res.path(namespace), resp.status, await resp.read())
+                    raise api_error("WATCH", res.path(namespace), resp.status, await resp.read())
                 async for line in resp.content:
                     if not line.strip():
                         continue

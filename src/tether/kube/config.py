@@ -13,8 +13,6 @@ import base64
 import binascii
 import os
 import ssl
-import tempfile
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -400,6 +398,8 @@ def tls_context(
 
 
 def _load_cert_chain(ctx: ssl.SSLContext, cert: tuple[str, str], what: str) -> None:
+    import tempfile  # only with a client certificate
+
     # ssl loads a certificate and key only from files: a private directory, removed at once.
     with tempfile.TemporaryDirectory(prefix="tether-tls-") as tmp:
         cert_file, key_file = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
@@ -419,6 +419,10 @@ def _load_cert_chain(ctx: ssl.SSLContext, cert: tuple[str, str], what: str) -> N
 def _env_proxy(server: str) -> str | None:
     """The proxy ``HTTPS_PROXY``/``HTTP_PROXY`` name for ``server``, unless ``NO_PROXY``
     exempts it (as kubectl does); read once, not on every request."""
+    if not any(name.lower().endswith("_proxy") for name in os.environ):
+        return None  # what getproxies_environment reads: none set, nothing to import
+    import urllib.request
+
     proxies = urllib.request.getproxies_environment()
     scheme, _, rest = server.partition("://")
     proxy = proxies.get(scheme)

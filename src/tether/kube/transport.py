@@ -17,20 +17,17 @@ from typing import Any
 import aiohttp
 import orjson
 
-from tether.backoff import Backoff, retry_after
-from tether.errors import KubeError
+from tether.backoff import retry_after
+from tether.kube.answers import (
+    DEFAULT_TIMEOUT,
+    RETRY_ATTEMPTS,
+    USER_AGENT,
+    retry_wait,
+    timed_out,
+    unreachable,
+)
 from tether.kube.auth import Credential
 from tether.kube.config import KubeConfig
-
-DEFAULT_TIMEOUT = 30.0
-RETRY_ATTEMPTS = 5
-"""Attempts per request, the first included, when the server answers 429 or 5xx."""
-RETRY_BACKOFF = Backoff(base=0.2, cap=5.0, jitter=0.5)
-"""Waits between attempts when the server does not say (no ``Retry-After``)."""
-MAX_RETRY_AFTER = 60.0
-"""A longer ``Retry-After`` fails the request at once: a caller's own retry serves it better
-than a request held open for minutes."""
-USER_AGENT = "tether"
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +136,7 @@ class Transport:
         ``headers`` are sent as well and win over the client's own (``Accept``...).
 
         An answer of 429 or 5xx is retried when repeating the request is safe (see
-        :func:`_may_retry`), waiting as long as ``Retry-After`` asks or else by
+        :func:`~tether.kube.answers.may_retry`), waiting as long as ``Retry-After`` asks or else by
         :data:`RETRY_BACKOFF`, at most :data:`RETRY_ATTEMPTS` attempts in all. An answer of
         401 renews the credential (an exec plugin runs again) and is sent once more.
         """
@@ -163,15 +160,9 @@ class Transport:
                 renewed = True
                 if await self.config.auth.renew(cred):
                     continue
-            if not _may_retry(method, status, preconditions):
-                raise _api_error(method, path, status, raw)
-            if attempt == RETRY_ATTEMPTS:
-                raise _api_error(method, path, status, raw, f"gave up after {attempt} attempts")
-            wait = asked if asked is not None else RETRY_BACKOFF.delay(attempt)
-            if wait > MAX_RETRY_AFTER:
-                raise _api_error(
-                    method, path, status, raw, f"the server asked to retry after {wait:.0f}s"
-                )
+            wait = retry_wait(
+                method, path, status, raw, preconditions=preconditions, attempt=attempt, asked=asked
+            )
             attempt += 1
             self.retries[(method, status)] += 1
             log.info(
@@ -214,13 +205,10 @@ class Transport:
                 asked = retry_after(resp.headers.get("Retry-After")) if status >= 400 else None
         except (aiohttp.ClientError, OSError) as e:
             self.requests[(method, 0)] += 1
-            raise KubeError(
-                f"cannot reach the Kubernetes API at {self._host}: {e}",
-                hint="check that the cluster is running and the kubeconfig points at it",
-            ) from e
+            raise unreachable(self._host, e) from e
         except TimeoutError as e:
             self.requests[(method, 0)] += 1
-            raise KubeError(f"{method} {path} timed out after {timeout:.0f}s") from e
+            raise timed_out(method, path, timeout) from e
         self.requests[(method, status)] += 1
         return status, raw, asked
 
@@ -252,53 +240,3 @@ def encode(body: Any) -> bytes:
         return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
     except TypeError:
         return json.dumps(body).encode()
-
-
-def _may_retry(method: str, status: int, preconditions: bool) -> bool:
-    """Whether an answer of ``status`` to ``method`` may be retried without doing twice what
-    was asked.
-
-    429 (API Priority and Fairness, max-in-flight) and 503 are refusals before the request was
-    acted on, so any request may be repeated. Another 5xx may come after the work was done:
-    only requests whose repetition lands in the same state are repeated then: reads, PATCH
-    (server-side apply and merge patches state the result, not a change), PUT (carries a
-    resourceVersion: a repeat after success is a conflict, not a second write) and a DELETE
-    bound to one object by preconditions. A create (POST) is never repeated after one.
-    A PATCH answered 500 is not repeated either: kube-apiserver answers 500 for a
-    server-side apply it cannot build ("failed to create typed patch object"), which no
-    repeat changes; 502 and 504 (a proxy or a timeout in front of it) are repeated.
-    """
-    if status in (429, 503):
-        return True
-    if status < 500 or status == 501:
-        return False
-    if method == "PATCH" and status == 500:
-        return False
-    if method in ("GET", "HEAD", "PATCH", "PUT"):
-        return True
-    return method == "DELETE" and preconditions
-
-
-def _api_error(method: str, path: str, status: int, raw: bytes, retried: str = "") -> KubeError:
-    message = raw.decode(errors="replace")[:500]
-    reason = ""
-    try:
-        body = orjson.loads(raw)
-        message = str(body.get("message", message))
-        reason = str(body.get("reason", ""))
-    except (ValueError, AttributeError):
-        pass
-    hints = {
-        401: "the credentials in the kubeconfig were rejected",
-        403: "the identity lacks RBAC permission for this",
-        409: "the object changed or another field manager owns the field",
-        422: "the object is invalid: fix the manifest in Git",
-    }
-    if retried:
-        message += f" ({retried})"
-    err = KubeError(
-        f"{method} {path}: {status} {reason}: {message}".replace(":  :", ":"),
-        status=status,
-        hint=hints.get(status, ""),
-    )
-    return err

@@ -13,8 +13,8 @@ import logging
 import time
 
 from tether.api.application import Application
+from tether.api.names import DEFAULT_PROJECT
 from tether.api.project import (
-    DEFAULT_PROJECT,
     PROJECT_API_VERSION,
     PROJECT_KIND,
     Project,

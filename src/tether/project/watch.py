@@ -9,7 +9,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from tether.api.project import PROJECT_API_VERSION, PROJECT_KIND, project_name
+from tether.api.names import project_name
+from tether.api.project import PROJECT_API_VERSION, PROJECT_KIND
 from tether.errors import KubeError
 from tether.kube import KubeClient, LiveCache
 from tether.model import Obj

@@ -15,12 +15,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tether.model import Obj, ResourceDiff, ResourceDiffStatus, ResourceKey
-from tether.service.results import SyncOutcome
 from tether.source import redact
-from tether.sync.state import TaskRecord
 
 if TYPE_CHECKING:
     from tether.compare import Comparison
+    from tether.service.results import SyncOutcome
 
 
 def app_document(obj: Obj) -> dict[str, Any]:
@@ -74,6 +73,9 @@ def list_document(apps: list[Obj]) -> dict[str, Any]:
 
 def outcome_of_document(doc: dict[str, Any]) -> SyncOutcome:
     """The ``SyncOutcome`` whose ``to_dict()`` is ``doc``."""
+    from tether.service.results import SyncOutcome
+    from tether.sync.state import TaskRecord
+
     return SyncOutcome(
         phase=str(doc.get("phase") or ""),
         message=str(doc.get("message") or ""),

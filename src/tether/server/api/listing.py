@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tether.api.project import project_name
+from tether.api.names import project_name
 from tether.model import Obj
 from tether.source import redact
 
