@@ -152,10 +152,10 @@ BUILTIN_CASES: list[tuple[str, Obj, str]] = [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "Runner"}},
         INVALID,
     ),
-    ("deployment", GOOD_DEPLOYMENT, DEFER),
-    ("deployment with empty status", {**GOOD_DEPLOYMENT, "status": {}}, DEFER),
+    ("deployment", GOOD_DEPLOYMENT, VOUCH),
+    ("deployment with empty status", {**GOOD_DEPLOYMENT, "status": {}}, VOUCH),
     ("deployment replicas 2.0", deployment({"a": "b"}, {"a": "b"}, replicas=2.0), DEFER),
-    ("deployment replicas null (unset)", deployment({"a": "b"}, {"a": "b"}, replicas=None), DEFER),
+    ("deployment replicas null (unset)", deployment({"a": "b"}, {"a": "b"}, replicas=None), VOUCH),
     ("deployment replicas a string", deployment({"a": "b"}, {"a": "b"}, replicas="many"), INVALID),
     ("deployment replicas 1.5", deployment({"a": "b"}, {"a": "b"}, replicas=1.5), INVALID),
     (
@@ -166,7 +166,7 @@ BUILTIN_CASES: list[tuple[str, Obj, str]] = [
     ("deployment unknown field", deployment({"a": "b"}, {"a": "b"}, replica=1), INVALID),
     ("deployment selector mismatch", deployment({"app": "web"}, {"app": "api"}), INVALID),
     ("deployment selector empty", deployment({}, {"app": "api"}), INVALID),
-    ("service", service(port=80, protocol="TCP", targetPort="http"), DEFER),
+    ("service", service(port=80, protocol="TCP", targetPort="http"), VOUCH),
     (
         "service target port not int or string",
         service(port=80, protocol="TCP", targetPort=True),

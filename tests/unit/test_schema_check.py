@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
+from tether.schema import CONTAINER_PORT_DEFAULTS
 from tether.schema.check import Walk, walk
-from tether.schema.kinds import builtin_defer, builtin_problems
+from tether.schema.kinds import builtin_judgement
 from tether.schema.nodes import Node, strip_descriptions
 from tether.schema.openapi import Document, crd_root
 
@@ -262,6 +263,14 @@ def test_recursive_definitions_compile_once() -> None:
     ]
 
 
+def builtin_problems(group: str, kind: str, obj: dict[str, Any]) -> list[str]:
+    return builtin_judgement(group, kind, obj)[0]
+
+
+def builtin_defer(group: str, kind: str, obj: dict[str, Any]) -> str:
+    return builtin_judgement(group, kind, obj)[1]
+
+
 @pytest.mark.parametrize(
     ("obj", "problems"),
     [
@@ -296,7 +305,8 @@ def test_only_fully_known_builtin_kinds_are_vouched_for() -> None:
     assert builtin_defer("", "ConfigMap", {}) == ""
     assert builtin_defer("", "Secret", {"type": "Opaque"}) == ""
     assert "type rules" in builtin_defer("", "Secret", {"type": "kubernetes.io/tls"})
-    assert "rules its published schema does not hold" in builtin_defer("apps", "Deployment", {})
+    assert "rules its published schema does not hold" in builtin_defer("apps", "ReplicaSet", {})
+    assert builtin_defer("apps", "Deployment", deployment()) == ""
 
 
 def test_where_python_and_the_server_read_values_differently_the_server_judges() -> None:
@@ -360,3 +370,23 @@ def test_descriptions_are_dropped_but_a_field_called_description_stays() -> None
         "properties": {"description": {"type": "string"}},
         "enum": [{"description": "kept as data"}],
     }
+
+
+def test_a_left_out_key_field_is_deferred_unless_the_server_defaults_it() -> None:
+    obj = deployment()
+    ports = [{"containerPort": 80}, {"containerPort": 80, "protocol": "TCP"}]
+    obj["spec"]["template"]["spec"]["containers"][0]["ports"] = ports[:1]
+    assert (
+        run(obj, DEPLOYMENT)
+        .deferred[0]
+        .endswith("leaves out a key field (containerPort, protocol)")
+    )
+    w = Walk(strict=True, custom=False, key_defaults=CONTAINER_PORT_DEFAULTS)
+    walk(obj, DEPLOYMENT, "", w)
+    assert (w.problems, w.deferred) == ([], [])
+    obj["spec"]["template"]["spec"]["containers"][0]["ports"] = ports  # TCP twice, once defaulted
+    w = Walk(strict=True, custom=False, key_defaults=CONTAINER_PORT_DEFAULTS)
+    walk(obj, DEPLOYMENT, "", w)
+    assert w.problems == [
+        "spec.template.spec.containers[0].ports[1]: duplicate entry for containerPort, protocol"
+    ]

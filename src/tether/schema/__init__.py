@@ -16,9 +16,10 @@ from typing import Any
 
 from tether.errors import KubeError
 from tether.kube.client import ApiResource, KubeClient, split_api_version
+from tether.kube.server_info import kube_version
 from tether.schema.admission import Admission, Judges
 from tether.schema.check import Walk, walk
-from tether.schema.kinds import builtin_defer, builtin_problems, never_vouched
+from tether.schema.kinds import builtin_judgement, never_vouched
 from tether.schema.names import (
     SURE_NAMES,
     annotation_problems,
@@ -34,6 +35,12 @@ log = logging.getLogger(__name__)
 
 _CLUSTER_WIDE = "a cluster-scoped object that names a namespace is judged by the server"
 _PLAIN_METADATA = frozenset({"name", "namespace", "labels", "annotations"})
+CONTAINER_PORT_DEFAULTS: dict[tuple[str, ...], dict[str, Any]] = {
+    ("containerPort", "protocol"): {"protocol": "TCP"}
+}
+"""A container port without a protocol: Kubernetes 1.20 on default it to TCP when applying
+(earlier servers refuse the apply; a Service port's protocol is left to the server)."""
+KEY_DEFAULTS_MINOR = 20
 
 
 class SchemaCheck:
@@ -44,6 +51,9 @@ class SchemaCheck:
         self.openapi = OpenAPI()
         self.admission = Admission()
         self._warm = False
+        self._minor: int | None = None
+        """The server's minor version (1.20: 20), read once."""
+        self._minor_lock = asyncio.Lock()
 
     async def check(self, obj: dict[str, Any], *, strict: bool = True) -> Verdict:
         """The verdict on ``obj``; never raises for an unreadable schema (the server judges).
@@ -73,14 +83,18 @@ class SchemaCheck:
         definition, node = found
         custom = is_custom(definition)
         w = Walk(strict=strict, custom=custom, prunes=not self.openapi.strict_fields)
+        if not custom and (self._minor or 0) >= KEY_DEFAULTS_MINOR:
+            w.key_defaults = CONTAINER_PORT_DEFAULTS
         walk(obj, node, "", w)
         meta = obj.get("metadata")
         meta = meta if isinstance(meta, dict) else {}
         names = name_problems(group, kind, meta.get("name"))
         unsure_name = bool(names) and not custom and (group, kind) not in SURE_NAMES
         problems = w.problems + (names if not unsure_name else []) + _metadata_problems(meta)
+        builtin_why = ""
         if not custom:
-            problems += builtin_problems(group, kind, obj)
+            extra, builtin_why = builtin_judgement(group, kind, obj)
+            problems += extra
         namespace = str(meta.get("namespace") or "") if resource.namespaced else ""
         labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
         uncertain = _uncertain(judges, resource.plural, namespace, labels or {})
@@ -89,7 +103,7 @@ class SchemaCheck:
         reasons = [
             uncertain,
             never_vouched(group, kind),
-            "" if custom else builtin_defer(group, kind, obj),
+            builtin_why,
             *w.deferred[:1],
             _metadata_defer(meta),
             "" if resource.namespaced or not meta.get("namespace") else _CLUSTER_WIDE,
@@ -105,6 +119,10 @@ class SchemaCheck:
         """The kind's schema, its resource and the cluster's other judges: cached reads,
         awaited in turn once warm (they return at once); on a cold cache they go out together."""
         api_version = f"{group}/{version}" if group else version
+        if self._minor is None:
+            async with self._minor_lock:  # many checks at once: one read
+                if self._minor is None:
+                    self._minor = await self._server_minor(kube)
         if self._warm:
             found = await self.openapi.schema(kube, group, version, kind)
             resource = await kube.resource_for(api_version, kind)
@@ -117,6 +135,17 @@ class SchemaCheck:
         )
         self._warm = True
         return out
+
+    @staticmethod
+    async def _server_minor(kube: KubeClient) -> int:
+        """1.20.2: 20; 0 (the older behaviour, not asked again) when ``/version`` cannot be
+        read."""
+        try:
+            version = await kube_version(kube)
+        except KubeError:
+            return 0
+        parts = version.split(".")
+        return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
 
 
 async def _together(

@@ -35,6 +35,8 @@ class Walk:
     custom: bool
     prunes: bool = False
     """The server prunes a custom resource's unknown fields instead of refusing them."""
+    key_defaults: dict[tuple[str, ...], dict[str, Any]] = field(default_factory=dict)
+    """Key fields of list-maps (by their keys) that the server defaults when left out."""
     problems: list[str] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
 
@@ -265,14 +267,15 @@ def _array(value: list[Any], node: Node, path: str, w: Walk) -> None:
 
 def _list_map(value: list[Any], keys: tuple[str, ...], path: str, w: Walk) -> None:
     seen: set[tuple[str, ...]] = set()
+    defaults = w.key_defaults.get(keys, {})
     for i, item in enumerate(value):
         if not isinstance(item, dict):
             continue
-        if any(item.get(k) is None for k in keys):
+        if any(item.get(k) is None and k not in defaults for k in keys):
             # Servers differ on a missing key field: some default it, others refuse.
             w.defer(f"{path}[{i}]", f"leaves out a key field ({', '.join(keys)})")
             continue
-        key = tuple(repr(item[k]) for k in keys)
+        key = tuple(repr(defaults[k] if item.get(k) is None else item[k]) for k in keys)
         if key in seen:
             w.problem(f"{path}[{i}]", f"duplicate entry for {', '.join(keys)}")
         seen.add(key)

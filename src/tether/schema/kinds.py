@@ -1,10 +1,14 @@
 """Which kinds the schema can vouch for, and the rules the server enforces on them that their
-schema does not publish (ConfigMap and Secret keys and sizes, workload selectors).
+schema does not publish (ConfigMap and Secret keys and sizes, workload selectors, and the
+per-kind rules of Services and workloads in :mod:`tether.schema.service` and
+:mod:`tether.schema.workloads`).
 
-A built-in kind is judged by Go code far beyond its published schema (a Deployment's pod
-template alone has hundreds of rules), so only the kinds whose whole validation is written here
-are vouched for; every other built-in kind is still *checked* (its problems are found) but left
-to a server dry-run. A custom resource's validation is its schema, so every one is vouchable.
+A built-in kind is judged by Go code far beyond its published schema, so a built-in kind is
+vouched for only where its rules are written here: ConfigMap, Opaque Secret, ServiceAccount and
+Namespace wholly; Service, Deployment, StatefulSet, DaemonSet and Job for an allow-list of
+fields (any other field set sends the object to the server). Every other built-in kind is still
+*checked* (its problems are found) but left to a server dry-run. A custom resource's validation
+is its schema, so every one is vouchable.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ import re
 from typing import Any
 
 from tether.schema.names import label_problems
+from tether.schema.rules import Judge
+from tether.schema.service import judge_service
+from tether.schema.workloads import JUDGES
 
 VOUCHED_BUILTINS = frozenset(
     {("", "ConfigMap"), ("", "Secret"), ("", "ServiceAccount"), ("", "Namespace")}
@@ -28,6 +35,11 @@ NEVER_VOUCHED_GROUPS = {
     "authentication.k8s.io": "token reviews are answered by the server",
     "certificates.k8s.io": "certificate requests are judged by the server's signers",
 }
+RULED_BUILTINS = frozenset(
+    {("", "Service"), ("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "DaemonSet")}
+    | {("batch", "Job")}
+)
+"""Built-in kinds vouched for when every field they set is one whose rules are written here."""
 MAX_DATA_BYTES = 1024 * 1024
 _CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 WORKLOADS = frozenset({"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"})
@@ -38,17 +50,26 @@ def never_vouched(group: str, kind: str) -> str:
     return NEVER_VOUCHED_GROUPS.get(group, "")
 
 
-def builtin_problems(group: str, kind: str, obj: dict[str, Any]) -> list[str]:
-    """Problems of a built-in object beyond its schema (only those found for certain)."""
+def builtin_judgement(group: str, kind: str, obj: dict[str, Any]) -> tuple[list[str], str]:
+    """A built-in object's problems beyond its schema (only those found for certain), and why
+    it goes to the server although no problem was found (empty: it may be vouched for)."""
+    judge = Judge()
     if (group, kind) in (("", "ConfigMap"), ("", "Secret")):
-        return _data_problems(kind, obj)
+        judge.problems += _data_problems(kind, obj)
     if group == "apps" and kind in WORKLOADS:
-        return _selector_problems(obj)
-    return []
+        judge.problems += _selector_problems(obj)
+    rules = judge_service if (group, kind) == ("", "Service") else JUDGES.get((group, kind))
+    if rules is not None and not str(obj.get("apiVersion") or "").endswith("v1"):
+        judge.defer("apiVersion", f"the rules written here are those of {kind} v1")
+    elif rules is not None:
+        rules(obj, judge)
+    why = judge.deferred[0] if judge.deferred else _whole_kind_defer(group, kind, obj)
+    return judge.problems, why
 
 
-def builtin_defer(group: str, kind: str, obj: dict[str, Any]) -> str:
-    """Why a built-in object goes to the server although its checks passed (empty: vouched)."""
+def _whole_kind_defer(group: str, kind: str, obj: dict[str, Any]) -> str:
+    if (group, kind) in RULED_BUILTINS:
+        return ""
     if (group, kind) not in VOUCHED_BUILTINS:
         return f"the server validates {kind} by rules its published schema does not hold"
     if kind == "Secret" and str(obj.get("type") or "Opaque") != "Opaque":
@@ -105,10 +126,15 @@ def _selector_problems(obj: dict[str, Any]) -> list[str]:
         selector.get("matchLabels") or selector.get("matchExpressions")
     ):
         return ["spec.selector: required field is missing (a workload must select its pods)"]
-    if label_problems(selector.get("matchLabels"), "spec.selector.matchLabels"):
-        return label_problems(selector.get("matchLabels"), "spec.selector.matchLabels")
-    if not isinstance(labels, dict) or selector.get("matchExpressions"):
+    wrong = label_problems(selector.get("matchLabels"), "spec.selector.matchLabels")
+    if wrong:
+        return wrong
+    if selector.get("matchExpressions"):
         return []  # expressions are matched by the server
+    if labels is None:
+        labels = {}  # no labels: a selector cannot select the pods
+    if not isinstance(labels, dict):
+        return []  # the schema walk reports it
     wanted = selector.get("matchLabels") or {}
     if any(labels.get(k) != v for k, v in wanted.items()):
         return [
