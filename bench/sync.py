@@ -6,10 +6,13 @@ Same control plane, same run, same manifests (each in fresh namespaces of its ow
   2. kubectl apply --server-side -f <dir of all rendered manifests>;
   3. tether: sync of all the Applications from one git repository (``Engine.sync``), printed
      as a ratio of the floor (target <= 1.5x);
-  4. tether: a no-op sync of every app (nothing changed): API writes (want 0) and its time
-     against a raw list of the same objects (``Floor.list``; target <= 1.5x).
+  4. tether: a no-op sync of every app (nothing changed; the Applications read with one list,
+     Git asked again for the branch), ``--noop-rounds`` times, each after a raw list of the
+     same objects (``Floor.list``): API writes (want 0) and the median time against the median
+     raw list (target <= 1.5x).
 Exits non-zero when a target is missed. ``--profile FILE`` runs step 3 under cProfile (the
-stats go to FILE, the top entries and the requests by verb and status are printed).
+stats go to FILE, the top entries and the requests by verb and status are printed), and the
+first no-op round (into FILE.noop).
 
 With ``--timeline``, instead: the timeline of one sync with hooks and waves (the sync-waves
 example of tests/fixtures/examples: a PreSync hook, waves -1 to 3, a Sync hook in wave 3),
@@ -18,6 +21,7 @@ last); the sync runs in this process (``Engine.sync``), or with ``--controller``
 ``tether controller`` (an automated sync of a new Application). docs/sync.md quotes both.
 
     .venv/bin/python bench/sync.py [--apps 100] [--objects 10] [--no-kubectl] [--profile F]
+                                   [--noop-rounds 3]
     .venv/bin/python bench/sync.py --timeline [--runs 3] [--controller]
 """
 
@@ -45,8 +49,9 @@ sys.path.insert(0, str(REPO))
 
 from _common import KUBECTL, Env, application, bench_env  # noqa: E402
 from floor import Floor, ratio_line  # noqa: E402
-from tether.api.application import API_VERSION, new_application  # noqa: E402
+from tether.api.application import API_VERSION, Application, new_application  # noqa: E402
 from tether.engine import Engine  # noqa: E402
+from tether.service.reading import list_apps  # noqa: E402
 from tether.source import GitCache  # noqa: E402
 from timeline import Timeline, deployment_available, job_complete  # noqa: E402
 
@@ -135,6 +140,7 @@ async def main() -> int:
     ap.add_argument("--objects", type=int, default=10)
     ap.add_argument("--concurrency", type=int, default=32, help="apps synced at once")
     ap.add_argument("--no-kubectl", action="store_true", help="skip the kubectl comparison")
+    ap.add_argument("--noop-rounds", type=int, default=3, help="no-op syncs timed (median)")
     ap.add_argument("--profile", default="", help="cProfile the initial sync into this file")
     ap.add_argument(
         "--timeline", action="store_true", help="time the steps of a sync with hooks and waves"
@@ -234,29 +240,84 @@ async def initial_and_noop(env: Env, args: argparse.Namespace) -> int:
     )
     print(line)
 
-    # 4. No-op sync, nothing changed (not recorded in the apps' history: as before, the
+    # 4. No-op syncs, nothing changed (not recorded in the apps' history: as before, the
     # writes counted are those to the apps' objects).
-    before = Counter(kube.requests)
-    writes_before = kube.write_requests
-    with profiled(args.profile and f"{args.profile}.noop"):
+    return await noops(env, args, engine, names, home, ns_t, initial_met)
+
+
+async def noops(
+    env: Env,
+    args: argparse.Namespace,
+    engine: Engine,
+    names: list[str],
+    home: str,
+    ns_t: list[str],
+    initial_met: bool,
+) -> int:
+    """``--noop-rounds`` rounds, each a raw list of the objects then a no-op sync of every app
+    (the Applications read with one list, as a controller's watch holds them; Git asked anew
+    for the branch: cached refs dropped). Each round and the medians are printed; the target
+    is judged on the medians, the two measured turn about so that neither always runs on a
+    busier machine."""
+    kube, total = env.kube, args.apps * args.objects
+    sem = asyncio.Semaphore(args.concurrency)
+    mine = set(names)
+
+    async def noop_one(app: Application) -> bool:
+        async with sem:
+            res = await engine.sync(app, write_status=False)
+            if not res.ok:
+                print(f"{app.name}: {res.message}", file=sys.stderr)
+            return res.ok
+
+    async def noop_round() -> tuple[float, list[bool]]:
+        engine.git.forget_refs()
         t0 = time.perf_counter()
-        oks = await asyncio.gather(*(sync_one(n, write_status=False) for n in names))
-        t_noop = time.perf_counter() - t0
-    writes = kube.write_requests - writes_before
-    print(f"no-op sync requests: {requests_since(before, kube.requests)}")
-    async with Floor.open(env.kubeconfig) as f:
-        t0 = time.perf_counter()
-        await asyncio.gather(*(f.list(path, ns_t) for path in LISTED))
-        t_list = time.perf_counter() - t0
+        apps = [Application.from_obj(o) for o in await list_apps(kube, home)]
+        oks = await asyncio.gather(*(noop_one(a) for a in apps if a.name in mine))
+        return time.perf_counter() - t0, oks
+
+    t_noops: list[float] = []
+    t_lists: list[float] = []
+    writes = 0
+    oks: list[bool] = []
+    for n in range(args.noop_rounds):
+        async with Floor.open(env.kubeconfig) as f:
+            t_lists.append(await raw_list(f, ns_t))
+        before = Counter(kube.requests)
+        writes_before = kube.write_requests
+        with profiled(f"{args.profile}.noop" if args.profile and n == 0 else ""):
+            took, oks = await noop_round()
+        t_noops.append(took)
+        writes += kube.write_requests - writes_before
+        if len(oks) != len(names) or not all(oks):
+            print(f"no-op round {n + 1}: {sum(oks)} of {len(names)} apps synced", file=sys.stderr)
+            return 1
+        print(
+            f"no-op round {n + 1}: raw list {t_lists[-1]:.2f} s, tether no-op sync "
+            f"{took:.2f} s ({took / t_lists[-1]:.2f}x); requests: "
+            f"{requests_since(before, kube.requests)}"
+        )
+    t_list, t_noop = median(t_lists), median(t_noops)
     print(
-        f"raw list of the same objects ({len(LISTED)} kinds x {args.apps} namespaces): "
-        f"{t_list:.2f} s"
+        f"raw list of the same objects ({len(LISTED)} kinds x {args.apps} namespaces), "
+        f"median of {len(t_lists)}: {t_list:.2f} s"
     )
     line, noop_met = ratio_line(
-        f"tether no-op sync of {total} objects", t_noop, t_list, NOOP_TARGET
+        f"tether no-op sync of {total} objects, median of {len(t_noops)}",
+        t_noop,
+        t_list,
+        NOOP_TARGET,
     )
     print(f"{line}; API writes: {writes} (want 0)")
-    return 0 if initial_met and noop_met and writes == 0 and all(oks) else 1
+    return 0 if initial_met and noop_met and writes == 0 else 1
+
+
+async def raw_list(f: Floor, namespaces: list[str]) -> float:
+    """Seconds to list every kind of ``app_objects`` in each namespace, all at once."""
+    t0 = time.perf_counter()
+    await asyncio.gather(*(f.list(path, namespaces) for path in LISTED))
+    return time.perf_counter() - t0
 
 
 # ---- --timeline ----------------------------------------------------------------------------

@@ -6,6 +6,8 @@ deployed, from the live objects alone.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +28,7 @@ from tether.errors import KubeError, TetherError
 from tether.health import aggregate, assess, of_objects
 from tether.kube import KubeClient
 from tether.kube.client import split_api_version
-from tether.live import APPLY_CONCURRENCY, LiveObjects, bounded
+from tether.live import APPLY_CONCURRENCY, Listed, LiveObjects, bounded
 from tether.model import (
     Health,
     HealthStatus,
@@ -55,6 +57,9 @@ from tether.sync.write import FORCE_HINT, is_immutable_error
 from tether.sync.write import apply as write_apply
 
 log = logging.getLogger("tether.engine")
+
+MATCHED_KEPT = 20_000
+"""Fast-path verdicts a Comparer keeps (past it, it starts over)."""
 
 
 @dataclass
@@ -145,6 +150,30 @@ class Comparer:
     kube: KubeClient
     desired: DesiredSource
     live: LiveObjects
+    _matched: dict[tuple[str, str, str, str], bool] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    """``_fast_path_synced``'s verdicts by (live uid, live resourceVersion, manifest hash,
+    app): a live object that did not change, against the same manifest of the same app, gets
+    the same verdict (``_fast_path_synced`` reads nothing else)."""
+
+    def _provably_synced(self, app: Application, desired: Obj, live: Obj) -> bool:
+        """``_fast_path_synced``, remembered per unchanged live object and manifest."""
+        meta = live.get("metadata") or {}
+        uid, rv = meta.get("uid"), meta.get("resourceVersion")
+        want = ((desired.get("metadata") or {}).get("annotations") or {}).get(
+            MANIFEST_HASH_ANNOTATION
+        )
+        if not (uid and rv and want):
+            return _fast_path_synced(app, desired, live)
+        key = (str(uid), str(rv), str(want), app.tracking_owner)
+        verdict = self._matched.get(key)
+        if verdict is None:
+            verdict = _fast_path_synced(app, desired, live)
+            if len(self._matched) >= MATCHED_KEPT:
+                self._matched.clear()
+            self._matched[key] = verdict
+        return verdict
 
     async def compare(
         self, app: Application, revision: str | None = None, *, validate: bool = False
@@ -156,18 +185,26 @@ class Comparer:
         """
         target = revision or app.source.target_revision
         project: Project | None = None
+        # The objects the app deployed are listed while Git is read (the lists a no-op sync
+        # cannot do without, side by side with the resolve it cannot either).
+        inventory = inventory_of(app)
+        listing = asyncio.ensure_future(self.live.list_labelled(app, inventory.items()))
         try:
             project = await self.desired.projects.project_of(app)
             desired = await self.desired.fetch_desired(app, revision, project=project)
         except TetherError as e:
+            await _drop(listing)
             cmp = Comparison(app, None, error=e, target_revision=target, project=project)
             ctype = "ComparisonError" if isinstance(e, KubeError) else e.condition_type
             cmp.conditions.append(Condition(ctype, str(e), reason=e.reason))
             await self._assess_inventory(cmp)
             return cmp
+        except BaseException:
+            await _drop(listing)
+            raise
         cmp = Comparison(app, desired, target_revision=target, project=project)
         try:
-            await self._compare_objects(cmp, desired, validate)
+            await self._compare_objects(cmp, desired, validate, inventory, await listing)
         except TetherError as e:
             cmp.error = e
             cmp.conditions.append(Condition("ComparisonError", str(e), reason=e.reason))
@@ -193,12 +230,19 @@ class Comparer:
             return
         cmp.live_health = of_objects(inventory, live)
 
-    async def _compare_objects(self, cmp: Comparison, desired: Desired, validate: bool) -> None:
+    async def _compare_objects(
+        self,
+        cmp: Comparison,
+        desired: Desired,
+        validate: bool,
+        inventory: dict[ResourceKey, str],
+        listed: Listed,
+    ) -> None:
         app = cmp.app
         rules = [IgnoreRule.from_spec(r) for r in app.ignore_differences]
-        inventory = inventory_of(app)
         options = SyncOptions(app.sync_policy.sync_options)
-        check_object_options(desired.manifests, desired.sources)
+        if not desired.options_checked:
+            check_object_options(desired.manifests, desired.sources)
         wanted: dict[ResourceKey, str] = {}
         for m in desired.manifests:
             wanted[m.key] = str(m.obj["apiVersion"])
@@ -206,7 +250,7 @@ class Comparer:
         for key, version in inventory.items():
             if key not in wanted:
                 wanted[key] = version
-        live = await self.live.read(app, wanted.items())
+        live = await self.live.read(app, wanted.items(), listed)
         cmp.live = live
         predicted: dict[ResourceKey, Obj | None] = {}
         # Objects that provably match without asking the server (``_fast_path_synced``).
@@ -223,7 +267,7 @@ class Comparer:
                 else:
                     predicted[m.key] = None
                 return
-            if _fast_path_synced(app, m.obj, current):
+            if self._provably_synced(app, m.obj, current):
                 predicted[m.key] = None
                 synced.add(m.key)
                 return
@@ -378,6 +422,13 @@ def shared_message(this: str, other: str, keys: list[ResourceKey], *, fail: bool
         f"Remove {it} from one of the two apps; to move {it} to {this}, remove {it} from "
         f"{other}'s source, then delete the annotation {TRACKING_ANNOTATION}"
     )
+
+
+async def _drop(listing: asyncio.Future[Listed]) -> None:
+    """Cancels a list made ahead that will not be used, and waits for it to end."""
+    listing.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await listing
 
 
 def _fast_path_synced(app: Application, desired: Obj, live: Obj) -> bool:

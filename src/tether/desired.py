@@ -25,6 +25,8 @@ from pathlib import Path
 from tether.api.application import Application
 from tether.api.project import Project
 from tether.api.source import Source
+from tether.desired_memo import Basis, DesiredMemo, basis_of
+from tether.desired_memo import Entry as MemoEntry
 from tether.errors import InvalidSpec, KubeError, RenderError
 from tether.kube import KubeClient
 from tether.kube.client import split_api_version
@@ -37,8 +39,8 @@ from tether.render.pipeline import (
     Checkout,
     RenderContext,
     chart_source_key,
+    plan_git_render,
     render_chart,
-    render_git_source,
 )
 from tether.sandbox import Runner
 from tether.source import GitCache, RepoCredentials
@@ -59,6 +61,10 @@ from tether.sync.options import SKIP_DRY_RUN, SyncOptions
 from tether.sync.tracking import mark
 
 log = logging.getLogger(__name__)
+
+DESIRED_MEMO_SIZE = 256
+"""Apps whose last desired objects are kept by default (``tether.desired_memo``): each costs
+about a copy of its marked objects."""
 
 
 @dataclass
@@ -102,6 +108,9 @@ class Desired:
     no ``metadata.name``; each keeps its file and line."""
     project: Project | None = None
     """The Project whose rules the render was checked against."""
+    options_checked: bool = False
+    """Every manifest's sync and compare options are known ones (``check_object_options``
+    passed): a comparison need not check them again."""
 
 
 @dataclass
@@ -127,6 +136,7 @@ class DesiredSource:
         runner: Runner | None = None,
         render_cache: RenderCache | None = None,
         allow_remote: bool = False,
+        memo_size: int = DESIRED_MEMO_SIZE,
     ) -> None:
         self.kube = kube
         self.git = git
@@ -144,8 +154,12 @@ class DesiredSource:
         """Remote kustomize bases may be fetched (chart repositories always may)."""
         self._secrets: dict[str, tuple[float, list[Obj]]] = {}
         self._secrets_locks: dict[str, asyncio.Lock] = {}
+        self._entries: dict[str, tuple[list[Obj], list[tuple[str, RepoCredentials]]]] = {}
         self.projects = ProjectSource(kube, ttl=credentials_ttl)
         """Each app's Project, read as often as repository credentials are."""
+        self.memo = DesiredMemo(memo_size if self.render_cache.size > 0 else 0)
+        """The last desired objects of ``memo_size`` apps and what they came from (none
+        without a render cache)."""
 
     # ---- repository credentials ---------------------------------------------------------
     async def _repo_secrets(self, namespace: str) -> list[Obj]:
@@ -171,9 +185,19 @@ class DesiredSource:
             repo_type = REPO_TYPE_OCI if is_oci_url(target) else REPO_TYPE_HELM
         else:
             repo_type = REPO_TYPE_GIT
-        secrets = await self._repo_secrets(self.credentials_namespace or app.namespace)
-        entries = entries_from_secrets((s, decode_secret_data(s)) for s in secrets)
+        entries = await self._repo_entries(self.credentials_namespace or app.namespace)
         return match_credentials(target, entries, repo_type=repo_type)
+
+    async def _repo_entries(self, namespace: str) -> list[tuple[str, RepoCredentials]]:
+        """The repository Secrets of ``namespace`` as ``(url prefix, credentials)``, decoded
+        once per read of them."""
+        secrets = await self._repo_secrets(namespace)
+        hit = self._entries.get(namespace)
+        if hit is not None and hit[0] is secrets:
+            return hit[1]
+        entries = entries_from_secrets((s, decode_secret_data(s)) for s in secrets)
+        self._entries[namespace] = (secrets, entries)
+        return entries
 
     # ---- sources + render -------------------------------------------------------------
     async def fetch_desired(
@@ -184,7 +208,11 @@ class DesiredSource:
 
         The app's Project (``project``, else read) is enforced here, the one place every
         render goes through: the app itself before any source is fetched, then the whole
-        render, hooks included; a violation raises ProjectViolation."""
+        render, hooks included; a violation raises ProjectViolation.
+
+        Every source is resolved each time (a moved branch is seen at once); when neither the
+        commits, the Application, the Project nor the render changed since this app's last
+        call, what was made of the render then is handed out again (``tether.desired_memo``)."""
         project = project or await self.projects.project_of(app)
         enforce_app(project, app)
         resolved = [
@@ -192,24 +220,42 @@ class DesiredSource:
             for i, s in enumerate(app.sources)
         ]
         ctx = await self.render_context(app)
+        basis: Basis | None = None
+        if all(r.checkout is not None for r in resolved):  # no chart from a Helm repository
+            facts = (ctx.kube_version, ctx.api_versions)
+            basis = basis_of(app, revision, [r.revision for r in resolved], facts)
+            remembered = self.memo.get(app, basis, project, self.render_cache)
+            if remembered is not None:
+                return remembered
         refs = {r.source.ref: r.checkout for r in resolved if r.source.ref and r.checkout}
-        manifests: list[Manifest] = []
+        rendered: list[Manifest] = []
+        keys: list[tuple[str, str]] = []
         revisions: list[SourceRevision] = []
         for r in resolved:
             render_type = ""
             if r.source.renders:
-                render_type, out = await self.render_source(ctx, r, refs)
-                manifests += out
+                render_type, out, key = await self.render_keyed(ctx, r, refs)
+                rendered += out
+                if key is None:
+                    basis = None
+                else:
+                    keys.append((render_type, key))
             s = r.source
             revisions.append(SourceRevision(s.repo_url, r.revision, s.path, s.chart, render_type))
-        marked, sources, hooks = await self.prepare(app, manifests)
+        guessed: list[ResourceKey] = []
+        marked, sources, hooks = await self.prepare(app, rendered, guessed)
         enforce_render(project, [*marked, *hooks])
         first_git = next((r for r in resolved if r.checkout is not None), None)
         if first_git is None:
             commit = CommitInfo(resolved[0].revision)
         else:
             commit = self._commit_info(first_git.source.repo_url, first_git.revision)
-        return Desired(commit.sha, commit, marked, sources, revisions, hooks, project)
+        desired = Desired(commit.sha, commit, marked, sources, revisions, hooks, project)
+        if basis is None or guessed:
+            # A kind taken as namespaced because it is not served yet is not remembered: it
+            # is asked about again next time.
+            return desired
+        return self.memo.remember(app, MemoEntry(basis, project, keys, rendered, desired))
 
     async def resolve_source(self, app: Application, s: Source, revision: str | None) -> Resolved:
         """``s`` at ``revision`` (None: the app's revision for it), fetched and checked."""
@@ -248,8 +294,7 @@ class DesiredSource:
         kube_version, api_versions = await cluster_facts(self.kube)
         entries: list[tuple[str, RepoCredentials]] = []
         if self.allow_remote:
-            secrets = await self._repo_secrets(self.credentials_namespace or app.namespace)
-            entries = entries_from_secrets((s, decode_secret_data(s)) for s in secrets)
+            entries = await self._repo_entries(self.credentials_namespace or app.namespace)
         return RenderContext(
             app=f"{app.namespace}/{app.name}",
             destination_namespace=app.destination.namespace,
@@ -266,8 +311,17 @@ class DesiredSource:
         self, ctx: RenderContext, r: Resolved, refs: dict[str, Checkout]
     ) -> tuple[str, list[Manifest]]:
         """Renders one resolved source; returns its render type and manifests."""
+        render_type, out, _ = await self.render_keyed(ctx, r, refs)
+        return render_type, out
+
+    async def render_keyed(
+        self, ctx: RenderContext, r: Resolved, refs: dict[str, Checkout]
+    ) -> tuple[str, list[Manifest], str | None]:
+        """Renders one resolved source: its render type, its manifests and its render cache
+        key (None for a chart from a Helm repository, or without a cache)."""
         if r.checkout is not None:
-            return await render_git_source(ctx, r.source, r.checkout, refs)
+            plan = plan_git_render(ctx, r.source, r.checkout, refs)
+            return plan.render_type, await plan.manifests(ctx.cache), plan.key
         from tether.source.helm_repo import chart_digest, pull_chart
 
         s, version, creds = r.source, r.revision, r.creds
@@ -276,7 +330,8 @@ class DesiredSource:
             return await pull_chart(s, version, creds, dest, ctx.runner)
 
         key = chart_source_key(s, version, await chart_digest(s, version, creds))
-        return await render_chart(ctx, s, key, pull, refs)
+        render_type, out = await render_chart(ctx, s, key, pull, refs)
+        return render_type, out, None
 
     def _commit_info(self, url: str, commit: str) -> CommitInfo:
         info = self.git.commit_info(url, commit)
@@ -286,19 +341,20 @@ class DesiredSource:
         return CommitInfo(commit, author, info.message.strip(), str(info.time))
 
     async def prepare(
-        self, app: Application, manifests: list[Manifest]
+        self, app: Application, manifests: list[Manifest], guessed: list[ResourceKey] | None = None
     ) -> tuple[list[Manifest], dict[ResourceKey, Manifest], list[Manifest]]:
         """Fills in the destination namespace and marks every object as this app's: the
         objects to deploy (with their rendered form by key, for messages), and apart from
         them the hooks (``tether.sync.hooks``), marked as hooks of this app and not with
-        its tracking id, so they never enter the inventory, the diff or the prune."""
+        its tracking id, so they never enter the inventory, the diff or the prune.
+        ``guessed`` gets the objects whose kind is not served yet (taken as namespaced)."""
         crd_scopes = _crd_scopes(manifests)
         out: list[Manifest] = []
         hooks: list[Manifest] = []
         sources: dict[ResourceKey, Manifest] = {}
         hook_sources: dict[ResourceKey, Manifest] = {}
         for m in manifests:
-            obj = await self._namespaced_obj(app, m, crd_scopes)
+            obj = await self._namespaced_obj(app, m, crd_scopes, guessed)
             hook = is_hook(obj)
             marked = Manifest(
                 set_native_defaults(mark_hook(app, obj) if hook else mark(app, obj)),
@@ -330,13 +386,17 @@ class DesiredSource:
         return out, sources, hooks
 
     async def _namespaced_obj(
-        self, app: Application, m: Manifest, crd_scopes: dict[tuple[str, str], bool]
+        self,
+        app: Application,
+        m: Manifest,
+        crd_scopes: dict[tuple[str, str], bool],
+        guessed: list[ResourceKey] | None = None,
     ) -> Obj:
         """A copy of ``m``'s object with the destination namespace filled in when its kind
         is namespaced and it names none, and without a namespace when it is cluster-scoped."""
         obj = dict(m.obj)
         api_version, kind = str(obj["apiVersion"]), str(obj["kind"])
-        namespaced = await self._namespaced(api_version, kind, crd_scopes, m, app)
+        namespaced = await self._namespaced(api_version, kind, crd_scopes, m, app, guessed)
         meta = dict(obj.get("metadata") or {})
         if namespaced and not meta.get("namespace"):
             if not app.destination.namespace:
@@ -359,6 +419,7 @@ class DesiredSource:
         crd_scopes: dict[tuple[str, str], bool],
         m: Manifest,
         app: Application,
+        guessed: list[ResourceKey] | None = None,
     ) -> bool:
         group, _ = split_api_version(api_version)
         if (group, kind) in crd_scopes:
@@ -368,6 +429,8 @@ class DesiredSource:
         except KubeError as e:
             options = SyncOptions(app.sync_policy.sync_options)
             if e.status == 404 and options.enabled(SKIP_DRY_RUN, m.obj):
+                if guessed is not None:
+                    guessed.append(m.key)
                 return True  # not served yet: taken as namespaced, as Argo CD does
             raise KubeError(
                 f"{m.source_file}:{m.line}: {e.message}",

@@ -16,7 +16,13 @@ from pathlib import Path
 from tether.api.application import API_VERSION, Application
 from tether.compare import Comparer, Comparison, ResourceState, shared_message
 from tether.controller.windows import SyncWindow
-from tether.desired import CommitInfo, Desired, DesiredSource, default_cache_dir
+from tether.desired import (
+    DESIRED_MEMO_SIZE,
+    CommitInfo,
+    Desired,
+    DesiredSource,
+    default_cache_dir,
+)
 from tether.errors import TetherError
 from tether.kube import KubeClient, LiveCache
 from tether.live import LiveObjects
@@ -47,6 +53,7 @@ class Engine:
         runner: Runner | None = None,
         render_cache: RenderCache | None = None,
         allow_remote: bool = False,
+        desired_memo_size: int = DESIRED_MEMO_SIZE,
     ) -> None:
         self.kube = kube
         self.git = git or GitCache(cache_dir or default_cache_dir())
@@ -60,6 +67,7 @@ class Engine:
             runner=runner,
             render_cache=render_cache,
             allow_remote=allow_remote,
+            memo_size=desired_memo_size,
         )
         self.live = LiveObjects(kube, cache)
         self.comparer = Comparer(kube, self.desired, self.live)

@@ -24,6 +24,9 @@ from tether.sync.tracking import label_selector
 
 APPLY_CONCURRENCY = 32
 
+Listed = dict[tuple[str, str, str], list[Obj]]
+"""An app's labelled objects by (apiVersion, kind, namespace listed or ``""`` for all)."""
+
 
 class LiveObjects:
     def __init__(self, kube: KubeClient, cache: LiveCache | None = None) -> None:
@@ -51,10 +54,14 @@ class LiveObjects:
                 self._applied[key] = applied
 
     async def read(
-        self, app: Application, wanted: Iterable[tuple[ResourceKey, str]]
+        self,
+        app: Application,
+        wanted: Iterable[tuple[ResourceKey, str]],
+        listed: Listed | None = None,
     ) -> dict[ResourceKey, Obj]:
         """Live objects for these (key, apiVersion) pairs: one list per type, then GETs for
-        objects not (yet) labelled as this app's."""
+        objects not (yet) labelled as this app's. ``listed``: lists already made of the
+        app's labelled objects (``list_labelled``), used for the types and scopes they cover."""
         wanted = list(wanted)
         live: dict[ResourceKey, Obj] = {}
         by_type: dict[tuple[str, str], list[ResourceKey]] = {}
@@ -75,23 +82,15 @@ class LiveObjects:
                     if obj is not None:
                         live[k] = obj
         else:
-
-            async def list_type(api_version: str, kind: str) -> None:
-                namespaces = {k.namespace for k in by_type[(api_version, kind)]}
-                # One namespace: list only there (the server then reads far fewer objects).
-                ns = namespaces.pop() if len(namespaces) == 1 else ""
-                try:
-                    items, _ = await self.kube.list(
-                        api_version, kind, ns, label_selector=label_selector(app)
-                    )
-                except KubeError as e:
-                    if e.status == 404:
-                        return
-                    raise
+            scopes = _scopes(by_type)
+            todo = {t: ns for t, ns in scopes.items() if (*t, ns) not in (listed or {})}
+            for (api_version, kind), ns in scopes.items():
+                for it in (listed or {}).get((api_version, kind, ns), ()):
+                    live[ResourceKey.of(it)] = it
+            found = await self._list_labelled(app, todo)
+            for items in found.values():
                 for it in items:
                     live[ResourceKey.of(it)] = it
-
-            await asyncio.gather(*(list_type(av, k) for (av, k) in by_type))
         missing = [(k, av) for k, av in wanted if k not in live]
         if not missing:
             return live
@@ -109,6 +108,43 @@ class LiveObjects:
 
         await bounded(APPLY_CONCURRENCY, (get_one(k, av) for k, av in missing if exist(k)))
         return live
+
+    async def list_labelled(
+        self, app: Application, wanted: Iterable[tuple[ResourceKey, str]]
+    ) -> Listed:
+        """The app's labelled objects of the types of ``wanted``, listed as ``read`` would list
+        them (nothing with a watch cache: it is read there). A type whose list fails is left
+        out: ``read`` lists it again and reports the failure."""
+        if self.cache is not None:
+            return {}
+        by_type: dict[tuple[str, str], list[ResourceKey]] = {}
+        for key, api_version in wanted:
+            by_type.setdefault((api_version, key.kind), []).append(key)
+        return await self._list_labelled(app, _scopes(by_type), keep_going=True)
+
+    async def _list_labelled(
+        self, app: Application, scopes: dict[tuple[str, str], str], *, keep_going: bool = False
+    ) -> Listed:
+        """One labelled list per (type, namespace or "" for all); a type not served lists
+        as empty. ``keep_going``: a failed list is left out instead of raised."""
+        out: Listed = {}
+
+        async def list_type(api_version: str, kind: str, ns: str) -> None:
+            try:
+                items, _ = await self.kube.list(
+                    api_version, kind, ns, label_selector=label_selector(app)
+                )
+            except KubeError as e:
+                if e.status == 404:
+                    out[(api_version, kind, ns)] = []
+                    return
+                if keep_going:
+                    return
+                raise
+            out[(api_version, kind, ns)] = items
+
+        await asyncio.gather(*(list_type(av, k, ns) for (av, k), ns in scopes.items()))
+        return out
 
     async def _existing(
         self, missing: list[tuple[ResourceKey, str]]
@@ -162,6 +198,16 @@ class LiveObjects:
 
         await asyncio.gather(*(one_type(av, kind) for av, kind in by_type))
         return lambda k: k in known or k in unknown
+
+
+def _scopes(by_type: dict[tuple[str, str], list[ResourceKey]]) -> dict[tuple[str, str], str]:
+    """Where each type is listed: its objects' one namespace (the server then reads far
+    fewer objects), else everywhere (``""``)."""
+    out: dict[tuple[str, str], str] = {}
+    for t, keys in by_type.items():
+        namespaces = {k.namespace for k in keys}
+        out[t] = namespaces.pop() if len(namespaces) == 1 else ""
+    return out
 
 
 def _rv(obj: Obj | None) -> int:

@@ -51,7 +51,10 @@ class ResourceKey:
 
 @dataclass
 class Manifest:
-    """One desired object and where it came from (file and 1-based line in the repo tree)."""
+    """One desired object and where it came from (file and 1-based line in the repo tree).
+
+    ``obj`` is not changed in place once it is here (a changed object is a new Manifest, or
+    a new ``obj``): its key is worked out once."""
 
     obj: Obj
     source_file: str = ""
@@ -59,7 +62,14 @@ class Manifest:
 
     @property
     def key(self) -> ResourceKey:
-        return ResourceKey.of(self.obj)
+        # Asked for many times per object along a sync; kept with the object it was made from,
+        # so a new ``obj`` gets a new key.
+        memo: tuple[Obj, ResourceKey] | None = self.__dict__.get("_key")
+        if memo is not None and memo[0] is self.obj:
+            return memo[1]
+        key = ResourceKey.of(self.obj)
+        self.__dict__["_key"] = (self.obj, key)
+        return key
 
 
 class HealthStatus(StrEnum):

@@ -100,6 +100,10 @@ class RenderCache:
             return list(hit)
         return None
 
+    def holds(self, key: str) -> bool:
+        """Whether ``key``'s manifests are here; counted neither as a hit nor as a render."""
+        return key in self._entries
+
     def put(self, key: str, manifests: list[Manifest]) -> None:
         if self.size <= 0:
             return

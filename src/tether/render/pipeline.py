@@ -62,10 +62,35 @@ class RenderContext:
     a Helm chart's remote dependencies come from (only with ``allow_remote``)."""
 
 
+@dataclass
+class RenderPlan:
+    """How one Git source renders: its type, its render cache key (None without a cache), and
+    the render itself (``run``), to call only when the cache does not hold ``key``."""
+
+    render_type: str
+    key: str | None
+    run: Callable[[], Awaitable[list[Manifest]]]
+
+    async def manifests(self, cache: RenderCache | None) -> list[Manifest]:
+        """The render's output: from ``cache`` when it holds ``key``, else rendered now."""
+        if cache is None or self.key is None:
+            return await self.run()
+        return await cache.get_or_render(self.key, self.run, self.render_type)
+
+
 async def render_git_source(
     ctx: RenderContext, source: Source, checkout: Checkout, refs: Mapping[str, Checkout]
 ) -> tuple[str, list[Manifest]]:
     """``(render type, manifests)`` of a source whose files are ``checkout``."""
+    plan = plan_git_render(ctx, source, checkout, refs)
+    return plan.render_type, await plan.manifests(ctx.cache)
+
+
+def plan_git_render(
+    ctx: RenderContext, source: Source, checkout: Checkout, refs: Mapping[str, Checkout]
+) -> RenderPlan:
+    """The render of a source whose files are ``checkout``: its type, its cache key (from the
+    git ids of what it reads) and the render to run on a miss."""
     path = repo_path(source.path)
     render_type = detect(checkout.view, source, path)
     renderer = renderer_for(render_type)
@@ -89,14 +114,14 @@ async def render_git_source(
             return await renderer.render(request, ctx.runner)
 
     if ctx.cache is None:
-        return render_type, await run()
+        return RenderPlan(render_type, None, run)
     content = content_ids(inputs, checkout.view.object_id)
     facts = render_type == TYPE_HELM or (
         render_type == TYPE_KUSTOMIZE and uses_helm_charts(checkout.view, source, path)
     )
     content += ref_content(source, used)
     key = _key(ctx, renderer, render_type, source, path, content, cluster_facts=facts)
-    return render_type, await ctx.cache.get_or_render(key, run, render_type)
+    return RenderPlan(render_type, key, run)
 
 
 async def render_chart(

@@ -3,6 +3,7 @@ by type and longest prefix, never printed."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -172,6 +173,7 @@ def secret_entry(data: Mapping[str, str]) -> tuple[str, RepoCredentials]:
     return data.get("url", "").strip(), from_secret_data(data)
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_url(url: str) -> str:
     """A canonical spelling of a repository URL, for matching and as the cache key.
 

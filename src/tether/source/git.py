@@ -14,9 +14,10 @@ Two tools, each where it is strongest:
   ``git cat-file --batch``.
 
 The cache holds one bare repository per normalized URL, named by the URL's sha256, so any
-number of applications on one repository share its objects. Fetches of one repository are
-serialized (an asyncio lock within the process, a file lock across processes), and a
-commit already in the cache is never fetched again. Commits fetched by SHA are kept under
+number of applications on one repository share its objects; each is opened once per thread
+and kept open. Fetches of one repository are serialized (an asyncio lock within the process,
+a file lock across processes), and a commit already in the cache is never fetched again:
+finding it there is a read, which takes no lock. Commits fetched by SHA are kept under
 ``refs/tether/commits/`` so later fetches negotiate from them and send only new objects.
 
 Credentials never reach argv or a URL: HTTPS passwords reach git through a ``GIT_ASKPASS``
@@ -39,6 +40,7 @@ import shlex
 import shutil
 import stat
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -72,6 +74,10 @@ _FULL_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 _SHORT_SHA = re.compile(r"^[0-9a-f]{7,64}$")
 _ALL_REFS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
 _LIST_LIMIT = 20
+_PATHS_KEPT = 4096
+"""URLs whose cache path is remembered (past it, the memo starts over)."""
+_HANDLES_KEPT = 64
+"""Open repository handles kept (past it, they are all closed and opened again)."""
 
 GIT_CONCURRENCY = 16
 """git processes one cache runs at once (ls-remote and fetch; each waits for a slot)."""
@@ -246,12 +252,23 @@ class GitCache:
         self._locks: dict[str, asyncio.Lock] = {}
         self._refs: dict[tuple[str, str], tuple[float, dict[str, str] | SourceError]] = {}
         self._refs_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._paths: dict[str, Path] = {}
+        self._handles: dict[tuple[Path, int], Any] = {}
+        """One open repository per (cache path, thread): opening one costs more than most
+        reads. libgit2 looks for new packs when an object is missing, so a handle opened
+        before a fetch still finds what the fetch brought."""
         self.root.mkdir(parents=True, exist_ok=True)
         self._askpass = self._write_askpass()
 
     # ---- layout -----------------------------------------------------------------------------
     def repo_path(self, url: str) -> Path:
-        return self.root / hashlib.sha256(normalize_url(url).encode()).hexdigest()
+        path = self._paths.get(url)
+        if path is None:
+            path = self.root / hashlib.sha256(normalize_url(url).encode()).hexdigest()
+            if len(self._paths) >= _PATHS_KEPT:
+                self._paths.clear()
+            self._paths[url] = path
+        return path
 
     def _write_askpass(self) -> Path:
         path = self.root / "askpass.sh"
@@ -280,14 +297,29 @@ class GitCache:
         return path
 
     def _open(self, url: str) -> Any:
-        path = self.repo_path(url)
-        if not (path / "HEAD").exists():
+        repo = self._handle(url)
+        if repo is None:
             raise source_error(
                 REASON_REVISION,
                 f"{redact(url)} has not been fetched into the cache",
                 hint="resolve and fetch the revision before reading it",
             )
-        return pygit2.Repository(str(path))
+        return repo
+
+    def _handle(self, url: str) -> Any:
+        """This thread's open handle on ``url``'s cache repository; None when there is none
+        on disk (never made, or removed since: a handle is dropped with its directory)."""
+        path = self.repo_path(url)
+        key = (path, threading.get_ident())
+        if not os.path.exists(path / "HEAD"):
+            self._handles.pop(key, None)
+            return None
+        repo = self._handles.get(key)
+        if repo is None:
+            if len(self._handles) >= _HANDLES_KEPT:
+                self._handles.clear()
+            repo = self._handles[key] = pygit2.Repository(str(path))
+        return repo
 
     # ---- locking ------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -538,6 +570,13 @@ class GitCache:
         """
         items = [refs_or_sha] if isinstance(refs_or_sha, str) else list(refs_or_sha)
         items = [i.strip() for i in items if i.strip()]
+        if items and all(
+            _FULL_SHA.match(i.lower()) and self._has_commit(url, i.lower()) for i in items
+        ):
+            # Every commit is already here (the common case: a sync of a commit fetched
+            # before): a read, which needs no lock. git writes a fetched pack before its
+            # index, so a commit is either wholly readable or not seen at all.
+            return
         async with self._repo_lock(url):
             git_dir = self._ensure_repo(url)
             shas = [i.lower() for i in items if _FULL_SHA.match(i.lower())]
@@ -580,10 +619,10 @@ class GitCache:
 
     # ---- reading --------------------------------------------------------------------------
     def _has_commit(self, url: str, sha: str) -> bool:
-        path = self.repo_path(url)
-        if not (path / "HEAD").exists():
+        repo = self._handle(url)
+        if repo is None:
             return False
-        obj = pygit2.Repository(str(path)).get(sha)
+        obj = repo.get(sha)
         if obj is None:
             return False
         try:
@@ -593,11 +632,11 @@ class GitCache:
         return True
 
     def _lookup_prefix(self, url: str, prefix: str) -> str | None:
-        path = self.repo_path(url)
-        if not (path / "HEAD").exists():
+        repo = self._handle(url)
+        if repo is None:
             return None
         try:
-            obj = pygit2.Repository(str(path))[prefix]
+            obj = repo[prefix]
         except KeyError:
             return None
         except ValueError as e:
@@ -612,8 +651,11 @@ class GitCache:
             return None
 
     def _commit_of(self, url: str, sha: str, revision: str) -> str:
-        repo = self._open(url)
-        obj = repo.get(sha)
+        return str(self._commit_object(url, sha, revision).id)
+
+    def _commit_object(self, url: str, sha: str, revision: str) -> Any:
+        """The commit ``sha`` names (a tag is peeled), read from the cache."""
+        obj = self._open(url).get(sha)
         if obj is None:
             raise source_error(
                 REASON_REVISION,
@@ -621,7 +663,7 @@ class GitCache:
                 hint="fetch it before reading",
             )
         try:
-            return str(obj.peel(pygit2.Commit).id)
+            return obj.peel(pygit2.Commit)
         except (ValueError, pygit2.InvalidSpecError) as e:
             raise source_error(
                 REASON_REVISION,
@@ -630,9 +672,7 @@ class GitCache:
             ) from e
 
     def _commit(self, url: str, commit: str) -> Any:
-        repo = self._open(url)
-        sha = self._commit_of(url, commit.strip().lower(), commit)
-        return repo.get(sha)
+        return self._commit_object(url, commit.strip().lower(), commit)
 
     def read_tree(self, url: str, commit: str, path: str = "") -> TreeContent:
         """Every file and symlink under ``path`` at ``commit``, read from the cache.
