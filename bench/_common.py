@@ -192,6 +192,26 @@ def kube_writes(m: dict[Sample, float]) -> float:
 # ---- API server availability -------------------------------------------------------------
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) a process has used, from /proc/<pid>/stat."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def control_plane_cpu() -> float:
+    """CPU seconds used so far by the local control plane's processes (kube-apiserver,
+    etcd): a delta of two readings is what a phase cost the API server."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/comm"):
+        with contextlib.suppress(OSError):
+            if stat.read_text().strip() in ("kube-apiserver", "etcd"):
+                total += cpu_seconds(int(stat.parent.name))
+    return total
+
+
 class ApiMonitor:
     """Asks the API server for /version every 0.25 s and remembers when it did not answer.
 
@@ -511,8 +531,11 @@ async def wait_namespaces_gone(kubeconfig: str, names: Sequence[str], timeout: f
     try:
         left = list(names)
         while left and time.monotonic() - t0 < timeout:
-            found = await asyncio.gather(*(kube.get("v1", "Namespace", ns) for ns in left))
-            left = [ns for ns, o in zip(left, found, strict=True) if o is not None]
+            try:
+                found = await asyncio.gather(*(kube.get("v1", "Namespace", ns) for ns in left))
+                left = [ns for ns, o in zip(left, found, strict=True) if o is not None]
+            except (KubeError, TimeoutError) as e:  # busy deleting tens of thousands: ask again
+                say(f"while waiting for the namespaces' deletion: {e}")
             if left:
                 await asyncio.sleep(2.0)
         if left:

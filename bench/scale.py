@@ -40,6 +40,8 @@ from _common import (
     application,
     bench_env,
     configmap,
+    control_plane_cpu,
+    cpu_seconds,
     dump_all,
     github_push,
     is_synced,
@@ -61,6 +63,9 @@ CONVERGE_TIMEOUT = 20 * 60
 SETTLE_TIMEOUT = 5 * 60
 RESTART_TIMEOUT = 10 * 60
 SAMPLE_TIMEOUT = 60.0
+SAMPLE_TIMEOUT_PER_APP = 0.05
+"""A webhook queues every app of the repository: the app changed may wait behind all of
+them, so a sample waits at least this per app (250 s at 5,000 apps)."""
 
 
 def rss_target(apps: int) -> float:
@@ -138,6 +143,10 @@ class Size:
         self.peak_rss = 0.0
         self.ctl: ControllerProcess | None = None
 
+    @property
+    def sample_timeout(self) -> float:
+        return max(SAMPLE_TIMEOUT, self.n * SAMPLE_TIMEOUT_PER_APP)
+
     def dest(self, i: int) -> str:
         return self.dests[i % len(self.dests)]
 
@@ -160,9 +169,14 @@ class Size:
             for o in app_objects(i, a.objects):
                 o["metadata"]["namespace"] = fl[i % len(fl)]
                 objs.append(o)
+        cp = control_plane_cpu()
         async with Floor.open(env.kubeconfig) as f:
             self.r["floor_s"] = await f.apply(objs)
-        say(f"floor: {len(objs)} raw server-side applies in {self.r['floor_s']:.2f}s")
+        self.r["floor_cp_cpu_s"] = control_plane_cpu() - cp
+        say(
+            f"floor: {len(objs)} raw server-side applies in {self.r['floor_s']:.2f}s "
+            f"(API server + etcd CPU {self.r['floor_cp_cpu_s']:.1f}s)"
+        )
 
     async def create_apps(self) -> None:
         t = time.monotonic()
@@ -191,6 +205,7 @@ class Size:
     async def converge(self, http: aiohttp.ClientSession, watch: AppWatch) -> bool:
         ctl, n = self.ctl, self.n
         assert ctl is not None
+        cp = control_plane_cpu()
         ctl.start()
         ready = await ctl.wait_ready(http, timeout=300)
         last = 0.0
@@ -207,13 +222,22 @@ class Size:
                 say(f"  {synced:>5}/{n} Synced after {elapsed:4.0f}s; RSS {self.sample_rss():.0f}")
             await asyncio.sleep(0.25)
         self.r["converge_s"] = time.monotonic() - ctl.started_at
+        # Where the time went: the controller's own CPU, and the API server's and etcd's.
+        self.r["converge_cpu_s"] = cpu_seconds(ctl.pid)
+        self.r["converge_cp_cpu_s"] = control_plane_cpu() - cp
         self.r["ready_s"] = ready
         self.r["rss_peak_mb"] = max(self.peak_rss, self.sample_rss())
-        reqs = kube_requests(await ctl.metrics(http))
+        m = await ctl.metrics(http)
+        reqs = kube_requests(m)
+        self.r["startup_reconciles"] = int(metric_sum(m, "tether_reconcile_duration_seconds_count"))
         self.r["startup_requests"] = int(sum(reqs.values()))
         self.r["startup_writes"] = writes_of(reqs)
         self.r["startup_by_verb"] = {f"{v} {c}": int(x) for (v, c), x in sorted(reqs.items())}
         say(f"all {n} Synced {self.r['converge_s']:.1f}s after start; {counts(reqs)}")
+        say(
+            f"  CPU until then: controller {self.r['converge_cpu_s']:.1f}s, "
+            f"API server + etcd {self.r['converge_cp_cpu_s']:.1f}s"
+        )
         return True
 
     async def settle(self, http: aiohttp.ClientSession) -> None:
@@ -269,7 +293,7 @@ class Size:
                 t0 = time.monotonic()
                 patch = {"data": {"index": f"drift-{k}"}}
                 await kube.merge_patch(live, patch, field_manager="edit")
-                took = await until_value(self.env, ns, name, "1", t0)
+                took = await until_value(self.env, ns, name, "1", t0, self.sample_timeout)
             except (KubeError, TimeoutError) as e:
                 await self.disturbed(f"drift sample {k}", e)
                 continue
@@ -297,7 +321,9 @@ class Size:
                 if resp.status != 200:
                     raise RuntimeError(f"webhook answered {resp.status}: {await resp.text()}")
             try:
-                took = await until_value(self.env, self.dest(i), f"cm-{i}-1", value, t0)
+                took = await until_value(
+                    self.env, self.dest(i), f"cm-{i}-1", value, t0, self.sample_timeout
+                )
             except TimeoutError as e:
                 await self.disturbed(f"commit sample {k}", e)
                 continue
@@ -357,9 +383,11 @@ def spread(n: int, k: int) -> list[int]:
     return [(j * n) // k for j in range(k)]
 
 
-async def until_value(env: Env, ns: str, name: str, value: str, t0: float) -> float:
+async def until_value(
+    env: Env, ns: str, name: str, value: str, t0: float, timeout: float = SAMPLE_TIMEOUT
+) -> float:
     """Seconds from ``t0`` until ConfigMap ``name`` holds ``index: value`` (GET every 20 ms)."""
-    while time.monotonic() - t0 < SAMPLE_TIMEOUT:
+    while time.monotonic() - t0 < timeout:
         try:
             o = await env.kube.get("v1", "ConfigMap", name, ns)
             if ((o or {}).get("data") or {}).get("index") == value:
@@ -367,10 +395,11 @@ async def until_value(env: Env, ns: str, name: str, value: str, t0: float) -> fl
         except KubeError:
             pass
         await asyncio.sleep(0.02)
-    raise TimeoutError(f"ConfigMap {ns}/{name}: index={value!r} not live in {SAMPLE_TIMEOUT}s")
+    raise TimeoutError(f"ConfigMap {ns}/{name}: index={value!r} not live in {timeout:.0f}s")
 
 
-async def run_size(args: argparse.Namespace, n: int) -> dict[str, Any]:
+async def run_size(args: argparse.Namespace, n: int) -> tuple[dict[str, Any], str, list[str]]:
+    """One size's figures, and the kubeconfig and namespaces left being deleted."""
     async with bench_env("scale", keep_logs=args.keep_logs) as env:
         size = Size(env, args, n)
         say(f"=== {n} apps, run {env.run_id}")
@@ -391,9 +420,7 @@ async def run_size(args: argparse.Namespace, n: int) -> dict[str, Any]:
             await watch.close()
             size.r["api_outage_s"] = env.monitor.down_between(0, time.monotonic(), margin=0)
             names = list(env.namespaces)
-    # Objects of this size are deleted in the background; the next size waits for them.
-    await wait_namespaces_gone(env.kubeconfig, names, timeout=args.cleanup_wait)
-    return size.r
+    return size.r, env.kubeconfig, names
 
 
 def verdicts(r: dict[str, Any]) -> list[tuple[str, bool]]:
@@ -451,6 +478,12 @@ def table(r: dict[str, Any]) -> tuple[str, bool]:
         ok = ok and met
     if "steady_requests" not in r and "rss_peak_mb" in r:
         lines.append(f"  RSS peak while syncing {r['rss_peak_mb']:.0f} MiB")
+    if "converge_cpu_s" in r:
+        lines.append(
+            f"  CPU start → all Synced: controller {r['converge_cpu_s']:.1f} s, API server + "
+            f"etcd {r['converge_cp_cpu_s']:.1f} s (floor: {r['floor_cp_cpu_s']:.1f} s); "
+            f"{r.get('startup_reconciles', 0)} reconciles"
+        )
     if "startup_requests" in r:
         lines.append(
             f"  requests start → all Synced: {r['startup_requests']} "
@@ -504,18 +537,21 @@ async def run(args: argparse.Namespace) -> int:
     results: list[dict[str, Any]] = []
     ok = True
     for n in sizes:
-        r = await run_size(args, n)
+        r, kubeconfig, names = await run_size(args, n)
         results.append(r)
         text, met = table(r)
         print(text, flush=True)
         ok = ok and met
         if args.out:
             Path(args.out).write_text(json.dumps(results, indent=2, default=str))
+        if args.plot:
+            plot(results, Path(args.plot))
+        # The size's objects are deleted in the background (tens of thousands at the largest):
+        # the figures are out first, then the next size (or the end) waits for the deletion.
+        await wait_namespaces_gone(kubeconfig, names, timeout=args.cleanup_wait)
     print()
     for r in results:
         print(table(r)[0])
-    if args.plot:
-        plot(results, Path(args.plot))
     return 0 if ok else 1
 
 

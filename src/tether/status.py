@@ -9,10 +9,11 @@ and ``sources``; every app gets ``sourceTypes`` (the render type detected per so
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from tether.api.application import Application
 from tether.controller.windows import evaluate as evaluate_windows
@@ -296,11 +297,11 @@ def _without_credentials(status: dict[str, Any]) -> dict[str, Any]:
     directly (history) and quoted in error messages; masking the whole of what is written
     covers every field, including ones added later.
     """
-    text = json.dumps(status)
+    text = orjson.dumps(status, option=orjson.OPT_NON_STR_KEYS).decode()
     masked = redact(text)
     if masked == text:
         return status
-    out: dict[str, Any] = json.loads(masked)
+    out: dict[str, Any] = orjson.loads(masked)
     return out
 
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import click
 from click.core import ParameterSource
-from rich.markup import escape
 
 from tether.cli.audit_cmds import LOCAL_AUDIT_DB
 from tether.cli.common import EXIT_ERROR, EXIT_OK, Ctx, err, run
+from tether.cli.output import escape
 from tether.errors import TetherError
 
 
@@ -84,7 +84,7 @@ def metrics_listener(addr: str) -> dict[str, Any]:
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
-    default=4,
+    default=32,
     show_default=True,
     help="Applications reconciled at once.",
 )

@@ -56,7 +56,7 @@ log = logging.getLogger("tether.controller")
 @dataclass
 class ControllerOptions:
     namespaces: list[str] = field(default_factory=lambda: ["tether-system"])
-    workers: int = 4
+    workers: int = 32
     default_refresh_interval: float = 180.0
     fight_limit: int = 5
     """More than this many corrections of one object ..."""
@@ -472,8 +472,15 @@ class Controller:
             self.queue.add((app.namespace, app.name), "operation", delay=1.0)
             return
         self._store_app(app.obj)
-        await self.outcomes.started(app, request.trigger, cmp.revision, logx)
-        await self._advance(app, cmp, st, op, logx)
+        # The SyncStarted Event is written beside the first step, not before it: the sync
+        # does not wait for it, and the reconcile ends only once it is written.
+        started = asyncio.create_task(
+            self.outcomes.started(app, request.trigger, cmp.revision, logx)
+        )
+        try:
+            await self._advance(app, cmp, st, op, logx)
+        finally:
+            await started
 
     async def _advance(
         self, app: Application, cmp: Comparison, st: AppState, op: SyncOperation, logx: AppLog

@@ -8,6 +8,7 @@ Nothing here decides anything; the one status write is the mark that an operatio
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
@@ -67,17 +68,23 @@ class Outcomes:
             metrics.SELF_HEALS.inc((app.namespace, app.name), len(changed))
         rev = res.revision or cmp.revision
         msg = f"sync ({trigger}) to {rev[:10]} {res.phase.lower()}: {res.message}"
-        await self.out.event(
-            app, "SyncSucceeded" if res.ok else "SyncFailed", msg, warning=not res.ok
-        )
+        # The Events and the audit record are written at once, not one after the other.
+        writes = [
+            self.out.event(
+                app, "SyncSucceeded" if res.ok else "SyncFailed", msg, warning=not res.ok
+            ),
+            self._audit(app, cmp, trigger, res, requester(request or claimed_request(app))),
+        ]
         if trigger == "self-heal" and res.ok and changed:
-            await self.out.event(
-                app,
-                "DriftCorrected",
-                "re-applied " + ", ".join(str(r.key) for r in changed[:5]),
-                warning=False,
+            writes.append(
+                self.out.event(
+                    app,
+                    "DriftCorrected",
+                    "re-applied " + ", ".join(str(r.key) for r in changed[:5]),
+                    warning=False,
+                )
             )
-        await self._audit(app, cmp, trigger, res, requester(request or claimed_request(app)))
+        await asyncio.gather(*writes)
         notify = self.out.notify
         if notify and not res.ok:
             notify.send("sync-failed", app, msg, revision=res.revision)

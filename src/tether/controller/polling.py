@@ -40,8 +40,9 @@ FAILURE_LOG_INTERVAL = 300.0
 """The same polling failure is logged at most once per this many seconds."""
 
 
-_Memo = tuple[tuple[str, str], tuple[str, ...], float, bool]
-"""(generation and annotations it was read at, Git URLs, interval, has a chart source)."""
+_Memo = tuple[str, tuple[str, ...], tuple[str, ...], float, bool]
+"""(the version it was read at, Git URLs, their repository keys, interval, has a chart
+source)."""
 
 
 @dataclass
@@ -133,10 +134,8 @@ class RepoPoller:
         """
         repos: dict[str, _Target] = {}
         for key, obj in list(self.apps.items()):
-            memo = self._memo_of(key, obj)
-            _, urls, interval, _ = memo
-            for url in urls:
-                rk = repo_key(url) or url
+            _, urls, keys, interval, _ = self._memo_of(key, obj)
+            for url, rk in zip(urls, keys, strict=True):
                 if rk not in repos or interval < repos[rk].interval:
                     repos[rk] = _Target(url, interval, key)
         for key in [k for k in self._memo if k not in self.apps]:
@@ -145,11 +144,17 @@ class RepoPoller:
         return repos
 
     def _memo_of(self, key: AppKey, obj: Obj) -> _Memo:
+        """What polling needs of an app, read again only when the app changed: each tick
+        asks it of every app, so it is one comparison per app (its resourceVersion)."""
         meta = obj.get("metadata") or {}
-        memo_key = (str(meta.get("generation")), str(meta.get("annotations")))
+        version = str(meta.get("resourceVersion") or "")
+        if not version:  # an app not read from the API server: its spec and annotations
+            version = f"{meta.get('generation')}/{meta.get('annotations')}"
         memo = self._memo.get(key)
-        if memo is None or memo[0] != memo_key:
-            memo = (memo_key, tuple(git_urls(obj)), self.interval(obj), has_chart_source(obj))
+        if memo is None or memo[0] != version:
+            urls = tuple(git_urls(obj))
+            keys = tuple(repo_key(u) or u for u in urls)
+            memo = (version, urls, keys, self.interval(obj), has_chart_source(obj))
             self._memo[key] = memo
         return memo
 
@@ -179,7 +184,7 @@ class RepoPoller:
         The first interval starts now: the startup reconcile has just resolved it."""
         if self.refresh_app is None:
             return
-        for key, (_, _, interval, charts) in list(self._memo.items()):
+        for key, (_, _, _, interval, charts) in list(self._memo.items()):
             if not charts:
                 self._chart_next.pop(key, None)
                 continue

@@ -65,7 +65,7 @@ class RuntimeOptions:
     metrics_host: str = "0.0.0.0"
     metrics_port: int | None = None
     """When set, /metrics is served on metrics_host:metrics_port only (not on http_port)."""
-    workers: int = 4
+    workers: int = 32
     audit_db: Path = Path.home() / ".local" / "share" / "tether" / "audit.db"
     audit_url: str = ""
     """A ``postgresql://`` URL: the shared audit store (then ``audit_db`` is not used)."""
