@@ -424,6 +424,31 @@ async def test_fetch_skips_the_network_for_a_cached_commit(
     assert cache.repo_path(url + "/") == cache.repo_path(url.replace("http", "HTTP", 1)[:-4])
 
 
+@integration
+async def test_views_of_a_commit_are_shared_within_a_thread(
+    cache: GitCache, git_server: GitServer, git_repo: RepoHandle
+) -> None:
+    url, creds = git_repo.http_url, http_creds(git_server)
+    first = git_repo.commit({"apps/a/cm.yaml": "a: 1\n", "apps/b/cm.yaml": "b: 1\n"})
+    second = git_repo.commit({"apps/a/cm.yaml": "a: 2\n"})
+    await cache.fetch(url, creds, second)
+    view = cache.view(url, first)
+    # The apps of one repository read the same commit through one view (its parsed trees).
+    assert cache.view(url, first.upper()) is view
+    assert view.read("apps/a/cm.yaml") == b"a: 1\n"
+    assert cache.view(url, second) is not view
+    assert cache.view(url, second).read("apps/a/cm.yaml") == b"a: 2\n"
+    # Another thread has its own repository handle, so its own view.
+    elsewhere = await asyncio.to_thread(cache.view, url, first)
+    assert elsewhere is not view and elsewhere.repo is not view.repo
+    assert elsewhere.read("apps/b/cm.yaml") == b"b: 1\n"
+    # A cache repository removed and fetched again is read through a new handle and view.
+    shutil.rmtree(cache.repo_path(url))
+    await cache.fetch(url, creds, second)
+    again = cache.view(url, first)
+    assert again is not view and again.read("apps/a/cm.yaml") == b"a: 1\n"
+
+
 def record_invocations(bin_dir: Path, log_dir: Path, *tools: str) -> None:
     """Puts a wrapper for each tool first on PATH: it appends its argv to log_dir/argv and its
     environment to log_dir/env.<pid> (both NUL-separated), then runs the real tool. Every

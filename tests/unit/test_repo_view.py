@@ -136,15 +136,19 @@ def test_object_ids_follow_content(repo: Any, view: GitTreeView) -> None:
     assert other.object_id("") != view.object_id("")
 
 
+APPS = [
+    "apps/cm.yaml",
+    "apps/loop",
+    "apps/out",
+    "apps/shared",
+    "apps/web/deploy.yaml",
+    "apps/web/nested/deep/cm.yaml",
+]
+"""Every file and link under ``apps`` in the fixture repository."""
+
+
 def test_files_lists_everything_under_a_directory(view: GitTreeView) -> None:
-    assert view.files("apps") == [
-        "apps/cm.yaml",
-        "apps/loop",
-        "apps/out",
-        "apps/shared",
-        "apps/web/deploy.yaml",
-        "apps/web/nested/deep/cm.yaml",
-    ]
+    assert view.files("apps") == APPS
     assert view.files("README.md") == []
 
 
@@ -249,3 +253,55 @@ def test_export_of_a_file_under_a_link_named_twice(repo: Any, tmp_path: Path) ->
         export_tree(repo, evil, str(dest))
     assert not target.exists()
     assert stat.S_ISLNK(os.lstat(dest / "f").st_mode)
+
+
+def test_lookups_agree_with_gits_own_lookup_by_path(view: GitTreeView) -> None:
+    # The view parses each directory once and looks names up in it; libgit2 looks a whole
+    # path up at once. Both must name the same object, asked in any order and twice over
+    # (a miss is remembered too).
+    paths = [
+        *view.files(""),
+        "apps",
+        "apps/web",
+        "apps/web/nested/deep",
+        "missing",
+        "missing/deeper/file.yaml",
+        "apps/shared/deploy.yaml",  # through a link to a directory
+        "vendor/anything",  # inside a submodule
+        "README.md/x",  # under a file
+        "apps/web/nope.yaml",
+    ]
+
+    def by_git(path: str) -> str | None:
+        try:
+            entry = view.tree[path]
+        except KeyError:
+            return None
+        return None if entry.filemode == FM.COMMIT else str(entry.id)
+
+    for path in [*reversed(paths), *paths]:
+        assert view.object_id(path) == by_git(path), path
+
+
+@pytest.mark.parametrize(
+    ("only", "written"),
+    [
+        (["apps/shared/deploy.yaml"], ["apps/shared"]),  # the link on the way, not followed
+        (["missing/x", "apps/web/deploy.yaml"], ["apps/web/deploy.yaml"]),
+        (["apps", "apps/web"], APPS),
+        (["apps/web/nested/deep/cm.yaml", "README.md"], ["README.md", APPS[-1]]),
+        (["vendor/x"], []),
+    ],
+)
+def test_export_of_some_paths_looks_them_up_by_name(
+    repo: Any, view: GitTreeView, tmp_path: Path, only: list[str], written: list[str]
+) -> None:
+    dest = tmp_path / "out"
+    dest.mkdir()
+    assert export_tree(repo, view.tree, str(dest), only) == len(written)
+    found = sorted(
+        str(p.relative_to(dest)) for p in dest.rglob("*") if not p.is_dir() or p.is_symlink()
+    )
+    assert found == written
+    assert not (dest / "missing").exists()
+    assert not (dest / "vendor").exists()

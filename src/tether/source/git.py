@@ -78,6 +78,8 @@ _PATHS_KEPT = 4096
 """URLs whose cache path is remembered (past it, the memo starts over)."""
 _HANDLES_KEPT = 64
 """Open repository handles kept (past it, they are all closed and opened again)."""
+_VIEWS_KEPT = 16
+"""Commit views kept, the least recently used dropped first."""
 
 GIT_CONCURRENCY = 16
 """git processes one cache runs at once (ls-remote and fetch; each waits for a slot)."""
@@ -257,6 +259,11 @@ class GitCache:
         """One open repository per (cache path, thread): opening one costs more than most
         reads. libgit2 looks for new packs when an object is missing, so a handle opened
         before a fetch still finds what the fetch brought."""
+        self._views: dict[tuple[Path, int, str], GitTreeView] = {}
+        """Views of a commit, per (cache path, thread, commit), most recently used last: the
+        apps of one repository share the trees a view has parsed (a directory of 5,000 apps
+        is parsed once per commit, not once per app)."""
+        self._views_lock = threading.Lock()
         self.root.mkdir(parents=True, exist_ok=True)
         self._askpass = self._write_askpass()
 
@@ -706,8 +713,20 @@ class GitCache:
         )
 
     def view(self, url: str, commit: str) -> GitTreeView:
-        """The repository at ``commit`` (already fetched), read from git objects."""
-        return GitTreeView(self._open(url), self._commit_of(url, commit.strip().lower(), commit))
+        """The repository at ``commit`` (already fetched), read from git objects. Views are
+        kept per thread (a view is used from the thread that asked for it) and per open
+        handle: a repository opened again gets new views."""
+        repo = self._open(url)
+        sha = self._commit_of(url, commit.strip().lower(), commit)
+        key = (self.repo_path(url), threading.get_ident(), sha)
+        with self._views_lock:
+            view = self._views.pop(key, None)
+            if view is None or view.repo is not repo:
+                view = GitTreeView(repo, sha)
+            if len(self._views) >= _VIEWS_KEPT:
+                self._views.pop(next(iter(self._views)))
+            self._views[key] = view
+        return view
 
     async def export(
         self, url: str, commit: str, dest: Path, only: Sequence[str] | None = None

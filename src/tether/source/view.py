@@ -58,6 +58,27 @@ class GitTreeView:
             raise SourceError(f"commit {commit} is not in the cache", hint="fetch it first")
         self.commit = str(c.id)
         self.tree = c.peel(pygit2.Commit).tree
+        self._dirs: dict[str, Any] = {"": self.tree}
+        """Directory path -> its tree, parsed once (None: not a directory). libgit2 parses
+        every tree along a path on each lookup by path: with a directory of 5,000 apps that
+        was about 2 ms per lookup, and a render looks up a few dozen paths."""
+
+    def _dir(self, rel: str) -> Any:
+        """The tree of the directory ``rel`` (normalized), or None when it is not one."""
+        if rel in self._dirs:
+            return self._dirs[rel]
+        parent, _, name = rel.rpartition("/")
+        above = self._dir(parent)
+        tree = None
+        if above is not None:
+            try:
+                entry = above[name]
+            except KeyError:
+                entry = None
+            if entry is not None and entry.filemode == _TREE:
+                tree = entry
+        self._dirs[rel] = tree
+        return tree
 
     def _entry(self, path: str) -> tuple[Any, int] | None:
         """The object at ``path`` and its file mode; None if absent, above the root, or
@@ -67,13 +88,19 @@ class GitTreeView:
             return None
         if rel == "":
             return self.tree, _TREE
+        parent, _, name = rel.rpartition("/")
+        above = self._dir(parent)
+        if above is None:
+            return None
         try:
-            entry = self.tree[rel]
+            entry = above[name]
         except KeyError:
             return None
         mode = entry.filemode
         if mode == _COMMIT:
             return None
+        if mode == _TREE:
+            return self._dir(rel), _TREE
         return entry, mode
 
     def read(self, path: str) -> bytes | None:
@@ -180,9 +207,8 @@ def export_tree(repo: Any, tree: Any, dest: str, only: Sequence[str] | None = No
         while stack:
             dfd, prefix, sub = stack.pop()
             try:
-                for entry in sub:
-                    if wanted is None or wanted.keeps(f"{prefix}{entry.name}"):
-                        count += _export_entry(repo, dfd, prefix, entry, stack)
+                for entry in _entries(sub, prefix, wanted):
+                    count += _export_entry(repo, dfd, prefix, entry, stack)
             finally:
                 os.close(dfd)
     finally:
@@ -209,10 +235,35 @@ class _Wanted:
         parents = {p.rsplit("/", i)[0] for p in paths for i in range(1, p.count("/") + 1)}
         return cls(frozenset(paths), frozenset(parents))
 
-    def keeps(self, path: str) -> bool:
-        if path in self.paths or path in self.parents:
-            return True
-        return any(path.startswith(p + "/") for p in self.paths)
+    def children(self, prefix: str) -> list[str] | None:
+        """The names wanted directly under the directory ``prefix`` (``""`` or ``"a/b/"``),
+        sorted; None when all of it is wanted (it is, or lies inside, a wanted path)."""
+        here = prefix.rstrip("/")
+        if here in self.paths or any(here.startswith(p + "/") for p in self.paths):
+            return None
+        depth = here.count("/") + 1 if here else 0
+        names = {
+            p.split("/")[depth]
+            for p in (*self.paths, *self.parents)
+            if p.startswith(prefix) and p.count("/") >= depth
+        }
+        return sorted(names)
+
+
+def _entries(tree: Any, prefix: str, wanted: _Wanted | None) -> list[Any]:
+    """The entries of ``tree`` (the directory ``prefix``) an export writes: all of them, or
+    with ``wanted``, those it names, each looked up by name rather than found by walking a
+    directory that may hold thousands of others."""
+    names = wanted.children(prefix) if wanted is not None else None
+    if names is None:
+        return list(tree)
+    found = []
+    for name in names:
+        try:
+            found.append(tree[name])
+        except (KeyError, ValueError):  # not there, or a name git cannot hold
+            continue
+    return found
 
 
 def _export_entry(
