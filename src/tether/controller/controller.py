@@ -177,6 +177,7 @@ class Controller:
         key = _key(obj)
         if event == "DELETED":
             self.apps.pop(key, None)
+            self.poller.changed(key)
             st = self.state.pop(key, None)
             if st is not None and st.reconciles:
                 metrics.APPS_RECONCILED.dec()
@@ -579,6 +580,7 @@ class Controller:
         reads who wrote an Application's fields, and they are a third of its size."""
         (obj.get("metadata") or {}).pop("managedFields", None)
         self.apps[key] = obj
+        self.poller.changed(key)
         spec = obj.get("spec") or {}
         st = obj.get("status") or {}
         info = (

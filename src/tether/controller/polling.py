@@ -78,8 +78,18 @@ class RepoPoller:
         self._next_poll: dict[str, float] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
         self._memo: dict[AppKey, _Memo] = {}
+        self._dirty: set[AppKey] = set(apps)
+        self._targets: dict[str, _Target] | None = None
+        self._charts: set[AppKey] = set()
+        """Apps with a Helm repository source (refreshed every interval)."""
         self._chart_next: dict[AppKey, float] = {}
         self._log = RateLimitedLog(log, FAILURE_LOG_INTERVAL)
+
+    def changed(self, key: AppKey) -> None:
+        """The app ``key`` was added to ``apps``, changed there or removed: whoever changes
+        ``apps`` says so, and each tick reads again only the apps that changed (a tick that
+        walked every app cost milliseconds at thousands of apps, twice a second)."""
+        self._dirty.add(key)
 
     @property
     def in_flight(self) -> set[str]:
@@ -131,17 +141,44 @@ class RepoPoller:
 
         Every Git source of every app counts: an app with a chart repository and a values
         repository has both polled, and a repository several apps share is polled once.
+        Worked out again only when an app's repositories or interval changed (a new status
+        changes neither).
         """
-        repos: dict[str, _Target] = {}
-        for key, obj in list(self.apps.items()):
-            _, urls, keys, interval, _ = self._memo_of(key, obj)
-            for url, rk in zip(urls, keys, strict=True):
-                if rk not in repos or interval < repos[rk].interval:
-                    repos[rk] = _Target(url, interval, key)
-        for key in [k for k in self._memo if k not in self.apps]:
-            del self._memo[key]
+        if len(self._memo) != len(self.apps):  # a change not announced: read every app
+            self._dirty.update(self.apps)
+            self._dirty.update(self._memo)
+        if self._dirty:
+            dirty, self._dirty = self._dirty, set()
+            for key in dirty:
+                self._reread(key)
+        if self._targets is None:
+            repos: dict[str, _Target] = {}
+            for key, (_, urls, keys, interval, _) in self._memo.items():
+                for url, rk in zip(urls, keys, strict=True):
+                    if rk not in repos or interval < repos[rk].interval:
+                        repos[rk] = _Target(url, interval, key)
+            self._targets = repos
+        return self._targets
+
+    def _reread(self, key: AppKey) -> None:
+        """The memo of one app that changed, and whether the targets must be worked out."""
+        old = self._memo.get(key)
+        obj = self.apps.get(key)
+        if obj is None:
+            if old is not None:
+                del self._memo[key]
+                self._targets = None
+            self._charts.discard(key)
             self._chart_next.pop(key, None)
-        return repos
+            return
+        new = self._memo_of(key, obj)
+        if old is None or old[1:4] != new[1:4]:
+            self._targets = None
+        if new[4]:
+            self._charts.add(key)
+        else:
+            self._charts.discard(key)
+            self._chart_next.pop(key, None)
 
     def _memo_of(self, key: AppKey, obj: Obj) -> _Memo:
         """What polling needs of an app, read again only when the app changed: each tick
@@ -184,10 +221,8 @@ class RepoPoller:
         The first interval starts now: the startup reconcile has just resolved it."""
         if self.refresh_app is None:
             return
-        for key, (_, _, _, interval, charts) in list(self._memo.items()):
-            if not charts:
-                self._chart_next.pop(key, None)
-                continue
+        for key in list(self._charts):
+            interval = self._memo[key][3]
             due = self._chart_next.setdefault(key, t + interval)
             if due <= t:
                 self._chart_next[key] = t + interval
