@@ -170,12 +170,15 @@ class AppFamily:
         self.header = f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n"
         self._values: dict[tuple[str, ...], float] = {}
         self._lines: dict[tuple[str, ...], str] = {}
+        self._by_app: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
+        """(namespace, app) → its label sets: removing an app does not walk every series."""
         self._text: str | None = ""
 
     def _render(self, labels: tuple[str, ...], value: float) -> None:
         pairs = ",".join(f'{k}="{_escape(v)}"' for k, v in zip(self.labels, labels, strict=True))
         self._values[labels] = value
         self._lines[labels] = f"{self.name}{{{pairs}}} {_number(value)}\n"
+        self._by_app.setdefault(labels[:2], set()).add(labels)
         self._text = None
 
     def set(self, labels: tuple[str, ...], value: float = 1.0) -> None:
@@ -191,16 +194,22 @@ class AppFamily:
     def remove(self, labels: tuple[str, ...]) -> None:
         if self._lines.pop(labels, None) is not None:
             self._values.pop(labels, None)
+            held = self._by_app.get(labels[:2])
+            if held is not None:
+                held.discard(labels)
+                if not held:
+                    del self._by_app[labels[:2]]
             self._text = None
 
     def remove_app(self, namespace: str, app: str) -> None:
         """Every series of one app (its key is the first two labels)."""
-        for labels in [k for k in self._lines if k[:2] == (namespace, app)]:
+        for labels in list(self._by_app.get((namespace, app), ())):
             self.remove(labels)
 
     def clear(self) -> None:
         self._values.clear()
         self._lines.clear()
+        self._by_app.clear()
         self._text = None
 
     def __len__(self) -> int:

@@ -44,6 +44,16 @@ def test_counters_add_up_and_a_deleted_app_leaves_no_series() -> None:
     fam.remove_app("ns", "a")
     got = samples(fam.exposition(), "x_syncs_total")
     assert got == {(("app", "ab"), ("namespace", "ns"), ("result", "Failed")): 1.0}
+    # Series removed one by one, then the app again: nothing left of it to remove twice.
+    fam.inc(("ns", "a", "Failed"))
+    fam.remove(("ns", "a", "Failed"))
+    fam.remove_app("ns", "a")
+    fam.remove_app("ns", "ab")
+    assert len(fam) == 0 and samples(fam.exposition(), "x_syncs_total") == {}
+    fam.inc(("ns", "a", "Succeeded"))
+    assert samples(fam.exposition(), "x_syncs_total") == {
+        (("app", "a"), ("namespace", "ns"), ("result", "Succeeded")): 1.0
+    }
 
 
 def test_label_values_are_escaped() -> None:
