@@ -19,8 +19,10 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from tether.api.application import Application
 from tether.api.project import Project
@@ -34,6 +36,7 @@ from tether.kube.secrets import decode_secret_data
 from tether.kube.server_info import cluster_facts
 from tether.model import Manifest, Obj, ResourceKey
 from tether.project import ProjectSource, enforce_app, enforce_render
+from tether.render.base import LinkedRepoView
 from tether.render.cache import RenderCache
 from tether.render.pipeline import (
     Checkout,
@@ -61,6 +64,7 @@ from tether.sync.options import SKIP_DRY_RUN, SyncOptions
 from tether.sync.tracking import mark
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DESIRED_MEMO_SIZE = 256
 """Apps whose last desired objects are kept by default (``tether.desired_memo``): each costs
@@ -286,8 +290,12 @@ class DesiredSource:
         async def export_only(dest: Path, paths: list[str]) -> None:
             await git.export(url, commit, dest, paths)
 
+        def read(fn: Callable[[LinkedRepoView], T]) -> Awaitable[T]:
+            return git.read(url, commit, fn)
+
         view = git.view(url, commit)
-        return Resolved(s, commit, Checkout(view, export, commit, export_only), creds)
+        checkout = Checkout(view, export, commit, export_only, read)
+        return Resolved(s, commit, checkout, creds)
 
     async def render_context(self, app: Application) -> RenderContext:
         """The cluster facts and credentials every source of ``app`` renders with."""

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from tether.source import (
     redact,
     secret_entry,
 )
+from tether.source.view import GitTreeView
 
 # Fixtures come from tests/git_fixtures.py; naming them here keeps them visible to pytest
 # in this module even where no conftest registers that plugin.
@@ -447,6 +449,23 @@ async def test_views_of_a_commit_are_shared_within_a_thread(
     await cache.fetch(url, creds, second)
     again = cache.view(url, first)
     assert again is not view and again.read("apps/a/cm.yaml") == b"a: 1\n"
+
+
+async def test_a_read_runs_in_a_worker_thread_over_that_threads_view(
+    cache: GitCache, git_server: GitServer, git_repo: RepoHandle
+) -> None:
+    url, creds = git_repo.http_url, http_creds(git_server)
+    sha = git_repo.commit({"apps/a/cm.yaml": "a: 1\n"})
+    await cache.fetch(url, creds, sha)
+
+    def read(view: GitTreeView) -> tuple[bytes | None, int, bool]:
+        return view.read("apps/a/cm.yaml"), threading.get_ident(), view is cache.view(url, sha)
+
+    data, thread, own = await cache.read(url, sha, read)
+    assert data == b"a: 1\n"
+    assert thread != threading.get_ident() and own
+    with pytest.raises(SourceError, match="not in the cache"):
+        await cache.read(url, "0" * 40, read)
 
 
 def record_invocations(bin_dir: Path, log_dir: Path, *tools: str) -> None:

@@ -6,9 +6,11 @@ import asyncio
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import TypeVar
 
+import pygit2
 import pytest
 
 from tether.api.source import DirectorySource, Source
@@ -21,10 +23,13 @@ from tether.render import (
     Tree,
     render_directory,
 )
-from tether.render.base import RenderRequest
+from tether.render.base import LinkedRepoView, ReadFiles, RenderRequest
 from tether.sandbox import Runner
+from tether.source.view import GitTreeView
 
 pytestmark = pytest.mark.unit
+
+T = TypeVar("T")
 
 
 def configmap(name: str, namespace: str = "") -> str:
@@ -39,13 +44,15 @@ def make_tree(files: Mapping[str, str | bytes], symlinks: dict[str, str] | None 
     )
 
 
-# Every test through these helpers runs twice: on an in-memory tree (render_directory) and on
-# the same files written out as a checkout (DirectoryRenderer, as the engine renders), so the
-# two paths give the same objects and the same errors.
+# Every test through these helpers runs three times: on an in-memory tree (render_directory), on
+# the same files written out as a checkout (DirectoryRenderer.render, as Jsonnet apps render)
+# and on the same files committed to a git repository and read from its objects
+# (DirectoryRenderer.render_git, as the engine renders a plain directory), so the paths give
+# the same objects and the same errors.
 _MODE = ["tree"]
 
 
-@pytest.fixture(autouse=True, params=["tree", "checkout"])
+@pytest.fixture(autouse=True, params=["tree", "checkout", "git"])
 def mode(request: pytest.FixtureRequest) -> Iterator[str]:
     _MODE[0] = request.param
     yield request.param
@@ -76,9 +83,29 @@ def render_any(
         source.directory = DirectorySource(
             recurse=options.recurse, include=options.include, exclude=options.exclude
         )
-        request = RenderRequest(app="apps/test", source=source, root=root, path=path)
         renderer = DirectoryRenderer(max_file_bytes=max_file_bytes, max_objects=max_objects)
+        if _MODE[0] == "git":
+            found = asyncio.run(renderer.render_git("apps/test", source, path, _committed(root)))
+            assert found is not None, "a plain directory renders from git objects"
+            return found
+        request = RenderRequest(app="apps/test", source=source, root=root, path=path)
         return asyncio.run(renderer.render(request, Runner()))
+
+
+def _committed(root: Path) -> ReadFiles:
+    """The files under ``root`` committed to a repository there, read as the engine reads a
+    fetched commit: through a view of it opened in a worker thread."""
+    repo = pygit2.init_repository(str(root))
+    repo.index.add_all()
+    repo.index.write()
+    signature = pygit2.Signature("t", "t@example.com")
+    tree = repo.index.write_tree()
+    sha = str(repo.create_commit("HEAD", signature, signature, "files", tree, []))
+
+    async def read(fn: Callable[[LinkedRepoView], T]) -> T:
+        return await asyncio.to_thread(lambda: fn(GitTreeView(pygit2.Repository(str(root)), sha)))
+
+    return read
 
 
 def render(

@@ -9,10 +9,10 @@ so the render cache can key the result by their git object ids.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from tether.api.source import Source
 from tether.model import Manifest
@@ -35,6 +35,25 @@ class RepoView(Protocol):
     def object_id(self, path: str) -> str | None:
         """The git id of the tree or blob at ``path`` (``""`` is the root tree), or None."""
         ...
+
+
+class LinkedRepoView(RepoView, Protocol):
+    """A view that also shows symlinks as stored (a Git tree's view does)."""
+
+    def readlink(self, path: str) -> str | None:
+        """The target of the symlink at ``path`` as stored, or None if it is not a link."""
+        ...
+
+
+T = TypeVar("T")
+
+
+class ReadFiles(Protocol):
+    """Runs a function over a revision's files read straight from git objects, in a worker
+    thread with a view of its own (a view serves one thread), beside other reads and never
+    beside a fetch of the repository."""
+
+    def __call__(self, fn: Callable[[LinkedRepoView], T]) -> Awaitable[T]: ...
 
 
 @dataclass

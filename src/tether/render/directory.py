@@ -17,7 +17,7 @@ from tether.api.source import TYPE_DIRECTORY, TYPE_JSONNET, Source
 from tether.errors import RenderError
 from tether.model import Manifest, ResourceKey
 from tether.render import jsonnet
-from tether.render.base import RenderRequest, RepoView
+from tether.render.base import LinkedRepoView, ReadFiles, RenderRequest, RepoView
 from tether.render.parse import (
     duplicate_error,
     manifests_of,
@@ -80,6 +80,22 @@ class DirectoryRenderer:
                 request.root, programs, d.jsonnet, runner, app=request.app
             )
         return _assemble(found, results, request.path, self.max_objects)
+
+    async def render_git(
+        self, app: str, source: Source, path: str, read: ReadFiles
+    ) -> list[Manifest] | None:
+        """The render read straight from git objects, with no checkout written; None when
+        the app needs one after all (a Jsonnet program reached through a link)."""
+        d = source.directory
+        options = _Options(d.recurse, d.include, d.exclude, jsonnet=True)
+
+        def read_app(view: LinkedRepoView) -> list[_Entry]:
+            return _read_app(_ViewFiles(view), path, options, self.max_file_bytes)
+
+        found = await read(read_app)
+        if any(entry.manifests is None for entry in found):
+            return None
+        return _assemble(found, {}, path, self.max_objects)
 
 
 def render_directory(
@@ -262,6 +278,43 @@ class _TreeFiles:
                 rel = name[len(prefix) :]
                 if recurse or "/" not in rel:
                     yield rel
+
+
+class _ViewFiles:
+    """A commit read from git objects: what a checkout of it would show, without one."""
+
+    def __init__(self, view: LinkedRepoView) -> None:
+        self.view = view
+
+    def read(self, name: str, limit: int) -> bytes | None:
+        data = self.view.read(name)
+        if data is not None and len(data) > limit:
+            raise _TooLarge(len(data))
+        return data
+
+    def link(self, name: str) -> str | None:
+        return self.view.readlink(name)
+
+    def is_dir(self, name: str) -> bool:
+        return self.view.is_dir(name)
+
+    def is_file(self, name: str) -> bool:
+        return self.view.read(name) is not None
+
+    def names(self, directory: str, recurse: bool) -> Iterator[str]:
+        pending = [""]
+        while pending:
+            rel_dir = pending.pop()
+            here = posixpath.join(directory, rel_dir) if rel_dir else directory
+            for name in self.view.listdir(here):
+                if name == ".git":
+                    continue
+                rel = posixpath.join(rel_dir, name) if rel_dir else name
+                if self.view.is_dir(posixpath.join(here, name) if here else name):
+                    if recurse:
+                        pending.append(rel)
+                    continue
+                yield rel
 
 
 class _DiskFiles:

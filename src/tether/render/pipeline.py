@@ -19,7 +19,7 @@ from pathlib import Path
 from tether.api.source import TYPE_DIRECTORY, TYPE_HELM, TYPE_KUSTOMIZE, Source
 from tether.errors import InvalidSpec
 from tether.model import Manifest
-from tether.render.base import Renderer, RenderRequest, RepoView
+from tether.render.base import ReadFiles, Renderer, RenderRequest, RepoView
 from tether.render.cache import RenderCache, RenderInputs, content_ids, render_key
 from tether.render.helm_deps import remote_repositories
 from tether.render.kustomize import uses_helm_charts
@@ -41,6 +41,9 @@ class Checkout:
     export_only: Callable[[Path, list[str]], Awaitable[None]] | None = None
     """Writes only the given paths (and the directories leading to them), when the source
     can: a plain directory render then writes its own files, not the whole repository."""
+    read: ReadFiles | None = None
+    """Reads the revision's files straight from git objects, when the source can: a plain
+    directory then renders with nothing written to disk."""
 
 
 @dataclass
@@ -99,6 +102,15 @@ def plan_git_render(
     inputs = renderer.inputs(checkout.view, source, path)
 
     async def run() -> list[Manifest]:
+        if render_type == TYPE_DIRECTORY and checkout.read is not None:
+            # Parsed from git objects: a scratch checkout per render (made, written, removed)
+            # was most of what a plain directory's render cost.
+            from tether.render.directory import DirectoryRenderer
+
+            assert isinstance(renderer, DirectoryRenderer)
+            found = await renderer.render_git(ctx.app, source, path, checkout.read)
+            if found is not None:
+                return found
         async with private_dir() as tmp:
             root = tmp / "repo"
             if render_type == TYPE_DIRECTORY and inputs is not None and checkout.export_only:

@@ -42,11 +42,11 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pygit2
@@ -78,8 +78,9 @@ _PATHS_KEPT = 4096
 """URLs whose cache path is remembered (past it, the memo starts over)."""
 _HANDLES_KEPT = 64
 """Open repository handles kept (past it, they are all closed and opened again)."""
-_VIEWS_KEPT = 16
+_VIEWS_KEPT = 32
 """Commit views kept, the least recently used dropped first."""
+_T = TypeVar("_T")
 
 GIT_CONCURRENCY = 16
 """git processes one cache runs at once (ls-remote and fetch; each waits for a slot)."""
@@ -727,6 +728,14 @@ class GitCache:
                 self._views.pop(next(iter(self._views)))
             self._views[key] = view
         return view
+
+    async def read(self, url: str, commit: str, fn: Callable[[GitTreeView], _T]) -> _T:
+        """``fn`` over the tree at ``commit`` (already fetched), run in a worker thread with
+        that thread's view: what a render reads straight from git objects, with no files
+        written. Shares the repository with exports, never runs beside a fetch of it."""
+        sha = self._commit_of(url, commit.strip().lower(), commit)
+        async with self._repo_lock(url, shared=True):
+            return await asyncio.to_thread(lambda: fn(self.view(url, sha)))
 
     async def export(
         self, url: str, commit: str, dest: Path, only: Sequence[str] | None = None
