@@ -109,6 +109,25 @@ class LiveObjects:
         await bounded(APPLY_CONCURRENCY, (get_one(k, av) for k, av in missing if exist(k)))
         return live
 
+    async def namespaces_seen(self, names: Iterable[str]) -> set[str]:
+        """Which of ``names`` the watch cache has seen as existing Namespaces (labelled ones,
+        or its key informer of those it does not hold), with no request past the informer's
+        first list. A name not seen may still exist (the cache lags): read it to be sure."""
+        if self.cache is None:
+            return set()
+        try:
+            outside = await self.cache.existing("v1", "Namespace")
+        except KubeError as e:
+            if e.status in (401, 403, 404):
+                return set()  # may not list Namespaces: each is read on its own
+            raise
+        seen: set[str] = set()
+        for name in names:
+            key = ResourceKey("", "Namespace", "", name)
+            if (outside is not None and key in outside) or self.cache.get(key) is not None:
+                seen.add(name)
+        return seen
+
     async def list_labelled(
         self, app: Application, wanted: Iterable[tuple[ResourceKey, str]]
     ) -> Listed:

@@ -203,8 +203,9 @@ class Applier:
         earlier in this sync")."""
         assert cmp.desired is not None
         needed = namespaces_to_check(app, cmp.desired.manifests, cmp.live)
+        seen = await self.live.namespaces_seen(needed) if needed else set()
         missing: list[str] = []
-        for ns in sorted(needed):
+        for ns in sorted(set(needed) - seen):
             try:
                 if await self.kube.get("v1", "Namespace", ns) is None:
                     missing.append(ns)
