@@ -374,11 +374,19 @@ class ControllerProcess:
         raise TimeoutError(f"controller not ready within {timeout:.0f}s; log: {self.log_path}")
 
     async def metrics(self, http: aiohttp.ClientSession) -> dict[Sample, float]:
+        return (await self.scrape(http))[1]
+
+    async def scrape(self, http: aiohttp.ClientSession) -> tuple[float, dict[Sample, float]]:
+        """One ``/metrics`` scrape: milliseconds until its whole body was read (what a
+        Prometheus server waits for), and its samples, parsed afterwards (parsing 10,000
+        samples here takes longer than the controller takes to serve them)."""
         self.check_alive()
+        start = time.perf_counter()
         status, text = await self._get(http, "/metrics")
+        took = (time.perf_counter() - start) * 1000
         if status != 200:
             raise RuntimeError(f"/metrics answered {status}")
-        return parse_metrics(text)
+        return took, parse_metrics(text)
 
     def rss_mb(self) -> tuple[float, float]:
         """(VmRSS, VmHWM) in MiB from /proc/<pid>/status."""
