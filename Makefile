@@ -67,7 +67,7 @@ demo: deps
 
 bench: cluster
 	@missed=""; \
-	for b in client sync cli schema monorepo rollback api_list ui_list metrics_scrape scale; do \
+	for b in client sync cli schema monorepo rollback api_list ui_list metrics_scrape request_cost scale; do \
 		echo "== bench/$$b.py"; $(PY) bench/$$b.py || missed="$$missed $$b"; \
 	done; \
 	if [ -n "$$missed" ]; then echo "targets missed or failed:$$missed"; exit 1; fi
