@@ -306,11 +306,16 @@ async def test_controller_killed_mid_sync_resumes_and_keeps_the_audit_db(
     except AssertionError as e:
         raise AssertionError(f"{e}\n{restarted.tail()}") from None
     assert integrity_check(restarted.audit_db) == "ok"
-    store = SqliteAuditStore(restarted.audit_db)
-    try:
-        syncs = [r for r in store.query(app=f"{home}/big") if r.kind == "sync"]
-    finally:
-        store.close()
+
+    async def audited() -> list[Any]:
+        store = SqliteAuditStore(restarted.audit_db)
+        try:
+            return [r for r in store.query(app=f"{home}/big") if r.kind == "sync"]
+        finally:
+            store.close()
+
+    # The audit record is appended beside the end's Event, after the end status is written.
+    syncs = await eventually(audited, WAIT, "the sync's audit record")
     # Only the restarted process finished a sync; the killed one never recorded one.
     assert [(r.revision, r.result) for r in syncs] == [(sha, "Succeeded")], syncs
     print(f"\n[SIGKILL] {existing}/{n} ConfigMaps existed when the controller was killed")
