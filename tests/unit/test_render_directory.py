@@ -85,7 +85,7 @@ def render_any(
         )
         renderer = DirectoryRenderer(max_file_bytes=max_file_bytes, max_objects=max_objects)
         if _MODE[0] == "git":
-            found = asyncio.run(renderer.render_git("apps/test", source, path, _committed(root)))
+            found = asyncio.run(renderer.render_git(source, path, _committed(root)))
             assert found is not None, "a plain directory renders from git objects"
             return found
         request = RenderRequest(app="apps/test", source=source, root=root, path=path)

@@ -81,9 +81,7 @@ class DirectoryRenderer:
             )
         return _assemble(found, results, request.path, self.max_objects)
 
-    async def render_git(
-        self, app: str, source: Source, path: str, read: ReadFiles
-    ) -> list[Manifest] | None:
+    async def render_git(self, source: Source, path: str, read: ReadFiles) -> list[Manifest] | None:
         """The render read straight from git objects, with no checkout written; None when
         the app needs one after all (a Jsonnet program reached through a link)."""
         d = source.directory

@@ -108,7 +108,7 @@ def plan_git_render(
             from tether.render.directory import DirectoryRenderer
 
             assert isinstance(renderer, DirectoryRenderer)
-            found = await renderer.render_git(ctx.app, source, path, checkout.read)
+            found = await renderer.render_git(source, path, checkout.read)
             if found is not None:
                 return found
         async with private_dir() as tmp:

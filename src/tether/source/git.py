@@ -733,9 +733,8 @@ class GitCache:
         """``fn`` over the tree at ``commit`` (already fetched), run in a worker thread with
         that thread's view: what a render reads straight from git objects, with no files
         written. Shares the repository with exports, never runs beside a fetch of it."""
-        sha = self._commit_of(url, commit.strip().lower(), commit)
         async with self._repo_lock(url, shared=True):
-            return await asyncio.to_thread(lambda: fn(self.view(url, sha)))
+            return await asyncio.to_thread(lambda: fn(self.view(url, commit)))
 
     async def export(
         self, url: str, commit: str, dest: Path, only: Sequence[str] | None = None
