@@ -19,7 +19,7 @@ from tether.api.application import Application
 from tether.errors import KubeError
 from tether.kube import KubeClient, LiveCache
 from tether.kube.cache import list_keys
-from tether.model import Obj, ResourceKey
+from tether.model import Obj, ResourceKey, resource_version
 from tether.sync.tracking import label_selector
 
 APPLY_CONCURRENCY = 32
@@ -41,7 +41,9 @@ class LiveObjects:
         # Once the cache has seen our write (or a deletion), it is the truth again.
         key = ResourceKey.of(obj)
         mine = self._applied.get(key)
-        if mine is not None and (event == "DELETED" or _rv(obj) >= _rv(mine)):
+        if mine is not None and (
+            event == "DELETED" or resource_version(obj) >= resource_version(mine)
+        ):
             del self._applied[key]
 
     def remember(self, key: ResourceKey, applied: Obj) -> None:
@@ -50,7 +52,7 @@ class LiveObjects:
             cached = self.cache.get(key)
             # Remember it only while the cache lags behind; if the watch already delivered
             # this write, the cache is the truth and nothing needs keeping.
-            if cached is None or _rv(cached) < _rv(applied):
+            if cached is None or resource_version(cached) < resource_version(applied):
                 self._applied[key] = applied
 
     async def read(
@@ -229,18 +231,11 @@ def _scopes(by_type: dict[tuple[str, str], list[ResourceKey]]) -> dict[tuple[str
     return out
 
 
-def _rv(obj: Obj | None) -> int:
-    try:
-        return int(((obj or {}).get("metadata") or {}).get("resourceVersion") or 0)
-    except ValueError:
-        return 0
-
-
 def _newer(a: Obj | None, b: Obj | None) -> Obj | None:
     """The more recent of two versions of one object (etcd resource versions increase)."""
     if a is None or b is None:
         return a if b is None else (b if a is None else a)
-    return b if _rv(b) > _rv(a) else a
+    return b if resource_version(b) > resource_version(a) else a
 
 
 async def bounded(limit: int, coros: Iterable[Any]) -> list[Any]:

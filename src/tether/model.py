@@ -10,6 +10,15 @@ Obj = dict[str, Any]
 """A Kubernetes object as a plain dict, the way it crosses the I/O edge."""
 
 
+def resource_version(obj: Obj | None) -> int:
+    """An object's ``metadata.resourceVersion`` as a number, to tell an older copy of it from
+    a newer one (etcd's revisions only increase); 0 when it has none."""
+    try:
+        return int(((obj or {}).get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
 @dataclass(frozen=True, order=True)
 class ResourceKey:
     """Identity of an object: group (``""`` for core), kind, namespace (``""`` if cluster-scoped),

@@ -27,6 +27,7 @@ from tether.api.application import (
     Application,
 )
 from tether.controller import operation, operations, policy, selfheal
+from tether.controller.app_store import AppStore
 from tether.controller.dependencies import DependencyGate
 from tether.controller.finalizer import AppFinalizer
 from tether.controller.outcomes import Outcomes
@@ -43,7 +44,7 @@ from tether.engine import Comparison, Condition, Engine, now
 from tether.errors import InvalidSpec, KubeError, TetherError
 from tether.kube import KubeClient, LiveCache
 from tether.lograte import RateLimitedLog
-from tether.model import Obj, ResourceKey
+from tether.model import Obj, ResourceKey, resource_version
 from tether.server.webhooks import PushEvent, refreshes
 from tether.source.helm_repo import clear_index_cache
 from tether.sync.hooks import HOOK_OF_ANNOTATION
@@ -99,7 +100,7 @@ class Controller:
             audit=audit,
             hooks=RenderedHooks(engine),
         )
-        self.apps: dict[AppKey, Obj] = {}
+        self.apps = AppStore()
         self.state: dict[AppKey, AppState] = {}
         self._info: dict[AppKey, tuple[str, ...]] = {}
         """The labels of each app's ``tether_app_info`` series."""
@@ -189,9 +190,9 @@ class Controller:
             for k in self.deps.changed(key, None):
                 self.queue.add(k, "dependency")
             return
-        old = self.apps.get(key)
-        if old is not None and _rv(old) > _rv(obj):
+        if self.apps.version(key) > resource_version(obj):
             return  # our own newer write already seen
+        old = self.apps.get(key)
         st = self.state.get(key)
         meta = obj.get("metadata") or {}
         generation = int(meta.get("generation") or 0)
@@ -569,15 +570,14 @@ class Controller:
 
     def _store_app(self, obj: Obj) -> None:
         key = _key(obj)
-        old = self.apps.get(key)
-        if old is None or _rv(obj) >= _rv(old):
+        if key not in self.apps or resource_version(obj) >= self.apps.version(key):
             self._set_app(key, obj)
 
     def _set_app(self, key: AppKey, obj: Obj) -> None:
         """The app as last seen, and its ``tether_app_info`` series (changed only when its
         project or status did, so a scrape renders nothing). Its ``managedFields`` are
-        dropped (in place: the app cache holds the same dict): nothing the controller does
-        reads who wrote an Application's fields, and they are a third of its size."""
+        dropped: nothing the controller does reads who wrote an Application's fields, and
+        they are a third of its size."""
         (obj.get("metadata") or {}).pop("managedFields", None)
         self.apps[key] = obj
         self.poller.changed(key)
@@ -645,14 +645,11 @@ class Controller:
         return ""
 
     def counts(self) -> dict[tuple[str, str], int]:
+        """Apps by (sync status, health), from each app's ``tether_app_info`` labels (no app
+        is decoded for it)."""
         out: dict[tuple[str, str], int] = {}
-        for obj in self.apps.values():
-            st = obj.get("status") or {}
-            k = (
-                (st.get("sync") or {}).get("status", "Unknown"),
-                (st.get("health") or {}).get("status", "Unknown"),
-            )
-            out[k] = out.get(k, 0) + 1
+        for *_, sync, health in self._info.values():
+            out[(sync, health)] = out.get((sync, health), 0) + 1
         return out
 
 
@@ -674,10 +671,3 @@ def _key(obj: Obj) -> AppKey:
 
 def _op_phase(obj: Obj) -> str:
     return str(((obj.get("status") or {}).get("operationState") or {}).get("phase") or "")
-
-
-def _rv(obj: Obj) -> int:
-    try:
-        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
-    except ValueError:
-        return 0

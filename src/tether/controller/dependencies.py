@@ -12,7 +12,7 @@ cache, or objects fetched by the CLI): a dependency may be invalid, or missing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tether.api.application import API_VERSION, KIND, Application
@@ -234,7 +234,7 @@ class DependencyGate:
     names the apps to reconcile again when a dependency changes, so a waiting app goes as
     soon as its dependencies are ready rather than at its next poll."""
 
-    def __init__(self, apps: dict[AppKey, Obj], watched: Sequence[str]) -> None:
+    def __init__(self, apps: Mapping[AppKey, Obj], watched: Sequence[str]) -> None:
         self.apps = apps
         """The controller's Applications, as the watch last delivered them."""
         self.watched = list(watched)

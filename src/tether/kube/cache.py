@@ -8,9 +8,8 @@ Beside them, key informers (``existing``) know which objects *outside* the label
 exist, by key only (a metadata-only list, then a watch): how an object not yet labelled is
 told apart from one not yet created without one request per object.
 
-Objects are kept encoded (JSON bytes, about a third of the memory of the same object as
-Python dicts, which hold tens of small objects each) and decoded when read: every read gets a
-fresh copy, which its caller may change without touching the cache.
+Objects are kept encoded (``tether.compact``) and decoded when read: every read gets a fresh
+copy, which its caller may change without touching the cache.
 """
 
 from __future__ import annotations
@@ -22,12 +21,11 @@ import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
-import orjson
-
 from tether.backoff import Backoff
+from tether.compact import decode, encode
 from tether.errors import KubeError
 from tether.kube.client import Gone, KubeClient, split_api_version
-from tether.model import Obj, ResourceKey
+from tether.model import Obj, ResourceKey, resource_version
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +62,6 @@ async def list_keys(
 def _key(group: str, kind: str, obj: Obj) -> ResourceKey:
     meta = obj.get("metadata") or {}
     return ResourceKey(group, kind, str(meta.get("namespace") or ""), str(meta.get("name", "")))
-
-
-def _encoded(obj: Obj) -> bytes:
-    """``obj`` as JSON, in a bytes object of its own size (``orjson.dumps`` answers in one
-    that keeps at least 4 KiB allocated, four times a typical ConfigMap)."""
-    return bytes(memoryview(orjson.dumps(obj)))
-
-
-def _version(obj: Obj) -> object:
-    return (obj.get("metadata") or {}).get("resourceVersion")
 
 
 def complement(label_selector: str) -> str | None:
@@ -161,13 +149,12 @@ class LiveCache:
             if kind == key.kind and split_api_version(api_version)[0] == key.group:
                 raw = inf.objects.get(key)
                 if raw is not None:
-                    obj: Obj = orjson.loads(raw)
-                    return obj
+                    return decode(raw)
         return None
 
     def all_objects(self) -> list[Obj]:
         """Every cached object (copies)."""
-        return [orjson.loads(o) for inf in self._informers.values() for o in inf.objects.values()]
+        return [decode(o) for inf in self._informers.values() for o in inf.objects.values()]
 
     def informers(self) -> list[Informer]:
         return list(self._informers.values())
@@ -204,18 +191,18 @@ class LiveCache:
         )
         fresh = {ResourceKey.of(o): o for o in items}
         old = inf.objects
-        inf.objects = {k: _encoded(o) for k, o in fresh.items()}
+        inf.objects = {k: encode(o) for k, o in fresh.items()}
         inf.resource_version = rv
         inf.relists += 1
         if inf.synced.is_set():
             for k, raw in old.items():
                 if k not in fresh:
-                    self._notify("DELETED", orjson.loads(raw))
+                    self._notify("DELETED", decode(raw))
             for k, o in fresh.items():
                 prev = old.get(k)
                 if prev is None:
                     self._notify("ADDED", o)
-                elif _version(orjson.loads(prev)) != _version(o):
+                elif resource_version(decode(prev)) != resource_version(o):
                     self._notify("MODIFIED", o)
         inf.synced.set()
 
@@ -249,7 +236,7 @@ class LiveCache:
                     if ev.type == "DELETED":
                         inf.objects.pop(key, None)
                     else:
-                        inf.objects[key] = _encoded(ev.object)
+                        inf.objects[key] = encode(ev.object)
                     self._notify(ev.type, ev.object)
             except asyncio.CancelledError:
                 raise
