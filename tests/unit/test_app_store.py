@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tether.controller.app_store import AppStore
+
+pytestmark = pytest.mark.unit
 
 
 def app(name: str, rv: str = "", **status: Any) -> dict[str, Any]:

@@ -10,6 +10,8 @@ import pytest
 
 from tether.compact import decode, encode
 
+pytestmark = pytest.mark.unit
+
 CONFIGMAP: dict[str, Any] = {
     "apiVersion": "v1",
     "kind": "ConfigMap",
