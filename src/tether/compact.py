@@ -3,10 +3,12 @@ holds instead of their decoded dicts.
 
 A decoded object is tens of small Python objects (a dict per mapping, a str per value); its
 JSON is a third of that, and deflated (whose managedFields, labels and names repeat within
-each object) about 40 % of the JSON: a ConfigMap of 950 bytes of JSON keeps 380. Encoding one
-costs about 15 µs, decoding about 8 µs: small beside a request to the API server, paid only by
-what changes or is read. The deflate window is small (4 KiB) and so is its state, as suits
-objects of a few KiB. Every ``decode`` makes a fresh copy, which its caller may change freely.
+each object) about 40 % of the JSON: a ConfigMap of 950 bytes of JSON keeps 380. Encoding and
+decoding such a ConfigMap cost about 15 and 8 µs, an Application with a synced status about
+33 and 34 µs (most of it ``orjson`` building the dicts): small beside a request to the API
+server, paid only by what changes or is read. The deflate window is small (4 KiB) and so is
+its state, as suits objects of a few KiB. Every ``decode`` makes a fresh copy, which its
+caller may change freely.
 """
 
 from __future__ import annotations

@@ -359,20 +359,27 @@ async def test_an_admission_webhook_is_left_to_the_server(
 ) -> None:
     """A webhook (here one that cannot be reached, so the server refuses) that matches the
     object by its rules and selectors makes the check defer; one whose selector does not
-    match it leaves the verdict alone."""
+    match it leaves the verdict alone. The API server reads webhooks and namespace labels
+    from its own caches, so each change is waited for until the server acts on it."""
     name = f"schema-{uuid.uuid4().hex[:8]}.tether.test"
     label = "tether-test/schema-webhook"
     await kube.merge_patch(ns_obj(namespace), {"metadata": {"labels": {label: name}}})
     await kube.apply(webhook(name, label))
+    obj = with_meta(cm(data={"a": "1"}), namespace=namespace)
+
+    async def server_says(prefix: str) -> bool:
+        return (await server_answer(client, obj)).startswith(prefix)
+
     try:
-        obj = with_meta(cm(data={"a": "1"}), namespace=namespace)
-        assert (await server_answer(client, obj)).startswith("refused")
+        await eventually(lambda: server_says("refused"), what="the server calls the webhook")
         verdict = await schema_check_of(client).check(obj)
         assert not verdict.vouched and not verdict.invalid
         assert f"ValidatingWebhookConfiguration {name} intercepts configmaps" in verdict.why_not
         await kube.merge_patch(ns_obj(namespace), {"metadata": {"labels": {label: None}}})
         schema_check_of(client).admission.forget()  # read the namespace's labels again
-        assert await server_answer(client, obj) == "accepted"
+        await eventually(
+            lambda: server_says("accepted"), what="the server no longer calls the webhook"
+        )
         assert (await schema_check_of(client).check(obj)).vouched
     finally:
         await kube.delete("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", name)

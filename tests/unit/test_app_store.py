@@ -46,3 +46,33 @@ def test_a_read_is_a_copy_until_stored_again() -> None:
     assert store[("apps", "web")]["status"]["health"] == {"status": "Healthy"}
     store[("apps", "web")] = read
     assert store[("apps", "web")]["status"]["health"] == {"status": "Degraded"}
+
+
+def test_each_apps_sources_are_known_without_decoding_it() -> None:
+    store = AppStore()
+    one = app("web")
+    one["spec"] = {"source": {"repoURL": "https://git.example/web.git", "targetRevision": "main"}}
+    many = app("api")
+    many["spec"] = {
+        "sources": [
+            {"repoURL": "https://charts.example", "chart": "api", "targetRevision": "1.2.0"},
+            {"repoURL": "https://git.example/values.git"},
+        ]
+    }
+    store[("apps", "web")] = one
+    store[("apps", "api")] = many
+    store[("apps", "bad")] = app("bad")  # no source at all: known, with none
+    got = {
+        key: [(s.repo_url, s.target_revision, s.chart) for s in refs]
+        for key, refs in store.sources()
+    }
+    assert got == {
+        ("apps", "web"): [("https://git.example/web.git", "main", "")],
+        ("apps", "api"): [
+            ("https://charts.example", "1.2.0", "api"),
+            ("https://git.example/values.git", "HEAD", ""),
+        ],
+        ("apps", "bad"): [],
+    }
+    del store[("apps", "api")]
+    assert [key for key, _ in store.sources()] == [("apps", "web"), ("apps", "bad")]

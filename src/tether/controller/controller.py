@@ -36,7 +36,7 @@ from tether.controller.pinning import Pins, forget_metrics
 from tether.controller.polling import RepoPoller
 from tether.controller.queue import AppKey, WorkQueue
 from tether.controller.requested_by import AUTOMATED_BY
-from tether.controller.sources import git_urls, has_chart_source, repo_key, source_refs
+from tether.controller.sources import git_urls, has_chart_source, repo_key
 from tether.controller.state import AppState
 from tether.deletion import being_deleted, deletion_changed, deletion_started
 from tether.deletion.hooks import RenderedHooks
@@ -235,8 +235,8 @@ class Controller:
         are what those reconciles read, so Git is not asked again for each app."""
         want = repo_key(repo_url)
         n = 0
-        for key, obj in list(self.apps.items()):
-            if want and any(repo_key(u) == want for u in git_urls(obj)):
+        for key, refs in self.apps.sources():
+            if want and any(s.is_git and repo_key(s.repo_url) == want for s in refs):
                 self.queue.add(key, trigger)
                 n += 1
         return n
@@ -249,9 +249,9 @@ class Controller:
         (or tag) it names; any source counts (a values repository as much as the chart's)."""
         n = 0
         forgotten: set[str] = set()
-        for key, obj in list(self.apps.items()):
+        for key, refs in self.apps.sources():
             hit = False
-            for src in source_refs(obj):
+            for src in refs:
                 if not src.is_git or not refreshes(src.repo_url, src.target_revision, event):
                     continue
                 hit = True

@@ -81,7 +81,7 @@ class Informer:
     label_selector: str = ""
     namespace: str = ""
     objects: dict[ResourceKey, bytes] = field(default_factory=dict)
-    """Each object, encoded as JSON (read it with ``LiveCache.get``)."""
+    """Each object, encoded (``tether.compact``; read it with ``LiveCache.get``)."""
     resource_version: str = ""
     synced: asyncio.Event = field(default_factory=asyncio.Event)
     relists: int = 0
