@@ -574,14 +574,19 @@ async def test_standby_takes_over_once_the_killed_leaders_lease_expires(
     print(f"\n[HA] {standby} took over {acquired_at - expired_at} after the lease expired")
     cm = await kube.get("v1", "ConfigMap", "ha", namespace)
     assert cm is not None and cm["data"]["v"] == "2"
-    # The sync of the new commit was the standby's own work.
-    events, _ = await kube.list("v1", "Event", home)
-    synced_by = {
-        e.get("reportingInstance")
-        for e in events
-        if e["reason"] == "SyncSucceeded" and second[:10] in e.get("message", "")
-    }
-    assert synced_by == {standby}, synced_by
+    # The sync of the new commit was the standby's own work. Its Event is written beside
+    # the audit record, after the end status the wait above saw: wait for it too.
+
+    async def synced_by() -> set[str]:
+        events, _ = await kube.list("v1", "Event", home)
+        return {
+            str(e.get("reportingInstance"))
+            for e in events
+            if e["reason"] == "SyncSucceeded" and second[:10] in e.get("message", "")
+        }
+
+    by = await eventually(synced_by, WAIT, "the SyncSucceeded Event of the new commit")
+    assert by == {standby}, by
 
 
 async def _holder_other_than(holder: Callable[[], Awaitable[str]], old: str) -> str:
