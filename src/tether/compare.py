@@ -262,18 +262,26 @@ class Comparer:
                 # A read-only diff shows a missing object as its manifest; a sync first checks
                 # it (schema, else a server dry-run) so a bad manifest fails before anything
                 # is applied.
-                if validate and await self._server_must_judge(m, desired, options):
+                if await self._server_must_judge(m, desired, options):
                     predicted[m.key] = await self._predict(m, None, desired, options)
-                else:
-                    predicted[m.key] = None
-                return
-            if self._provably_synced(app, m.obj, current):
-                predicted[m.key] = None
-                synced.add(m.key)
                 return
             predicted[m.key] = await self._predict(m, current, desired, options)
 
-        await bounded(APPLY_CONCURRENCY, (dry_run(m) for m in desired.manifests))
+        # Settled here without a task each (most objects of a synced app): an object that
+        # provably matches, or one not in the cluster that needs no check.
+        asked: list[Manifest] = []
+        for m in desired.manifests:
+            current = live.get(m.key)
+            if current is None and not validate:
+                predicted[m.key] = None
+            elif current is not None and self._provably_synced(app, m.obj, current):
+                predicted[m.key] = None
+                synced.add(m.key)
+            else:
+                predicted[m.key] = None
+                asked.append(m)
+        if asked:
+            await bounded(APPLY_CONCURRENCY, (dry_run(m) for m in asked))
         for m in desired.manifests:
             key = m.key
             cur = live.get(key)
