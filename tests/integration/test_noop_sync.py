@@ -23,7 +23,7 @@ from tether.errors import SourceError
 from tether.kube import KubeClient
 from tether.model import ResourceDiffStatus, ResourceKey, SyncStatus
 from tether.source import GitCache
-from tether.source.git import REASON_TIMEOUT
+from tether.source.failures import REASON_TIMEOUT
 
 
 def cm(name: str, **data: str) -> dict[str, Any]:

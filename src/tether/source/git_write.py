@@ -72,7 +72,7 @@ def open_repo(cache: GitCache, url: str) -> Any:
 
 async def remote_refs(cache: GitCache, url: str, creds: RepoCredentials | None) -> RemoteRefs:
     """Branch heads of the remote as it is now (never a cached answer) and its default branch."""
-    out = await cache._git(
+    out = await cache.git.run(
         ["ls-remote", "--symref"],
         url=url,
         creds=creds,
@@ -217,7 +217,7 @@ async def push(
     branch no longer stands at ``parent`` (None: it did not exist), it moved meanwhile:
     PushRejected; any other failure is the cache's SourceError."""
     try:
-        await cache._git(
+        await cache.git.run(
             ["push"],
             url=url,
             creds=creds,

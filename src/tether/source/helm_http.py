@@ -16,7 +16,7 @@ import yaml
 from tether.errors import SourceError
 from tether.source.chart_archive import MAX_ARCHIVE_BYTES
 from tether.source.credentials import RepoCredentials, normalize_url, redact
-from tether.source.git import (
+from tether.source.failures import (
     REASON_AUTH,
     REASON_NOT_FOUND,
     REASON_TIMEOUT,

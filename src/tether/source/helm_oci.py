@@ -24,7 +24,12 @@ from tether.api.source import Source
 from tether.errors import SourceError
 from tether.sandbox import Runner, ToolError
 from tether.source.credentials import RepoCredentials, normalize_oci_url, redact
-from tether.source.git import REASON_NOT_FOUND, REASON_TIMEOUT, REASON_UNREACHABLE, source_error
+from tether.source.failures import (
+    REASON_NOT_FOUND,
+    REASON_TIMEOUT,
+    REASON_UNREACHABLE,
+    source_error,
+)
 from tether.source.helm_http import auth_error
 from tether.tools import tool_path
 

@@ -38,7 +38,7 @@ from tether.source.credentials import (
     normalize_oci_url,
     redact,
 )
-from tether.source.git import source_error
+from tether.source.failures import source_error
 from tether.source.helm_http import (
     INDEX_TTL,
     ChartEntry,
