@@ -219,9 +219,9 @@ async def test_the_one_shot_client_counts_its_requests_and_keeps_one_connection(
     with OneShot.connect(kubeconfig) as client:
         assert client.get(API_VERSION, "Application", "nope", namespace) is None
         items, rv = client.list(API_VERSION, "Application", namespace)
-        first = client._conn
+        first = client._link._conn
         again = client.get(API_VERSION, "Application", app, namespace)
-        assert client._conn is first  # kept alive: one TLS handshake for every request
+        assert client._link._conn is first  # kept alive: one TLS handshake for every request
 
     assert [i["metadata"]["name"] for i in items] == [app] and rv
     assert again is not None and again["kind"] == "Application"

@@ -40,9 +40,9 @@ from tether.audit import (
 )
 from tether.audit.open import is_postgres
 from tether.cli.audit_export import register_export, register_migrate
+from tether.cli.common import connect_kube
 from tether.cli.output import Cell, escape, print_table, styled
 from tether.errors import KubeError, TetherError
-from tether.kube import KubeClient
 from tether.server.auth.middleware import FORWARDED_AUTH
 from tether.service.history import HISTORY_KINDS, history_from_records, history_from_status
 from tether.source.credentials import redact
@@ -188,7 +188,7 @@ async def kubeconfig_token(ctx: Ctx) -> str | None:
     """The bearer token of the kubeconfig's user: the controller's audit API checks it with
     the Kubernetes API server. None without one (the API then answers 401 and says so)."""
     try:
-        kube = await KubeClient.connect(ctx.kubeconfig, ctx.context)
+        kube = await connect_kube(ctx)
     except KubeError:
         return None
     try:
@@ -237,7 +237,7 @@ async def read_through_kube(ctx: Ctx, namespace: str, q: AuditQuery) -> list[Aud
     where = f"service {namespace}/{CONTROLLER_SERVICE} through the Kubernetes API"
     hint = f"pass --controller-namespace if the controller runs elsewhere; {_OTHER_SOURCES}"
     try:
-        kube = await KubeClient.connect(ctx.kubeconfig, ctx.context)
+        kube = await connect_kube(ctx)
     except KubeError as e:
         raise TetherError(
             f"cannot read the audit trail from {where}: {e.message}",

@@ -9,7 +9,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tether.cli.common import Ctx, with_kube
+from tether.cli.common import Ctx, connect_kube, with_kube
 from tether.errors import KubeError
 from tether.service.documents import app_document, diff_document
 from tether.service.reading import list_apps, read_app, read_app_now
@@ -150,12 +150,11 @@ async def with_token(ctx: Ctx, options: ServerOptions) -> ServerOptions:
     """``options`` with a token: ``--token``/``$TETHER_TOKEN``, else the kubeconfig user's
     bearer token. Without any, none is sent and the server's 401 says what to do."""
     from tether.client import ServerOptions
-    from tether.kube import KubeClient
 
     if options.token:
         return options
     try:
-        kube = await KubeClient.connect(ctx.kubeconfig, ctx.context)
+        kube = await connect_kube(ctx)
     except KubeError:
         return options
     try:

@@ -302,11 +302,17 @@ def with_oneshot(ctx: Ctx, fn: Callable[[OneShot], T]) -> T:
         return fn(kube)
 
 
+async def connect_kube(ctx: Ctx) -> KubeClient:
+    """The async client of the cluster ``ctx`` names, for a command: its requests go through
+    ``tether.kube.threaded`` (no aiohttp to import). Close it after."""
+    from tether.kube.threaded import ThreadedKubeClient
+
+    return await ThreadedKubeClient.connect(ctx.kubeconfig, ctx.context)
+
+
 async def with_kube(ctx: Ctx, fn: Callable[[KubeClient], Awaitable[int]]) -> int:
     """Runs ``fn`` with a client of the Kubernetes API that ``ctx`` names, closed after."""
-    from tether.kube import KubeClient
-
-    kube = await KubeClient.connect(ctx.kubeconfig, ctx.context)
+    kube = await connect_kube(ctx)
     try:
         return await fn(kube)
     finally:

@@ -15,6 +15,7 @@ from tether.cli.common import (
     EXIT_OK,
     Ctx,
     common,
+    connect_kube,
     err,
     out,
     over_api,
@@ -25,7 +26,6 @@ from tether.cli.operation_cmds import print_outcome
 from tether.cli.output import escape
 from tether.engine import Engine
 from tether.errors import TetherError
-from tether.kube import KubeClient
 from tether.service.identity import kube_user, requester
 from tether.service.results import WaitTimedOut
 from tether.service.rollback import (
@@ -138,7 +138,7 @@ def app_rollback(
     async def go() -> int:
         if to.isdigit() and len(to) <= HISTORY_ID_DIGITS:
             request.entry = await audit_entry(ctx, name, int(to))
-        kube = await KubeClient.connect(ctx.kubeconfig, ctx.context)
+        kube = await connect_kube(ctx)
         try:
             return await _rollback(ctx, RollbackService(Engine(kube)).rollback, request)
         finally:

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import orjson
 
 from tether.errors import KubeError
@@ -294,6 +293,8 @@ class KubeClient(Transport):
         timeout_seconds: int = 300,
     ) -> AsyncIterator[WatchEvent]:
         """Yields events until the server ends the watch; raises Gone on 410."""
+        import aiohttp  # a watch streams through aiohttp, whichever client sends requests
+
         res = await self.resource_for(api_version, kind)
         query = {
             "watch": "1",

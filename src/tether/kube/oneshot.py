@@ -55,6 +55,97 @@ class _TLSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(self.sock, server_hostname=name)  # type: ignore[attr-defined]
 
 
+class Link:
+    """One kept-alive HTTP(S) connection to the API server of ``config`` (TLS and proxy as the
+    kubeconfig says), opened on first use and again after the server closed it."""
+
+    def __init__(self, config: KubeConfig, timeout: float) -> None:
+        self.config = config
+        self.timeout = timeout
+        self.cert: tuple[str, str] | None = None
+        """The client certificate to present (from an exec plugin); set it, then ``close``."""
+        self._conn: http.client.HTTPConnection | None = None
+        self._prefix = urllib.parse.urlsplit(config.server).path.rstrip("/")
+        """The server URL's own path (``https://host/k8s/clusters/c-1``: a proxy in front of
+        the API server), put before every request's."""
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _open(self) -> http.client.HTTPConnection:
+        target = urllib.parse.urlsplit(self.config.server)
+        host, port = target.hostname or "", target.port
+        dial_host, dial_port = host, port
+        proxy = self.config.proxy
+        if proxy:
+            via = urllib.parse.urlsplit(proxy)
+            if via.scheme != "http":
+                raise KubeError(
+                    f"the proxy {proxy} for {self.config.server} is not an http:// proxy",
+                    hint="use an http:// proxy (HTTPS_PROXY, or proxy-url in the kubeconfig)",
+                )
+            dial_host, dial_port = via.hostname or "", via.port or 80
+        conn: http.client.HTTPConnection
+        if target.scheme == "https":
+            context = self.config.tls(self.cert)
+            conn = _TLSConnection(
+                dial_host,
+                dial_port,
+                server_name=self.config.tls_server_name,
+                context=context or ssl.create_default_context(),
+                timeout=self.timeout,
+            )
+        else:
+            conn = http.client.HTTPConnection(dial_host, dial_port, timeout=self.timeout)
+        if proxy:
+            conn.set_tunnel(host, port)
+        return conn
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        data: bytes | None,
+        headers: dict[str, str],
+        timeout: float | None = None,
+    ) -> tuple[int, bytes, str | None]:
+        """One attempt of ``url`` (the API path and query, under the server URL's path):
+        (status, body, its Retry-After header). Raises KubeError when no answer came
+        (``path`` names the request in it); ``timeout``: seconds each read of the socket may
+        wait (the link's own by default)."""
+        wait = self.timeout if timeout is None else timeout
+        for fresh in (self._conn is None, True):
+            if self._conn is None:
+                self._conn = self._open()
+            conn = self._conn
+            conn.timeout = wait
+            if conn.sock is not None:
+                conn.sock.settimeout(wait)
+            try:
+                conn.request(method, self._prefix + url, body=data, headers=headers)
+                resp = conn.getresponse()
+                raw = resp.read()
+            except _RESENDABLE as e:
+                self.close()
+                if fresh:
+                    raise unreachable(self.config.server, e) from e
+                continue
+            except TimeoutError as e:
+                self.close()
+                raise timed_out(method, path, wait) from e
+            except (OSError, http.client.HTTPException) as e:
+                self.close()
+                raise unreachable(self.config.server, e) from e
+            if resp.will_close:
+                self.close()
+            asked = resp.getheader("Retry-After") if resp.status >= 400 else None
+            return resp.status, raw, asked
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+
 class OneShot:
     """A synchronous client for one cluster. ``OneShot.connect(kubeconfig, context)``, or
     ``OneShot(config)``; close it (or use ``with``) to close its connection."""
@@ -62,8 +153,7 @@ class OneShot:
     def __init__(self, config: KubeConfig, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.config = config
         self.timeout = timeout
-        self._conn: http.client.HTTPConnection | None = None
-        self._cert: tuple[str, str] | None = None
+        self._link = Link(config, timeout)
         self._credential: Credential | None = None
         self._headers: dict[str, str] = {}
         self._resources: dict[tuple[str, str], ApiResource] = {}
@@ -84,49 +174,13 @@ class OneShot:
         self.close()
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self._link.close()
 
     @property
     def server(self) -> str:
         return self.config.server
 
-    # ---- connection and credentials -----------------------------------------------------
-    def _connection(self) -> http.client.HTTPConnection:
-        if self._conn is None:
-            self._conn = self._open()
-        return self._conn
-
-    def _open(self) -> http.client.HTTPConnection:
-        target = urllib.parse.urlsplit(self.config.server)
-        host, port = target.hostname or "", target.port
-        dial_host, dial_port = host, port
-        proxy = self.config.proxy
-        if proxy:
-            via = urllib.parse.urlsplit(proxy)
-            if via.scheme != "http":
-                raise KubeError(
-                    f"the proxy {proxy} for {self.config.server} is not an http:// proxy",
-                    hint="use an http:// proxy (HTTPS_PROXY, or proxy-url in the kubeconfig)",
-                )
-            dial_host, dial_port = via.hostname or "", via.port or 80
-        conn: http.client.HTTPConnection
-        if target.scheme == "https":
-            context = self.config.tls(self._cert)
-            conn = _TLSConnection(
-                dial_host,
-                dial_port,
-                server_name=self.config.tls_server_name,
-                context=context or ssl.create_default_context(),
-                timeout=self.timeout,
-            )
-        else:
-            conn = http.client.HTTPConnection(dial_host, dial_port, timeout=self.timeout)
-        if proxy:
-            conn.set_tunnel(host, port)
-        return conn
-
+    # ---- credentials --------------------------------------------------------------------
     def _current(self) -> Credential:
         """The credential to send; rebuilds the headers (and the connection, for a new client
         certificate) only when it changed."""
@@ -138,8 +192,8 @@ class OneShot:
                 "User-Agent": USER_AGENT,
                 **cred.headers(),
             }
-            if cred.cert is not None and cred.cert != self._cert:
-                self._cert = cred.cert  # from an exec plugin: a new connection presents it
+            if cred.cert is not None and cred.cert != self._link.cert:
+                self._link.cert = cred.cert  # from an exec plugin: a new connection presents it
                 self.close()
         return cred
 
@@ -194,32 +248,13 @@ class OneShot:
         headers = self._headers
         if data is not None:
             headers = {**headers, "Content-Type": content_type}
-        for fresh in (self._conn is None, True):
-            conn = self._connection()
-            try:
-                conn.request(method, url, body=data, headers=headers)
-                resp = conn.getresponse()
-                raw = resp.read()
-            except _RESENDABLE as e:
-                self.close()
-                if fresh:
-                    self.requests[(method, 0)] += 1
-                    raise unreachable(self.server, e) from e
-                continue
-            except TimeoutError as e:
-                self.close()
-                self.requests[(method, 0)] += 1
-                raise timed_out(method, path, self.timeout) from e
-            except (OSError, http.client.HTTPException) as e:
-                self.close()
-                self.requests[(method, 0)] += 1
-                raise unreachable(self.server, e) from e
-            self.requests[(method, resp.status)] += 1
-            if resp.will_close:
-                self.close()
-            asked = resp.getheader("Retry-After") if resp.status >= 400 else None
-            return resp.status, raw, asked
-        raise AssertionError("unreachable")  # the loop returns or raises
+        try:
+            status, raw, asked = self._link.send(method, url, path, data, headers)
+        except KubeError:
+            self.requests[(method, 0)] += 1
+            raise
+        self.requests[(method, status)] += 1
+        return status, raw, asked
 
     # ---- discovery and reads ------------------------------------------------------------
     def resource_for(self, api_version: str, kind: str) -> ApiResource:

@@ -3,6 +3,9 @@
 Headers are built once per credential and rebuilt only when it changes (a rotated token file,
 an exec plugin's new token); after a 401 the credential is renewed and the request sent once
 more. Bodies are encoded and decoded with ``orjson``; objects stay plain dicts.
+
+aiohttp is imported when the first session is made, not with this module: a command whose
+requests go through ``tether.kube.threaded`` never loads it.
 """
 
 from __future__ import annotations
@@ -12,12 +15,12 @@ import json
 import logging
 import urllib.parse
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import orjson
 
 from tether.backoff import retry_after
+from tether.errors import KubeError
 from tether.kube.answers import (
     DEFAULT_TIMEOUT,
     RETRY_ATTEMPTS,
@@ -28,6 +31,9 @@ from tether.kube.answers import (
 )
 from tether.kube.auth import Credential
 from tether.kube.config import KubeConfig
+
+if TYPE_CHECKING:
+    import aiohttp
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +75,8 @@ class Transport:
     def _session(self) -> aiohttp.ClientSession:
         """The pooled session, made on first use (in the loop that uses it)."""
         if self._http is None:
+            import aiohttp
+
             tls = self.config.tls(self._cert)
             connector = aiohttp.TCPConnector(
                 limit=self._pool_size, ssl=tls if tls is not None else True
@@ -116,6 +124,8 @@ class Transport:
     def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
         timeout = self._timeouts.get(seconds)
         if timeout is None:
+            import aiohttp
+
             timeout = self._timeouts[seconds] = aiohttp.ClientTimeout(total=seconds)
         return timeout
 
@@ -187,10 +197,31 @@ class Transport:
         timeout: float,
         extra_headers: dict[str, str] | None = None,
     ) -> tuple[int, bytes, float | None]:
-        """One attempt: (status, body, seconds Retry-After asks for or None)."""
+        """One attempt, counted: (status, body, seconds Retry-After asks for or None)."""
         headers = self._headers_for(content_type if data is not None else None)
         if extra_headers:
             headers = {**headers, **extra_headers}
+        try:
+            status, raw, asked = await self._exchange(method, url, path, data, headers, timeout)
+        except KubeError:
+            self.requests[(method, 0)] += 1
+            raise
+        self.requests[(method, status)] += 1
+        return status, raw, asked
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        data: bytes | None,
+        headers: dict[str, str],
+        timeout: float,
+    ) -> tuple[int, bytes, float | None]:
+        """One request through the pooled session: (status, body, Retry-After's seconds);
+        KubeError when no answer came."""
+        import aiohttp
+
         try:
             async with self._session().request(
                 method,
@@ -204,12 +235,9 @@ class Transport:
                 status = resp.status
                 asked = retry_after(resp.headers.get("Retry-After")) if status >= 400 else None
         except (aiohttp.ClientError, OSError) as e:
-            self.requests[(method, 0)] += 1
             raise unreachable(self._host, e) from e
         except TimeoutError as e:
-            self.requests[(method, 0)] += 1
             raise timed_out(method, path, timeout) from e
-        self.requests[(method, status)] += 1
         return status, raw, asked
 
     @property

@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from tether.api.application import Application
-from tether.controller.windows import check_manual_sync
 from tether.engine import Engine
 from tether.errors import KubeError, TetherError
 from tether.model import Obj
@@ -184,6 +183,8 @@ class ApplicationService:
     ) -> tuple[OperationRequest, builtins.list[str]]:
         """The operation a sync request becomes, once windows, dependencies and a pin let it
         run; with the notices to print (a window overridden)."""
+        from tether.controller.windows import check_manual_sync  # a sync's, not a diff's
+
         notices: builtins.list[str] = []
         overridden = check_manual_sync(
             req.name, await self.engine.sync_windows(app), datetime.now(UTC), req.force_window

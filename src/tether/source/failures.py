@@ -1,16 +1,15 @@
 """How a Git source fails: the failure classes a status condition names (``REASON_*``), and
 the errors that name them, with no secret in their text: git's stderr translated to the
-class it means, a git process the runner stopped, a revision that names nothing.
+class it means, a revision that names nothing.
 
-Light on purpose (no pygit2): the Helm repository clients report their failures in the same
-classes."""
+Light on purpose (no pygit2, no event loop): the Helm repository clients report their
+failures in the same classes, and ``tether.source`` names them without loading either."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from tether.errors import SourceError
-from tether.sandbox import KIND_MEMORY, KIND_START, KIND_TIMEOUT, ToolError
 from tether.source.credentials import RepoCredentials, redact
 
 REASON_UNREACHABLE = "RepositoryUnreachable"
@@ -178,24 +177,3 @@ def git_failure(stderr: str, action: str, url: str, creds: RepoCredentials) -> S
             reason, f"cannot reach {url}: {detail}", hint="check the URL and network"
         )
     return source_error(reason, f"git failed {action} {url}: {detail}")
-
-
-def git_stopped(
-    err: ToolError, action: str, url: str, timeout: float, creds: RepoCredentials
-) -> SourceError:
-    """A SourceError for git stopped by the runner: timed out, out of memory, not there."""
-    said = redact(err.message.removeprefix("git: "), creds.secrets)
-    if err.kind == KIND_TIMEOUT:
-        return source_error(
-            REASON_TIMEOUT,
-            f"timed out after {timeout:g}s {action} {url}",
-            hint="check the URL and network, or that the server is not overloaded",
-        )
-    if err.kind == KIND_START:
-        return source_error(REASON_GIT, f"cannot run git {action} {url}: {said}", err.hint)
-    what = "ran out of memory" if err.kind == KIND_MEMORY else "was stopped"
-    return source_error(
-        REASON_GIT,
-        f"git {what} {action} {url}: {said}",
-        hint=err.hint,
-    )

@@ -26,9 +26,10 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from tether.sandbox import Limits, Runner, ToolError
+from tether.errors import SourceError
+from tether.sandbox import KIND_MEMORY, KIND_START, KIND_TIMEOUT, Limits, Runner, ToolError
 from tether.source.credentials import RepoCredentials, normalize_url, redact
-from tether.source.failures import git_failure, git_stopped
+from tether.source.failures import REASON_GIT, REASON_TIMEOUT, git_failure, source_error
 
 GIT_CONCURRENCY = 16
 """git processes one cache runs at once (ls-remote and fetch; each waits for a slot)."""
@@ -149,7 +150,7 @@ class GitCommand:
                     cmd, tool="git", env=env, limits=self._limits, check=False
                 )
             except ToolError as e:
-                raise git_stopped(e, action, safe_url, self.timeout, creds) from None
+                raise _git_stopped(e, action, safe_url, self.timeout, creds) from None
         if result.returncode != 0:
             raise git_failure(result.stderr, action, safe_url, creds)
         return result.stdout.decode(errors="replace")
@@ -190,3 +191,24 @@ def _write_private(path: Path, content: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(content)
+
+
+def _git_stopped(
+    err: ToolError, action: str, url: str, timeout: float, creds: RepoCredentials
+) -> SourceError:
+    """A SourceError for git stopped by the runner: timed out, out of memory, not there."""
+    said = redact(err.message.removeprefix("git: "), creds.secrets)
+    if err.kind == KIND_TIMEOUT:
+        return source_error(
+            REASON_TIMEOUT,
+            f"timed out after {timeout:g}s {action} {url}",
+            hint="check the URL and network, or that the server is not overloaded",
+        )
+    if err.kind == KIND_START:
+        return source_error(REASON_GIT, f"cannot run git {action} {url}: {said}", err.hint)
+    what = "ran out of memory" if err.kind == KIND_MEMORY else "was stopped"
+    return source_error(
+        REASON_GIT,
+        f"git {what} {action} {url}: {said}",
+        hint=err.hint,
+    )

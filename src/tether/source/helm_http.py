@@ -8,14 +8,18 @@ import base64
 import hashlib
 import time
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
-import aiohttp
 import yaml
 
 from tether.errors import SourceError
 from tether.source.chart_archive import MAX_ARCHIVE_BYTES
 from tether.source.credentials import RepoCredentials, normalize_url, redact
+
+if TYPE_CHECKING:
+    import aiohttp
+
 from tether.source.failures import (
     REASON_AUTH,
     REASON_NOT_FOUND,
@@ -193,6 +197,8 @@ async def http_get(
 ) -> bytes:
     """GET ``url`` following redirects, with HTTP Basic credentials only for requests to
     ``repo_url``'s origin (or to any host when ``anywhere``), at most ``cap`` bytes."""
+    import aiohttp  # loaded by a chart repository's first fetch, not by every render
+
     home = origin_of(repo_url)
     ssl = not (creds is not None and creds.insecure)
     timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT)
