@@ -250,7 +250,10 @@ class Comparer:
         for key, version in inventory.items():
             if key not in wanted:
                 wanted[key] = version
-        live = await self.live.read(app, wanted.items(), listed)
+        # A type the app deployed nothing of is listed once, as not yet labelled (below).
+        owned = {(version, key.kind) for key, version in inventory.items()}
+        types = frozenset((wanted[m.key], m.key.kind) for m in desired.manifests)
+        live = await self.live.read(app, wanted.items(), listed, unowned=types - owned)
         cmp.live = live
         predicted: dict[ResourceKey, Obj | None] = {}
         # Objects that provably match without asking the server (``_fast_path_synced``).

@@ -60,10 +60,15 @@ class LiveObjects:
         app: Application,
         wanted: Iterable[tuple[ResourceKey, str]],
         listed: Listed | None = None,
+        *,
+        unowned: frozenset[tuple[str, str]] = frozenset(),
     ) -> dict[ResourceKey, Obj]:
         """Live objects for these (key, apiVersion) pairs: one list per type, then GETs for
         objects not (yet) labelled as this app's. ``listed``: lists already made of the
-        app's labelled objects (``list_labelled``), used for the types and scopes they cover."""
+        app's labelled objects (``list_labelled``), used for the types and scopes they cover.
+        ``unowned``: (apiVersion, kind) of which the app has deployed nothing (its inventory
+        says): no labelled list is made of them, their objects are looked for as unlabelled
+        ones (a first sync then lists each type once, not twice)."""
         wanted = list(wanted)
         live: dict[ResourceKey, Obj] = {}
         by_type: dict[tuple[str, str], list[ResourceKey]] = {}
@@ -85,7 +90,11 @@ class LiveObjects:
                         live[k] = obj
         else:
             scopes = _scopes(by_type)
-            todo = {t: ns for t, ns in scopes.items() if (*t, ns) not in (listed or {})}
+            todo = {
+                t: ns
+                for t, ns in scopes.items()
+                if (*t, ns) not in (listed or {}) and t not in unowned
+            }
             for (api_version, kind), ns in scopes.items():
                 for it in (listed or {}).get((api_version, kind, ns), ()):
                     live[ResourceKey.of(it)] = it

@@ -19,6 +19,7 @@ from source_apps import APPS_NS, apply_app, unique_name
 from tether.api.application import API_VERSION, APP_LABEL, Application, crd_manifests
 from tether.engine import Engine
 from tether.kube import KubeClient, LiveCache
+from tether.kube.config import load_config
 from tether.model import ResourceDiffStatus, ResourceKey
 from tether.source import GitCache
 
@@ -111,6 +112,57 @@ async def test_new_objects_cost_one_apply_each_and_no_reads(
     finally:
         for ns in extra:
             await kube.delete("v1", "Namespace", ns, propagation="Background")
+
+
+class Recording(KubeClient):
+    """The real client, remembering the verb and URL of each request it sends."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sent: list[tuple[str, str]] = []
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        data: bytes | None,
+        headers: dict[str, str],
+        timeout: float,
+    ) -> tuple[int, bytes, float | None]:
+        self.sent.append((method, url))
+        return await super()._exchange(method, url, path, data, headers, timeout)
+
+
+async def test_a_first_sync_lists_each_type_once_and_a_later_one_only_the_apps_objects(
+    git_repo: RepoHandle, namespace: str, kubeconfig: str, tmp_path: Path
+) -> None:
+    """Before anything is deployed a type is listed once (which objects exist, labelled or
+    not); once the inventory holds it, the app's labelled objects are listed instead."""
+    client = Recording(load_config(kubeconfig))
+    try:
+        engine = Engine(client, GitCache(tmp_path / "git"))
+        git_repo.commit(files([cm(f"cm-{i}", v=str(i)) for i in range(3)]))
+        app = await new_app(engine, git_repo, namespace)
+        await engine.compare(app)  # discovery, the git fetch
+        lists = f"/api/v1/namespaces/{namespace}/configmaps"
+
+        def listed(since: int) -> list[str]:
+            return [u for m, u in client.sent[since:] if m == "GET" and lists in u]
+
+        mark = len(client.sent)
+        assert (await engine.sync(app)).ok
+        first = listed(mark)
+        assert len(first) == 1 and "labelSelector" not in first[0], first
+
+        app = await engine.get_app(app.name, app.namespace)
+        mark = len(client.sent)
+        assert (await engine.sync(app)).ok
+        again = listed(mark)
+        assert len(again) == 1 and "labelSelector" in again[0], again
+        await delete_app(engine, app)
+    finally:
+        await client.close()
 
 
 async def test_dry_run_new_objects_option_dry_runs_every_new_object(
