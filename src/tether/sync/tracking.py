@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 
@@ -12,6 +11,7 @@ from tether.api.application import (
     TRACKING_ANNOTATION,
     Application,
 )
+from tether.diff.normalize import copy_json
 from tether.model import Obj, ResourceKey
 from tether.sync.options import object_options
 
@@ -28,7 +28,7 @@ def manifest_hash(obj: Obj) -> str:
 def mark(app: Application, obj: Obj) -> Obj:
     """A copy of ``obj`` carrying the tracking annotation, the app label and its hash."""
     h = manifest_hash(obj)
-    out = copy.deepcopy(obj)
+    out: Obj = copy_json(obj)
     meta = out.setdefault("metadata", {})
     ann = meta.get("annotations") or {}
     labels = meta.get("labels") or {}
