@@ -11,7 +11,9 @@ error values and wording (``tether.kube.answers``).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import socket
 import ssl
 import time
 import urllib.parse
@@ -70,9 +72,14 @@ class Link:
         the API server), put before every request's."""
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        """Closes the connection; a request waiting on it in another thread fails at once."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        if conn.sock is not None:
+            with contextlib.suppress(OSError):
+                conn.sock.shutdown(socket.SHUT_RDWR)  # wakes a read blocked on it
+        conn.close()
 
     def _open(self) -> http.client.HTTPConnection:
         target = urllib.parse.urlsplit(self.config.server)
