@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -39,6 +41,35 @@ T = TypeVar("T")
 
 
 # ---- the tether command and controller as processes ----------------------------------------
+
+
+async def tether_loading(
+    *args: str, modules: tuple[str, ...] = ("aiohttp",), env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Runs ``tether args`` in a child interpreter (without blocking the event loop: a server
+    in this process answers it): its result, and which of ``modules`` it had imported when
+    it exited (written last on its stderr, not part of ``result.stderr``)."""
+    code = (
+        "import atexit, json, sys\n"
+        f"atexit.register(lambda: sys.stderr.write('\\n' + json.dumps([m for m in {modules!r} "
+        "if m in sys.modules])))\n"
+        "from tether.cli.main import main\n"
+        "sys.argv = ['tether', *sys.argv[1:]]\n"
+        "main()\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    rest, _, last = err.decode().rstrip().rpartition("\n")
+    done = subprocess.CompletedProcess(list(args), proc.returncode or 0, out.decode(), rest)
+    return done, json.loads(last)
 
 
 async def run_tether(kubeconfig: str, *args: str) -> tuple[int, str]:

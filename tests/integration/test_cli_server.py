@@ -38,6 +38,7 @@ from cluster_helpers import (
     eventually,
     new_app,
     synced_to,
+    tether_loading,
 )
 from tether.api.application import API_VERSION, REFRESH_ANNOTATION
 from tether.kube import KubeClient
@@ -193,6 +194,18 @@ async def test_diff_prints_the_same_document_and_text_with_the_same_exit_code(
     assert {r["status"] for r in doc["resources"]} == {"Missing"}
     direct, remote = await stable_pair(setup, "app", "diff", "web")
     assert (direct.code, remote.code, remote.out) == (0, 0, direct.out)
+
+
+async def test_remote_commands_send_without_aiohttp(kube: KubeClient, setup: Setup) -> None:
+    await manual_app(kube, setup, "light")
+    server = ("--server", setup.url, "--token", setup.token, "-n", setup.home)
+    env = {"KUBECONFIG": "/nonexistent"}
+    for args, code in ((("app", "list"), 0), (("app", "diff", "light"), 1)):
+        p, loaded = await tether_loading(*server, *args, env=env)
+        assert p.returncode == code, (args, p.stdout, p.stderr)
+        assert loaded == [], args
+    p, _ = await tether_loading(*server, "app", "get", "light", "-o", "json", env=env)
+    assert json.loads(p.stdout)["metadata"]["name"] == "light"
 
 
 async def test_an_app_the_token_may_not_read_is_not_found_like_a_missing_one(

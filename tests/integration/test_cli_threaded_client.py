@@ -13,7 +13,6 @@ import json
 import os
 import ssl
 import subprocess
-import sys
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -23,38 +22,12 @@ import pytest
 import yaml
 from devcluster.gitserver import RepoHandle
 
-from cluster_helpers import TETHER, cm_yaml, new_app
+from cluster_helpers import TETHER, cm_yaml, new_app, tether_loading
 from tether.api.application import API_VERSION
 from tether.kube import KubeClient
 from tether.kube.config import load_config
 
 PREFIX = "/k8s/clusters/c-test"
-
-
-def tether_modules(
-    kubeconfig: str, *args: str
-) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    """Runs ``tether args`` in a child interpreter; its result, and which of aiohttp and the
-    aiohttp transport's session it had loaded at exit (written last on stderr)."""
-    code = (
-        "import atexit, json, sys\n"
-        "atexit.register(lambda: sys.stderr.write('\\n' + json.dumps([m for m in "
-        "('aiohttp',) if m in sys.modules])))\n"
-        "from tether.cli.main import main\n"
-        "sys.argv = ['tether', *sys.argv[1:]]\n"
-        "main()\n"
-    )
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    p = subprocess.run(
-        [sys.executable, "-c", code, "--kubeconfig", kubeconfig, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    loaded = json.loads(p.stderr.rstrip().rsplit("\n", 1)[-1])
-    return p, loaded
 
 
 def tether(kubeconfig: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -80,7 +53,7 @@ async def test_diff_loads_no_aiohttp_and_sync_then_diff_agree(
 ) -> None:
     app = await manual_app(kube, home, git_repo, namespace)
 
-    p, loaded = tether_modules(kubeconfig, "-n", home, "app", "diff", app, "--no-color")
+    p, loaded = await tether_loading("--kubeconfig", kubeconfig, "-n", home, "app", "diff", app)
     assert p.returncode == 1, p.stdout + p.stderr  # the ConfigMap is not in the cluster yet
     assert "settings" in p.stdout and "mode: blue" in p.stdout, p.stdout
     assert loaded == [], "a diff sends its requests without aiohttp"

@@ -1,20 +1,27 @@
 """Speaking HTTP to tether's ``/api/v1``: the connection (TLS options, bearer token), JSON in
 and out, and every failure as a ``TetherError`` a person can act on. A refusal carries the
 server's own message and hint; 409 ``OperationInProgress`` is ``OperationInProgress``, as the
-direct path raises it; the token and the URL's credentials never appear in a message."""
+direct path raises it; the token and the URL's credentials never appear in a message.
+
+A command sends a handful of requests, one after another: they go over one kept-alive
+connection of the standard library's ``http.client``, from a worker thread, rather than
+through an HTTP library whose import alone costs more than they do."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import http.client
 import json
 import ssl
+import threading
 import urllib.parse
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-import aiohttp
-
 from tether.errors import TetherError
+from tether.kube.oneshot import close_connection
 from tether.service.results import OperationInProgress
 from tether.source import redact
 
@@ -55,19 +62,22 @@ class ApiRefused(TetherError):
 
 
 class ApiClient:
-    """One session with the server; ``async with ApiClient(...) as api``."""
+    """One connection to the server; ``async with ApiClient(...) as api``."""
 
     def __init__(self, options: ServerOptions, *, timeout: float = TIMEOUT) -> None:
         self.options = options
         self._base = _checked_url(options)
         self._timeout = timeout
-        self._session: aiohttp.ClientSession | None = None
+        self._target = urllib.parse.urlsplit(self._base)
+        self._conn: http.client.HTTPConnection | None = None
+        self._context: ssl.SSLContext | None = None
+        self._lock = threading.Lock()
+        self._open = False
 
     async def __aenter__(self) -> ApiClient:
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self._timeout),
-            connector=aiohttp.TCPConnector(ssl=self._ssl()),
-        )
+        if self._target.scheme == "https":
+            self._context = self._ssl()
+        self._open = True
         return self
 
     async def __aexit__(
@@ -76,13 +86,19 @@ class ApiClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        self._open = False
+        self._close()
 
-    def _ssl(self) -> ssl.SSLContext | bool:
+    def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        close_connection(conn)
+
+    def _ssl(self) -> ssl.SSLContext:
         if self.options.insecure:
-            return False
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            return context
         if self.options.ca_file:
             try:
                 return ssl.create_default_context(cafile=self.options.ca_file)
@@ -92,7 +108,59 @@ class ApiClient:
                     hint="--certificate-authority takes a PEM file of the CA that signed "
                     "the server's certificate",
                 ) from e
-        return True
+        return ssl.create_default_context()
+
+    def _connection(self, seconds: float) -> http.client.HTTPConnection:
+        if self._conn is None:
+            host, port = self._target.hostname or "", self._target.port
+            if self._context is not None:
+                self._conn = http.client.HTTPSConnection(
+                    host, port, context=self._context, timeout=seconds
+                )
+            else:
+                self._conn = http.client.HTTPConnection(host, port, timeout=seconds)
+        self._conn.timeout = seconds
+        if self._conn.sock is not None:
+            self._conn.sock.settimeout(seconds)
+        return self._conn
+
+    def _headers(self, body: bytes | None) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        if self.options.token:
+            headers["Authorization"] = f"Bearer {self.options.token}"
+        elif self._target.username is not None:
+            user = urllib.parse.unquote(self._target.username)
+            password = urllib.parse.unquote(self._target.password or "")
+            basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+            headers["Authorization"] = f"Basic {basic}"
+        return headers
+
+    def _exchange(
+        self, method: str, url: str, body: bytes | None, seconds: float
+    ) -> tuple[int, bytes]:
+        """One request on the kept-alive connection (again on a new one when the server had
+        closed it unread); one at a time."""
+        with self._lock:
+            for fresh in (self._conn is None, True):
+                conn = self._connection(seconds)
+                try:
+                    conn.request(method, url, body=body, headers=self._headers(body))
+                    resp = conn.getresponse()
+                    raw = resp.read()
+                except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                    self._close()
+                    if fresh:
+                        raise
+                    continue
+                except BaseException:
+                    self._close()
+                    raise
+                if resp.will_close:
+                    self._close()
+                return resp.status, raw
+            raise AssertionError("unreachable")  # the loop returns or raises
 
     async def call(
         self,
@@ -107,29 +175,22 @@ class ApiClient:
         error answer and TetherError when the server cannot be reached. ``timeout``: seconds
         for this request when it may take longer than ``TIMEOUT`` (a rollback waits for its
         sync)."""
-        if self._session is None:
+        if not self._open:
             raise RuntimeError("ApiClient used outside 'async with'")
         shown = self.options.shown
         seconds = timeout or self._timeout
-        headers = {"Accept": "application/json"}
-        if self.options.token:
-            headers["Authorization"] = f"Bearer {self.options.token}"
+        url = self._target.path + path
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        data = json.dumps(body).encode() if body is not None else None
         try:
-            async with self._session.request(
-                method,
-                self._base + path,
-                params=query,
-                json=body,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=seconds),
-            ) as resp:
-                status, raw = resp.status, await resp.read()
+            status, raw = await asyncio.to_thread(self._exchange, method, url, data, seconds)
         except TimeoutError:
             raise TetherError(
                 f"the tether server at {shown} did not answer within {seconds:.0f}s",
                 hint="check --server (or $TETHER_SERVER) and that the controller is running",
             ) from None
-        except (aiohttp.ClientError, OSError, ValueError) as e:
+        except (OSError, http.client.HTTPException, ValueError) as e:
             raise TetherError(
                 f"cannot reach the tether server at {shown}: {_quiet(e, self.options)}",
                 hint="check --server (or $TETHER_SERVER): the URL of the controller's HTTP "

@@ -57,6 +57,17 @@ class _TLSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(self.sock, server_hostname=name)  # type: ignore[attr-defined]
 
 
+def close_connection(conn: http.client.HTTPConnection | None) -> None:
+    """Closes ``conn`` (if any) so that a request waiting on it in another thread fails at
+    once: closing a socket does not wake a read blocked on it, shutting it down does."""
+    if conn is None:
+        return
+    if conn.sock is not None:
+        with contextlib.suppress(OSError):
+            conn.sock.shutdown(socket.SHUT_RDWR)
+    conn.close()
+
+
 class Link:
     """One kept-alive HTTP(S) connection to the API server of ``config`` (TLS and proxy as the
     kubeconfig says), opened on first use and again after the server closed it."""
@@ -72,14 +83,8 @@ class Link:
         the API server), put before every request's."""
 
     def close(self) -> None:
-        """Closes the connection; a request waiting on it in another thread fails at once."""
         conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        if conn.sock is not None:
-            with contextlib.suppress(OSError):
-                conn.sock.shutdown(socket.SHUT_RDWR)  # wakes a read blocked on it
-        conn.close()
+        close_connection(conn)
 
     def _open(self) -> http.client.HTTPConnection:
         target = urllib.parse.urlsplit(self.config.server)
