@@ -29,13 +29,24 @@ LABEL = "tether-test/admission-hold"
 
 class AdmissionHold:
     def __init__(
-        self, kube: KubeClient, namespace: str, resource: str, hold_at: int, label: str
+        self,
+        kube: KubeClient,
+        namespace: str,
+        resource: str,
+        hold_at: int,
+        label: str,
+        *,
+        operation: str = "CREATE",
+        group: str = "",
     ) -> None:
-        """Only objects carrying the label key ``label`` are counted and held."""
+        """Only objects carrying the label key ``label`` are counted and held (every object of
+        ``resource`` when ``label`` is ""); ``operation`` and ``group``: which requests."""
         self.kube = kube
         self.namespace = namespace
         self.resource = resource
         self.label = label
+        self.operation = operation
+        self.group = group
         self.hold_at = hold_at
         self.name = f"hold-{uuid.uuid4().hex[:10]}.tether.test"
         self.admitted: list[str] = []
@@ -85,16 +96,18 @@ class AdmissionHold:
                         },
                         "rules": [
                             {
-                                "operations": ["CREATE"],
-                                "apiGroups": [""],
+                                "operations": [self.operation],
+                                "apiGroups": [self.group],
                                 "apiVersions": ["v1"],
                                 "resources": [self.resource],
                             }
                         ],
                         "namespaceSelector": {"matchLabels": {LABEL: self.name}},
-                        "objectSelector": {
-                            "matchExpressions": [{"key": self.label, "operator": "Exists"}]
-                        },
+                        "objectSelector": (
+                            {"matchExpressions": [{"key": self.label, "operator": "Exists"}]}
+                            if self.label
+                            else {}
+                        ),
                         "sideEffects": "None",
                         "admissionReviewVersions": ["v1"],
                         "failurePolicy": "Fail",
@@ -127,6 +140,10 @@ class AdmissionHold:
             ),
             content_type="application/json",
         )
+
+    def release(self) -> None:
+        """Answers the held request (refused); later requests are let through."""
+        self._release.set()
 
     async def stop(self) -> None:
         """Answers the held request (refused), removes the webhook and the server; again

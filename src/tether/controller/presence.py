@@ -109,7 +109,9 @@ class Presence:
 
     async def _write(self, namespace: str) -> None:
         path = _path(namespace)
-        mine = self._written.pop(namespace, None)
+        # Kept when a renewal fails or times out (it may not have landed): the next one is
+        # again one PUT at the same resourceVersion, answered 409 only if this one landed.
+        mine = self._written.get(namespace)
         if mine is not None:
             try:
                 self._written[namespace] = await self._put(path, mine)
@@ -118,6 +120,7 @@ class Presence:
                 if e.status not in (404, 409):
                     raise
                 # Changed or deleted by someone else since our write: read it again.
+                del self._written[namespace]
         current: Obj | None = await self.kube.request("GET", path, ok_missing=True)
         if current is None:
             lease: Obj = {
