@@ -274,14 +274,11 @@ class Comparer:
         # provably matches, or one not in the cluster that needs no check.
         asked: list[Manifest] = []
         for m in desired.manifests:
+            predicted[m.key] = None
             current = live.get(m.key)
-            if current is None and not validate:
-                predicted[m.key] = None
-            elif current is not None and self._provably_synced(app, m.obj, current):
-                predicted[m.key] = None
+            if current is not None and self._provably_synced(app, m.obj, current):
                 synced.add(m.key)
-            else:
-                predicted[m.key] = None
+            elif current is not None or validate:
                 asked.append(m)
         if asked:
             await bounded(APPLY_CONCURRENCY, (dry_run(m) for m in asked))

@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import Any
 
 from tether.errors import TetherError
-from tether.kube.oneshot import close_connection
+from tether.keepalive import KeptAlive
 from tether.service.results import OperationInProgress
 from tether.source import redact
 
@@ -69,15 +69,13 @@ class ApiClient:
         self._base = _checked_url(options)
         self._timeout = timeout
         self._target = urllib.parse.urlsplit(self._base)
-        self._conn: http.client.HTTPConnection | None = None
-        self._context: ssl.SSLContext | None = None
+        self._conn: _Connection | None = None
         self._lock = threading.Lock()
-        self._open = False
 
     async def __aenter__(self) -> ApiClient:
-        if self._target.scheme == "https":
-            self._context = self._ssl()
-        self._open = True
+        host, port = self._target.hostname or "", self._target.port
+        tls = self._ssl() if self._target.scheme == "https" else None
+        self._conn = _Connection(host, port, tls)
         return self
 
     async def __aexit__(
@@ -86,12 +84,9 @@ class ApiClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._open = False
-        self._close()
-
-    def _close(self) -> None:
-        conn, self._conn = self._conn, None
-        close_connection(conn)
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def _ssl(self) -> ssl.SSLContext:
         if self.options.insecure:
@@ -110,20 +105,6 @@ class ApiClient:
                 ) from e
         return ssl.create_default_context()
 
-    def _connection(self, seconds: float) -> http.client.HTTPConnection:
-        if self._conn is None:
-            host, port = self._target.hostname or "", self._target.port
-            if self._context is not None:
-                self._conn = http.client.HTTPSConnection(
-                    host, port, context=self._context, timeout=seconds
-                )
-            else:
-                self._conn = http.client.HTTPConnection(host, port, timeout=seconds)
-        self._conn.timeout = seconds
-        if self._conn.sock is not None:
-            self._conn.sock.settimeout(seconds)
-        return self._conn
-
     def _headers(self, body: bytes | None) -> dict[str, str]:
         headers = {"Accept": "application/json"}
         if body is not None:
@@ -138,29 +119,12 @@ class ApiClient:
         return headers
 
     def _exchange(
-        self, method: str, url: str, body: bytes | None, seconds: float
+        self, conn: _Connection, method: str, url: str, body: bytes | None, seconds: float
     ) -> tuple[int, bytes]:
-        """One request on the kept-alive connection (again on a new one when the server had
-        closed it unread); one at a time."""
+        """One request on the kept-alive connection; one at a time."""
         with self._lock:
-            for fresh in (self._conn is None, True):
-                conn = self._connection(seconds)
-                try:
-                    conn.request(method, url, body=body, headers=self._headers(body))
-                    resp = conn.getresponse()
-                    raw = resp.read()
-                except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                    self._close()
-                    if fresh:
-                        raise
-                    continue
-                except BaseException:
-                    self._close()
-                    raise
-                if resp.will_close:
-                    self._close()
-                return resp.status, raw
-            raise AssertionError("unreachable")  # the loop returns or raises
+            status, raw, _ = conn.exchange(method, url, body, self._headers(body), seconds)
+        return status, raw
 
     async def call(
         self,
@@ -175,7 +139,8 @@ class ApiClient:
         error answer and TetherError when the server cannot be reached. ``timeout``: seconds
         for this request when it may take longer than ``TIMEOUT`` (a rollback waits for its
         sync)."""
-        if not self._open:
+        conn = self._conn
+        if conn is None:
             raise RuntimeError("ApiClient used outside 'async with'")
         shown = self.options.shown
         seconds = timeout or self._timeout
@@ -184,7 +149,7 @@ class ApiClient:
             url += "?" + urllib.parse.urlencode(query)
         data = json.dumps(body).encode() if body is not None else None
         try:
-            status, raw = await asyncio.to_thread(self._exchange, method, url, data, seconds)
+            status, raw = await asyncio.to_thread(self._exchange, conn, method, url, data, seconds)
         except TimeoutError:
             raise TetherError(
                 f"the tether server at {shown} did not answer within {seconds:.0f}s",
@@ -208,6 +173,21 @@ class ApiClient:
                 hint="check that --server points at tether's HTTP port",
             )
         return answer
+
+
+class _Connection(KeptAlive):
+    """The kept-alive connection to tether's API: TLS with ``tls``, none without."""
+
+    def __init__(self, host: str, port: int | None, tls: ssl.SSLContext | None) -> None:
+        super().__init__()
+        self.host, self.port, self.tls = host, port, tls
+
+    def _open(self, timeout: float) -> http.client.HTTPConnection:
+        if self.tls is not None:
+            return http.client.HTTPSConnection(
+                self.host, self.port, context=self.tls, timeout=timeout
+            )
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
 
 def refusal(status: int, answer: Any, raw: bytes, shown: str) -> TetherError:

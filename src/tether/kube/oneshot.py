@@ -11,9 +11,7 @@ error values and wording (``tether.kube.answers``).
 
 from __future__ import annotations
 
-import contextlib
 import http.client
-import socket
 import ssl
 import time
 import urllib.parse
@@ -23,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tether.errors import KubeError
+from tether.keepalive import KeptAlive
 from tether.kube.answers import (
     DEFAULT_TIMEOUT,
     USER_AGENT,
@@ -37,10 +36,6 @@ from tether.kube.resources import ApiResource, discovery_path, read_discovery, s
 
 if TYPE_CHECKING:
     from tether.model import Obj
-
-_RESENDABLE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
-"""A kept-alive connection the server closed meanwhile: the request was not read; one more
-try on a new connection."""
 
 
 class _TLSConnection(http.client.HTTPSConnection):
@@ -57,36 +52,21 @@ class _TLSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(self.sock, server_hostname=name)  # type: ignore[attr-defined]
 
 
-def close_connection(conn: http.client.HTTPConnection | None) -> None:
-    """Closes ``conn`` (if any) so that a request waiting on it in another thread fails at
-    once: closing a socket does not wake a read blocked on it, shutting it down does."""
-    if conn is None:
-        return
-    if conn.sock is not None:
-        with contextlib.suppress(OSError):
-            conn.sock.shutdown(socket.SHUT_RDWR)
-    conn.close()
-
-
-class Link:
+class Link(KeptAlive):
     """One kept-alive HTTP(S) connection to the API server of ``config`` (TLS and proxy as the
     kubeconfig says), opened on first use and again after the server closed it."""
 
     def __init__(self, config: KubeConfig, timeout: float) -> None:
+        super().__init__()
         self.config = config
         self.timeout = timeout
         self.cert: tuple[str, str] | None = None
         """The client certificate to present (from an exec plugin); set it, then ``close``."""
-        self._conn: http.client.HTTPConnection | None = None
         self._prefix = urllib.parse.urlsplit(config.server).path.rstrip("/")
         """The server URL's own path (``https://host/k8s/clusters/c-1``: a proxy in front of
         the API server), put before every request's."""
 
-    def close(self) -> None:
-        conn, self._conn = self._conn, None
-        close_connection(conn)
-
-    def _open(self) -> http.client.HTTPConnection:
+    def _open(self, timeout: float) -> http.client.HTTPConnection:
         target = urllib.parse.urlsplit(self.config.server)
         host, port = target.hostname or "", target.port
         dial_host, dial_port = host, port
@@ -107,10 +87,10 @@ class Link:
                 dial_port,
                 server_name=self.config.tls_server_name,
                 context=context or ssl.create_default_context(),
-                timeout=self.timeout,
+                timeout=timeout,
             )
         else:
-            conn = http.client.HTTPConnection(dial_host, dial_port, timeout=self.timeout)
+            conn = http.client.HTTPConnection(dial_host, dial_port, timeout=timeout)
         if proxy:
             conn.set_tunnel(host, port)
         return conn
@@ -129,33 +109,12 @@ class Link:
         (``path`` names the request in it); ``timeout``: seconds each read of the socket may
         wait (the link's own by default)."""
         wait = self.timeout if timeout is None else timeout
-        for fresh in (self._conn is None, True):
-            if self._conn is None:
-                self._conn = self._open()
-            conn = self._conn
-            conn.timeout = wait
-            if conn.sock is not None:
-                conn.sock.settimeout(wait)
-            try:
-                conn.request(method, self._prefix + url, body=data, headers=headers)
-                resp = conn.getresponse()
-                raw = resp.read()
-            except _RESENDABLE as e:
-                self.close()
-                if fresh:
-                    raise unreachable(self.config.server, e) from e
-                continue
-            except TimeoutError as e:
-                self.close()
-                raise timed_out(method, path, wait) from e
-            except (OSError, http.client.HTTPException) as e:
-                self.close()
-                raise unreachable(self.config.server, e) from e
-            if resp.will_close:
-                self.close()
-            asked = resp.getheader("Retry-After") if resp.status >= 400 else None
-            return resp.status, raw, asked
-        raise AssertionError("unreachable")  # the loop returns or raises
+        try:
+            return self.exchange(method, self._prefix + url, data, headers, wait)
+        except TimeoutError as e:
+            raise timed_out(method, path, wait) from e
+        except (OSError, http.client.HTTPException) as e:
+            raise unreachable(self.config.server, e) from e
 
 
 class OneShot:
