@@ -347,6 +347,21 @@ def condition(status: dict[str, Any], ctype: str) -> dict[str, Any] | None:
     return next((c for c in status.get("conditions") or [] if c.get("type") == ctype), None)
 
 
+async def first_polls_done(rt: Any, key: tuple[str, str], *urls: str) -> None:
+    """Waits until the controller has polled each of ``urls`` once and ``key`` is idle again.
+
+    The first poll takes every ref as news and queues the apps with trigger ``poll``: a test
+    that commits and sends a webhook must wait for it, or the poll may bring the commit in
+    first and the sync is (rightly) named after the poll."""
+    ctl = rt.controller
+    assert ctl is not None
+
+    async def done() -> bool:
+        return all(ctl.poller.polled(u) for u in urls) and ctl.queue.idle(key)
+
+    await eventually(done, 60, "first polls")
+
+
 async def synced_to(kube: KubeClient, ns: str, name: str, sha: str) -> dict[str, Any] | None:
     """The status once the app is Synced to ``sha``, Healthy, with no condition left."""
     st = await app_status(kube, ns, name)

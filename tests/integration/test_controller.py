@@ -17,6 +17,7 @@ from cluster_helpers import (
     cm_yaml,
     equals,
     eventually,
+    first_polls_done,
     github_push,
     new_app,
     notify_to,
@@ -53,6 +54,7 @@ async def test_full_gitops_round_trip(
 
         # The app syncs by itself on start.
         assert await eventually(lambda: equals(live_color(), "blue"), what="initial sync")
+        await first_polls_done(rt, (home, "shop"), git_repo.http_url)
 
         # 1. commit → webhook → applied
         sha = git_repo.commit(

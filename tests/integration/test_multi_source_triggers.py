@@ -18,6 +18,7 @@ from cluster_helpers import (
     app_status,
     cm_yaml,
     eventually,
+    first_polls_done,
     github_push,
     new_app,
     run_tether,
@@ -167,6 +168,7 @@ async def test_a_push_webhook_for_the_values_repository_resyncs_the_app(
         await eventually(
             lambda: synced_at(kube, home, "web", [chart_sha, first]), WAIT, "first sync"
         )
+        await first_polls_done(rt, (home, "web"), git_repo.http_url, values.http_url)
         second = values.commit(values_yaml("green"))
         body, headers = github_push(values, second)
         async with (

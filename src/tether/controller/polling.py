@@ -91,6 +91,12 @@ class RepoPoller:
         walked every app cost milliseconds at thousands of apps, twice a second)."""
         self._dirty.add(key)
 
+    def polled(self, url: str) -> bool:
+        """``url`` has been polled once since start: a commit made from now on is new to
+        the poller (the first poll takes every ref it sees as news)."""
+        rk = repo_key(url) or url
+        return rk in self._refs and rk not in self._running
+
     @property
     def in_flight(self) -> set[str]:
         """Repositories (normalized URLs) being polled now."""
@@ -275,8 +281,10 @@ class RepoPoller:
         cause = _TIMING.sub("", f"{reason}: {e}")
         changed = self.failures.get(url) != cause
         self.failures[url] = cause
+        # One line per failure class: a server going away answers "empty reply" to the poll
+        # in flight and "connection refused" to the next, both RepositoryUnreachable.
         self._log.log(
-            logging.WARNING, f"{url} {cause}", "polling %s failed: %s", redact(url), cause
+            logging.WARNING, f"{url} {reason}", "polling %s failed: %s", redact(url), cause
         )
         if changed:
             # Reconcile its apps once per cause, so their status says the current why (they
