@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 
 from tether.api.application import API_VERSION, Application
+from tether.api.names import HISTORY_LIMIT
 from tether.compare import Comparer, Comparison, ResourceState, shared_message
 from tether.controller.windows import SyncWindow
 from tether.desired import (
@@ -31,11 +32,11 @@ from tether.project import windows_in_force
 from tether.render.cache import RenderCache
 from tether.sandbox import Runner
 from tether.source import GitCache
-from tether.status import HISTORY_LIMIT, Condition, inventory_of, now
+from tether.status import Condition, inventory_of, now
 from tether.status import write_status as write_app_status
 from tether.sync.apply import ResourceResult, Syncer, SyncResult
-from tether.sync.operation import DEFAULT_TIMEOUT, Step, SyncOperation
-from tether.sync.state import RUN_BY_CLI, OperationRequest, OperationState
+from tether.sync.operation import Step, SyncOperation
+from tether.sync.state import DEFAULT_TIMEOUT, RUN_BY_CLI, OperationRequest, OperationState
 from tether.sync.tracking import manifest_hash, object_sync_options, owned_by
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tether.api.application import Application
+from tether.api.names import HISTORY_LIMIT
 from tether.controller.windows import evaluate as evaluate_windows
 from tether.errors import InvalidSpec
 from tether.health import assess
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
     from tether.desired import SourceRevision
     from tether.sync.apply import SyncResult
     from tether.sync.state import OperationState
-
-HISTORY_LIMIT = 10
 
 
 def now() -> str:

@@ -196,12 +196,27 @@ async def test_diff_prints_the_same_document_and_text_with_the_same_exit_code(
     assert (direct.code, remote.code, remote.out) == (0, 0, direct.out)
 
 
-async def test_remote_commands_send_without_aiohttp(kube: KubeClient, setup: Setup) -> None:
+HEAVY = ("aiohttp", "pygit2", "tether.engine", "tether.kube.client", "tether.render")
+"""What a command through the API never needs: an HTTP library whose import costs more than
+its requests, Git, the engine, the Kubernetes client, the renderers."""
+
+
+async def test_remote_commands_load_neither_aiohttp_nor_the_engine(
+    kube: KubeClient, setup: Setup
+) -> None:
     await manual_app(kube, setup, "light")
     server = ("--server", setup.url, "--token", setup.token, "-n", setup.home)
     env = {"KUBECONFIG": "/nonexistent"}
-    for args, code in ((("app", "list"), 0), (("app", "diff", "light"), 1)):
-        p, loaded = await tether_loading(*server, *args, env=env)
+    for args, code in (
+        (("app", "list"), 0),
+        (("app", "diff", "light"), 1),
+        (("app", "history", "light"), 0),
+        (("app", "pin", "light", setup.first), 0),
+        (("app", "unpin", "light"), 0),
+        (("audit", "--app", "light"), 0),
+        (("app", "drift", "light"), 0),
+    ):
+        p, loaded = await tether_loading(*server, *args, modules=HEAVY, env=env)
         assert p.returncode == code, (args, p.stdout, p.stderr)
         assert loaded == [], args
     p, _ = await tether_loading(*server, "app", "get", "light", "-o", "json", env=env)

@@ -327,9 +327,9 @@ def test_unreachable_server_exits_2_without_showing_credentials() -> None:
     # Nothing listens on the port any more: the connection is refused.
     p = tether("audit", "--server", f"http://admin:s3cret@127.0.0.1:{port}")
     assert p.returncode == 2
-    assert f"cannot reach the tether controller at http://***@127.0.0.1:{port}" in p.stderr
+    assert f"cannot reach the tether server at http://***@127.0.0.1:{port}" in p.stderr
     assert "--db PATH" in p.stderr
     assert "s3cret" not in p.stderr and "admin" not in p.stderr
     p = tether("audit", "--server", "http://admin:s3cret@[::1")
     assert p.returncode == 2
-    assert "is not a valid http(s) URL" in p.stderr and "s3cret" not in p.stderr
+    assert "is not an http(s) URL" in p.stderr and "s3cret" not in p.stderr

@@ -11,6 +11,11 @@ API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "Application"
 DEFAULT_NAMESPACE = "tether-system"
 DEFAULT_PROJECT = "default"
+HISTORY_LIMIT = 10
+"""Syncs an Application's ``status.history`` keeps (the audit trail keeps every one)."""
+FORWARDED_AUTH = "X-Tether-Authorization"
+"""Where a client reaching tether's HTTP API through the Kubernetes API server's service proxy
+puts its bearer token: the API server checks and then removes ``Authorization``."""
 
 
 def project_name(app_obj: dict[str, Any]) -> str:

@@ -7,3 +7,6 @@ paths), ``attribute`` (pure: renders → the commit that last changed each field
 (managedFields → who wrote each field), ``report`` (rows, table, JSON) and ``drift`` (the
 timeline from the audit trail).
 """
+
+DEFAULT_DEPTH = 50
+"""Commits of each Git source's history blame looks at, from the synced revision back."""

@@ -18,8 +18,6 @@ from tether.errors import SourceError
 from tether.source import GitCache
 from tether.source.credentials import redact
 
-DEFAULT_DEPTH = 50
-
 
 @dataclass(frozen=True)
 class Commit:

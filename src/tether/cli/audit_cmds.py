@@ -18,17 +18,15 @@ may import this module at any point without a circular import.
 from __future__ import annotations
 
 import functools
-import json
-import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import click
 
+from tether.api.names import FORWARDED_AUTH, HISTORY_LIMIT
 from tether.audit import (
     DEFAULT_LIMIT,
     KINDS,
@@ -42,13 +40,13 @@ from tether.audit.open import is_postgres
 from tether.cli.audit_export import register_export, register_migrate
 from tether.cli.common import connect_kube
 from tether.cli.output import Cell, escape, print_table, styled
+from tether.client.http import ApiClient, ApiRefused, ServerOptions
 from tether.errors import KubeError, TetherError
-from tether.server.auth.middleware import FORWARDED_AUTH
 from tether.service.history import HISTORY_KINDS, history_from_records, history_from_status
-from tether.source.credentials import redact
 
 if TYPE_CHECKING:
     from tether.cli.main import Ctx
+    from tether.engine import Engine
 
 CONTROLLER_NAMESPACE = "tether-system"
 LOCAL_AUDIT_DB = Path.home() / ".local" / "share" / "tether" / "audit.db"
@@ -112,7 +110,8 @@ async def fetch_records(ctx: Ctx, source: AuditSource, q: AuditQuery) -> list[Au
         return await read_store(source, q)
     if source.server:
         given = ctx.server.token if ctx.server is not None else ""
-        return await read_server(source.server, q, given or await kubeconfig_token(ctx))
+        token = given or await kubeconfig_token(ctx)
+        return await read_server(source.server, q, token, ctx.server)
     namespace = source.controller_namespace or CONTROLLER_NAMESPACE
     try:
         return await read_through_kube(ctx, namespace, q)
@@ -173,17 +172,6 @@ def check_db(path: Path) -> None:
         )
 
 
-def _userinfo(url: str) -> list[str]:
-    """The password in ``url``, and the user when it may be a token, to scrub from error
-    texts. A short user name is left alone: replacing it would mangle the text."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return []
-    user = parts.username if parts.username and len(parts.username) >= 8 else None
-    return [p for p in (user, parts.password) if p]
-
-
 async def kubeconfig_token(ctx: Ctx) -> str | None:
     """The bearer token of the kubeconfig's user: the controller's audit API checks it with
     the Kubernetes API server. None without one (the API then answers 401 and says so)."""
@@ -197,40 +185,23 @@ async def kubeconfig_token(ctx: Ctx) -> str | None:
         await kube.close()
 
 
-async def read_server(url: str, q: AuditQuery, token: str | None = None) -> list[AuditRecord]:
-    shown = redact(url)
-    hint = f"check --server; {_OTHER_SOURCES}, and without either the Kubernetes API is used"
+async def read_server(
+    url: str, q: AuditQuery, token: str | None = None, tls: ServerOptions | None = None
+) -> list[AuditRecord]:
+    """``GET {url}/api/v1/audit`` through the client every ``--server`` command uses (the
+    global ``--server``'s TLS options apply to it)."""
+    options = ServerOptions(
+        url, token, insecure=bool(tls and tls.insecure), ca_file=tls.ca_file if tls else None
+    )
     try:
-        scheme = urllib.parse.urlsplit(url).scheme
-    except ValueError:
-        scheme = ""
-    if scheme not in ("http", "https"):
-        raise TetherError(f"--server {shown} is not a valid http(s) URL", hint=hint)
-    endpoint = url.rstrip("/") + AUDIT_PATH
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SERVER_TIMEOUT)) as s,
-            s.get(endpoint, params=q.params(), headers=_auth_headers(token)) as resp,
-        ):
-            status = resp.status
-            raw = await resp.read()
-    except TimeoutError:
-        raise TetherError(
-            f"the tether controller at {shown} did not answer within {SERVER_TIMEOUT:.0f}s",
-            hint=hint,
-        ) from None
-    except (aiohttp.ClientError, OSError, ValueError) as e:
-        # The server may take a user and password in the URL; neither is ever printed.
-        why = redact(str(e), _userinfo(url))
-        raise TetherError(f"cannot reach the tether controller at {shown}: {why}", hint=hint) from e
-    where = f"the tether controller at {shown}"
-    if status >= 300:
-        raise TetherError(f"{where} answered {status}: {_error_text(raw)}", hint=hint)
-    try:
-        body = json.loads(raw) if raw else None
-    except ValueError:
-        raise TetherError(f"{where} did not answer with JSON", hint=hint) from None
-    return decode_records(body, where)
+        async with ApiClient(options, timeout=SERVER_TIMEOUT) as api:
+            body = await api.call("GET", AUDIT_PATH, query=q.params())
+    except ApiRefused:
+        raise  # the server's own message and hint
+    except TetherError as e:  # not an http(s) URL, unreachable, no answer
+        hint = f"{e.hint}; or {_OTHER_SOURCES}" if e.hint else _OTHER_SOURCES
+        raise TetherError(e.message, hint=hint) from e
+    return decode_records(body, f"the tether server at {options.shown}")
 
 
 async def read_through_kube(ctx: Ctx, namespace: str, q: AuditQuery) -> list[AuditRecord]:
@@ -271,13 +242,6 @@ async def read_through_kube(ctx: Ctx, namespace: str, q: AuditQuery) -> list[Aud
     return decode_records(body, where)
 
 
-def _auth_headers(token: str | None) -> dict[str, str]:
-    headers = {"Accept": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    return headers
-
-
 def decode_records(body: Any, where: str) -> list[AuditRecord]:
     """The API's answer: a list of records (or, leniently, ``{"items": [...]}``)."""
     if isinstance(body, dict) and isinstance(body.get("items"), list):
@@ -288,19 +252,6 @@ def decode_records(body: Any, where: str) -> list[AuditRecord]:
         return [AuditRecord.from_dict(d) for d in body if isinstance(d, dict)]
     except ValueError as e:
         raise TetherError(f"{where} answered with a malformed record: {e}") from e
-
-
-def _error_text(raw: bytes) -> str:
-    """The message of an error answer: ``{"error"|"message": ..., "hint": ...}`` or its text."""
-    text = raw.decode(errors="replace").strip()
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        return text[:300]
-    if isinstance(body, dict):
-        msg = str(body.get("error") or body.get("message") or text[:300])
-        return f"{msg} ({body['hint']})" if body.get("hint") else msg
-    return text[:300]
 
 
 # ---- what is shown -----------------------------------------------------------------------
@@ -466,8 +417,6 @@ def _registered() -> tuple[click.Group, click.Group]:
 def register(cli: click.Group, app_group: click.Group) -> None:
     """Adds ``audit`` to ``cli`` and ``history`` to ``app_group`` (the ``tether app`` group)."""
     from tether.cli.main import EXIT_OK, common, err, out, print_obj, run, with_engine
-    from tether.engine import Engine
-    from tether.status import HISTORY_LIMIT
 
     @cli.group("audit", invoke_without_command=True)
     @click.option(

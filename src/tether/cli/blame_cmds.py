@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING
 import click
 
 from tether.audit import MAX_LIMIT
+from tether.blame import DEFAULT_DEPTH
 from tether.blame.drift import TIMELINE_KINDS, DriftEntry, timeline
-from tether.blame.history import DEFAULT_DEPTH
-from tether.blame.report import WHOLE, BlameReport, table
 from tether.blame.target import parse_target
 from tether.cli.audit_cmds import (
     CLI_LIMIT,
@@ -31,7 +30,9 @@ from tether.cli.audit_cmds import (
 from tether.cli.output import escape, print_table
 
 if TYPE_CHECKING:
+    from tether.blame.report import BlameReport
     from tether.cli.main import Ctx
+    from tether.engine import Engine
 
 DRIFT_HEADERS = ("TIME", "OBJECT", "FIELDS", "WHO", "OPERATION", "CHANGED AT", "CORRECTED")
 
@@ -70,9 +71,7 @@ def _registered() -> tuple[click.Group, click.Group]:
 
 def register(cli: click.Group, app_group: click.Group) -> None:
     """Adds ``blame`` to ``cli`` and ``drift`` to ``app_group`` (the ``tether app`` group)."""
-    from tether.blame.run import blame
     from tether.cli.main import EXIT_OK, common, err, out, print_obj, run, with_engine
-    from tether.engine import Engine
 
     @cli.command("blame")
     @click.argument("name")
@@ -98,6 +97,10 @@ def register(cli: click.Group, app_group: click.Group) -> None:
         Each field's commit is the one whose render last changed its value (a Helm value, a
         Kustomize patch or a plain file alike), found by rendering the app along its
         branch's history; where the live value differs, the field manager that wrote it."""
+        # Git, the engine and the renderers: loaded when blame runs, not for 'app drift'.
+        from tether.blame.report import WHOLE, table
+        from tether.blame.run import blame
+
         target = parse_target(obj)
 
         async def go(engine: Engine) -> int:

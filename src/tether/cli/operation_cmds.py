@@ -10,7 +10,7 @@ Application (``NAME-NS``, or ``--as``) and syncs that (``tether.cli.clone_cmd``)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -33,9 +33,10 @@ from tether.cli.common import (
 from tether.cli.output import escape, print_table, styled
 from tether.errors import TetherError
 from tether.service import SyncOutcome, SyncRequest, WaitTimedOut
-from tether.service.clone import CloneRequest
-from tether.service.clone_spec import default_clone_name
 from tether.sync.state import ResourceSelector
+
+if TYPE_CHECKING:  # the engine: imported by a clone's sync only
+    from tether.service.clone import CloneRequest
 
 _RESULT_COLOURS = {"failed": "red", "pruned": "yellow", "created": "green", "configured": "green"}
 _HOOK_COLOURS = {"Succeeded": "green", "Failed": "red", "Running": "cyan"}
@@ -168,6 +169,9 @@ def _clone_request(
     as_name: str | None,
     create_namespace: bool,
 ) -> CloneRequest:
+    from tether.service.clone import CloneRequest
+    from tether.service.clone_spec import default_clone_name
+
     new_name = as_name or default_clone_name(name, dest_namespace)
     err.print(
         f"--dest-namespace: {escape(name)} is not retargeted; syncing a clone of it, "

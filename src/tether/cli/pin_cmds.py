@@ -4,6 +4,8 @@ and let it follow its branch again. The pin's line in ``tether app get`` and its
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from tether.cli.common import EXIT_OK, Ctx, common, print_obj, run, with_engine
@@ -12,10 +14,9 @@ from tether.cli.common import EXIT_OK, Ctx, common, print_obj, run, with_engine
 from tether.cli.pin_text import pin_line as pin_line
 from tether.cli.pin_text import print_pinned, print_unpinned
 from tether.cli.pin_text import sync_cell as sync_cell
-from tether.engine import Engine
-from tether.service.applications import who_asks
-from tether.service.pinning import pin as pin_app
-from tether.service.pinning import unpin as unpin_app
+
+if TYPE_CHECKING:  # the engine: loaded when a command runs here, not over --server
+    from tether.engine import Engine
 
 
 @click.command("pin")
@@ -34,6 +35,9 @@ from tether.service.pinning import unpin as unpin_app
 def app_pin(ctx: Ctx, name: str, revision: str, reason: str, source: int | None) -> None:
     """Hold NAME at REVISION (a commit, tag, branch, chart version or history ID) instead of
     its targetRevision, without writing Git, until 'tether app unpin NAME'."""
+
+    from tether.service.applications import who_asks
+    from tether.service.pinning import pin as pin_app
 
     async def go(engine: Engine) -> int:
         pin, written = await pin_app(
@@ -54,6 +58,9 @@ def app_pin(ctx: Ctx, name: str, revision: str, reason: str, source: int | None)
 @common
 def app_unpin(ctx: Ctx, name: str) -> None:
     """Remove the pin of NAME: it follows its targetRevision again (auto-sync deploys it)."""
+
+    from tether.service.applications import who_asks
+    from tether.service.pinning import unpin as unpin_app
 
     async def go(engine: Engine) -> int:
         app = await engine.get_app(name, ctx.namespace)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tether.api.application import Application
+from tether.api.names import HISTORY_LIMIT
 from tether.cli.audit_cmds import HISTORY_HEADERS, HISTORY_WHOLE, history_rows
 from tether.cli.backend import with_api
 from tether.cli.common import EXIT_OK, REMOTE, Ctx, err, out, print_obj, run
@@ -18,7 +19,6 @@ from tether.cli.output import escape, print_table
 from tether.cli.pin_text import print_pinned, print_unpinned
 from tether.client import RemoteApplications
 from tether.errors import TetherError
-from tether.status import HISTORY_LIMIT
 
 API_ONLY = ("initiatedBy", "commitURL")
 """Keys the API adds to a history entry for the UI; ``-o json`` prints the entries as the

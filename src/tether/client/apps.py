@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import time
 import urllib.parse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.client.http import ApiClient, ApiRefused
 from tether.errors import TetherError
@@ -22,11 +22,11 @@ from tether.service.follow import (
     wait_health_in_status,
 )
 from tether.service.results import SyncOutcome, SyncRequest, WaitResult, WaitTimedOut
-from tether.service.rollback import BranchMoved, RollbackRequest, RollbackResult
 from tether.service.view import AppView, view_of_status
-from tether.source.git_write import PushRejected
-from tether.sync.operation import DEFAULT_TIMEOUT
-from tether.sync.state import ENDED, OperationRequest, OperationState
+from tether.sync.state import DEFAULT_TIMEOUT, ENDED, OperationRequest, OperationState
+
+if TYPE_CHECKING:  # a rollback loads Git and the engine: only a rollback imports them
+    from tether.service.rollback import RollbackRequest, RollbackResult
 
 PAGE = 500
 """Applications asked for per page of the list."""
@@ -151,6 +151,9 @@ class RemoteApplications:
         token's user is its author; ``req.author`` is not sent) and syncs it, answering once
         the sync ended. Its refusals are the direct path's errors: BranchMoved and
         PushRejected (the branch moved), WaitTimedOut."""
+        from tether.service.rollback import BranchMoved, RollbackResult
+        from tether.source.git_write import PushRejected
+
         seconds = math.ceil(req.timeout) if req.timeout > 0 else 0
         body: dict[str, Any] = {
             "to": req.to,

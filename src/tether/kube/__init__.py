@@ -5,7 +5,9 @@ Each name is loaded on first use: importing ``tether.kube.oneshot`` (or the conf
 does not import the async client's HTTP library, and a one-shot command needs no cache.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tether.lazy_names import lazy_names
 
 if TYPE_CHECKING:
     from tether.kube.cache import Informer, LiveCache
@@ -22,20 +24,13 @@ __all__ = [
 ]
 
 _WHERE = {
-    "FIELD_MANAGER": "client",
-    "ApiResource": "client",
-    "Gone": "client",
-    "KubeClient": "client",
-    "WatchEvent": "client",
-    "Informer": "cache",
-    "LiveCache": "cache",
+    "FIELD_MANAGER": "tether.kube.client",
+    "ApiResource": "tether.kube.client",
+    "Gone": "tether.kube.client",
+    "KubeClient": "tether.kube.client",
+    "WatchEvent": "tether.kube.client",
+    "Informer": "tether.kube.cache",
+    "LiveCache": "tether.kube.cache",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f"tether.kube.{module}"), name)
+__getattr__ = lazy_names(__name__, _WHERE)

@@ -8,9 +8,30 @@ it for the ``Pinned`` condition, ``tether app list`` and ``tether app get``.
 
 from __future__ import annotations
 
-from tether.pin.behind import PinState, SourceBehind, observe
-from tether.pin.message import pin_message, short
-from tether.pin.resolve import PinnedError, refuse_unpinned_revision, resolve_pin
+from typing import TYPE_CHECKING
+
+from tether.lazy_names import lazy_names
+
+if TYPE_CHECKING:
+    from tether.pin.behind import PinState, SourceBehind, observe
+    from tether.pin.message import pin_message, short
+    from tether.pin.resolve import PinnedError, refuse_unpinned_revision, resolve_pin
+
+# Loaded on first use: ``tether.pin.message`` (all ``tether app get`` needs to word a pin) does
+# not bring ``resolve`` and ``behind``, which read Git.
+_WHERE = {
+    "PinState": "tether.pin.behind",
+    "SourceBehind": "tether.pin.behind",
+    "observe": "tether.pin.behind",
+    "pin_message": "tether.pin.message",
+    "short": "tether.pin.message",
+    "PinnedError": "tether.pin.resolve",
+    "refuse_unpinned_revision": "tether.pin.resolve",
+    "resolve_pin": "tether.pin.resolve",
+}
+
+__getattr__ = lazy_names(__name__, _WHERE)
+
 
 __all__ = [
     "PinState",

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from tether.api.application import Pin
-from tether.pin.behind import PinState, SourceBehind
+
+if TYPE_CHECKING:  # behind reads Git; the wording of a pin does not
+    from tether.pin.behind import PinState, SourceBehind
 
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 

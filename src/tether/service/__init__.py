@@ -6,8 +6,9 @@ The names below are imported from their modules when first used, so that importi
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tether.lazy_names import lazy_names
 
 if TYPE_CHECKING:
     from tether.service.applications import ApplicationService, refuse_running, who_asks
@@ -34,13 +35,7 @@ _WHERE = {
     "who_asks": "tether.service.applications",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_WHERE[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _WHERE)
 
 
 __all__ = [

@@ -46,8 +46,8 @@ from tether.service.results import (
     WaitTimedOut,
 )
 from tether.service.view import AppView, view_of_comparison, view_of_status
-from tether.sync.operation import DEFAULT_TIMEOUT
 from tether.sync.state import (
+    DEFAULT_TIMEOUT,
     ENDED,
     FAILED,
     RUNNING,

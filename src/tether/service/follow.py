@@ -10,8 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from tether.model import Obj
-from tether.service.results import SyncOutcome, WaitResult, WaitTimedOut
-from tether.service.running import outcome_of_state
+from tether.service.results import SyncOutcome, WaitResult, WaitTimedOut, outcome_of_state
 from tether.service.view import HEALTHY, AppView, missing, view_of_status
 from tether.sync.state import ENDED, OperationState
 

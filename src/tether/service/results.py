@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether.errors import TetherError
-from tether.sync.state import RUN_BY_CLI, SUCCEEDED, OperationRequest, ResourceSelector, TaskRecord
+from tether.sync.state import (
+    RUN_BY_CLI,
+    SUCCEEDED,
+    OperationRequest,
+    OperationState,
+    ResourceSelector,
+    TaskRecord,
+)
 
 
 class OperationInProgress(TetherError):
@@ -117,3 +124,22 @@ class WaitResult:
     source: str = ""
     """Where sync and health were read: ``status`` (a controller keeps it current) or
     ``compared here`` (no controller running)."""
+
+
+def controller_line(identity: str) -> str:
+    return f"run by controller {identity}"
+
+
+def outcome_of_state(state: OperationState, *, by_controller: bool) -> SyncOutcome:
+    """The outcome an operation state records (a controller's, or this process's)."""
+    run_by = state.run_by or ("controller" if by_controller else RUN_BY_CLI)
+    return SyncOutcome(
+        state.phase,
+        state.message,
+        state.revision,
+        run_by=run_by,
+        by_controller=by_controller,
+        runner=controller_line(run_by) if by_controller else "",
+        records=list(state.resources),
+        operation_id=state.operation.id,
+    )

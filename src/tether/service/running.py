@@ -9,7 +9,12 @@ from collections.abc import Callable
 from tether.api.application import Application
 from tether.compare import Comparison
 from tether.engine import Engine
-from tether.service.results import OperationInProgress, SyncOutcome, SyncRequest
+from tether.service.results import (
+    OperationInProgress,
+    SyncOutcome,
+    SyncRequest,
+    outcome_of_state,
+)
 from tether.sync.operation import Step, SyncOperation
 from tether.sync.record import Busy, run_to_end
 from tether.sync.state import (
@@ -23,10 +28,6 @@ MIN_OPERATION_TIMEOUT = 5.0
 
 def here_line(namespace: str) -> str:
     return f"run by this command: no controller is running for namespace {namespace}"
-
-
-def controller_line(identity: str) -> str:
-    return f"run by controller {identity}"
 
 
 async def dry_run(engine: Engine, app: Application, req: SyncRequest) -> SyncOutcome:
@@ -93,20 +94,6 @@ async def end_terminating(engine: Engine, app: Application) -> OperationState:
     op = SyncOperation.resume(engine.kube, engine.comparer, engine.live, app)
     step = await run_to_end(op, engine.kube, app, record=True)
     return step.state
-
-
-def outcome_of_state(state: OperationState, *, by_controller: bool) -> SyncOutcome:
-    run_by = state.run_by or ("controller" if by_controller else RUN_BY_CLI)
-    return SyncOutcome(
-        state.phase,
-        state.message,
-        state.revision,
-        run_by=run_by,
-        by_controller=by_controller,
-        runner=controller_line(run_by) if by_controller else "",
-        records=list(state.resources),
-        operation_id=state.operation.id,
-    )
 
 
 def _fold_comparison(outcome: SyncOutcome, cmp: Comparison | None) -> None:

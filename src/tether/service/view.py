@@ -5,11 +5,14 @@ made here when no controller runs. ``missing`` says, in words, what is still not
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from tether.compare import Comparison
 from tether.model import Obj, ResourceDiffStatus, ResourceKey
 from tether.service.results import WaitResult
 from tether.sync.state import RUNNING, TERMINATING
+
+if TYPE_CHECKING:
+    from tether.compare import Comparison
 
 HEALTHY = ("Healthy", "Suspended")
 SHOWN = 5

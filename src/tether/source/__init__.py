@@ -4,9 +4,9 @@ The Git half (and pygit2) is loaded on first use: reading credentials, redacting
 naming a failure needs neither.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tether.lazy_names import lazy_names
 from tether.source.credentials import (
     RepoCredentials,
     from_secret_data,
@@ -53,12 +53,11 @@ __all__ = [
 ]
 
 
-_GIT_NAMES = {"CommitInfo": "git", "GitCache": "git", "TreeContent": "git_tree"}
-"""What is loaded with pygit2, on first use: name → module of this package."""
+_GIT_NAMES = {
+    "CommitInfo": "tether.source.git",
+    "GitCache": "tether.source.git",
+    "TreeContent": "tether.source.git_tree",
+}
+"""What is loaded with pygit2, on first use: name → its module."""
 
-
-def __getattr__(name: str) -> Any:
-    module = _GIT_NAMES.get(name)
-    if module is not None:
-        return getattr(importlib.import_module(f"tether.source.{module}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _GIT_NAMES)

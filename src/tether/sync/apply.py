@@ -106,9 +106,9 @@ class Syncer:
         for the first step instead of comparing again. ``write_status``: the operation's
         progress and its end are written to the Application's status.
         """
-        from tether.sync.operation import DEFAULT_TIMEOUT, SyncOperation
+        from tether.sync.operation import SyncOperation
         from tether.sync.record import run_to_end
-        from tether.sync.state import RUN_BY_CLI, OperationRequest
+        from tether.sync.state import DEFAULT_TIMEOUT, RUN_BY_CLI, OperationRequest
 
         writes_before = self.kube.write_requests
         request = OperationRequest(

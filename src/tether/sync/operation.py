@@ -46,6 +46,7 @@ from tether.sync.apply import ResourceResult, SyncResult
 from tether.sync.hooks import Hook, hook_of
 from tether.sync.stage_run import StageRunner, Verdict
 from tether.sync.state import (
+    DEFAULT_TIMEOUT,
     FAILED,
     PRE_SYNC,
     RUNNING,
@@ -56,10 +57,6 @@ from tether.sync.state import (
     OperationState,
 )
 from tether.sync.tasks import Stage, build_plan, position_of, stages_of, sync_fail_plan
-
-DEFAULT_TIMEOUT = 600.0
-"""Seconds an operation may wait for its waves and hooks before it fails (as
-``--timeout``/``syncPolicy`` operation timeout)."""
 
 RECHECK = 2.0
 """Seconds between two looks at a wave that is not healthy yet, when nothing else wakes

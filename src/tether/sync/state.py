@@ -28,6 +28,9 @@ ENDED = (SUCCEEDED, FAILED, ERROR)
 RUN_BY_CLI = "cli"
 """``OperationState.run_by`` of an operation run by ``tether app sync`` itself (no
 controller was running)."""
+DEFAULT_TIMEOUT = 600.0
+"""Seconds an operation may wait for its waves and hooks before it fails (as
+``--timeout``/``syncPolicy`` operation timeout)."""
 CLI_GRACE = 30.0
 """Seconds after its last heartbeat that an operation a CLI runs is taken to be abandoned
 (the command was killed): a controller then takes it up."""

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from tether import metrics
+from tether.api.names import FORWARDED_AUTH
 from tether.errors import KubeError
 from tether.server.access import AccessReview, Caller
 from tether.server.auth.ratelimit import FailureLimiter, claimed_user_key, client_key
@@ -32,9 +33,6 @@ ACCESS: web.AppKey[AccessReview] = web.AppKey("tether.access", AccessReview)
 SESSIONS: web.AppKey[SessionStore] = web.AppKey("tether.sessions", SessionStore)
 LIMITER: web.AppKey[FailureLimiter] = web.AppKey("tether.auth-limiter", FailureLimiter)
 SETTINGS: web.AppKey[AuthSettings] = web.AppKey("tether.auth-settings", AuthSettings)
-FORWARDED_AUTH = "X-Tether-Authorization"
-"""Where a client reaching the API through the Kubernetes API server's service proxy puts
-its bearer token: the API server checks and then removes ``Authorization``."""
 CSRF_HEADER = "X-CSRF-Token"
 PUBLIC_PATHS = ("/healthz", "/readyz", "/api/webhook")
 """Answered without a token: probes, and push webhooks (they carry signatures instead)."""
