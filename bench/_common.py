@@ -523,6 +523,10 @@ class Env:
 
         await asyncio.gather(*(delete_ns(ns) for ns in reversed(self.namespaces)))
 
+    async def app_synced(self, ns: str, name: str, revision: str = "") -> bool:
+        """The Application is Synced (to ``revision`` when given) after a successful sync."""
+        return is_synced(await self.kube.get(API_VERSION, "Application", name, ns), revision)
+
     async def _drop_finalizers(self, ns: str, name: str) -> None:
         app = await self.kube.get(API_VERSION, "Application", name, ns)
         if app is not None and (app.get("metadata") or {}).get("finalizers"):

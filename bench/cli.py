@@ -16,7 +16,17 @@ the medians and their ratio are printed, target <= 1.5x:
                                                 (a server dry-run of each object), no target
 
 `tether --help` and `kubectl --help` are printed too (no target), and the peak RSS of each
-command. Exits 1 when a ratio is past its target.
+command.
+
+Then the same three commands through tether's API, as an Argo CD user's `argocd app ...`
+always goes through argocd-server: a `tether controller` is started for the app's namespace
+(its HTTP API on a free port), and `tether --server URL --token T app list|get|diff` (no
+kubeconfig at all; T is the kubeconfig's bearer token, checked by the API with a
+TokenReview) runs alternately with the same kubectl commands, same target. The server
+compares the app afresh for each diff (the desired state rendered at the resolved commit,
+the live objects read), as the direct command does. `--no-server` skips this part.
+
+Exits 1 when a ratio is past its target.
 
 `--profile DIR` also writes, for each of list, get and diff, the import times
 (`-X importtime`, NAME.importtime.txt, and its 25 heaviest entries in NAME.imports.txt) and a
@@ -24,7 +34,7 @@ cProfile (NAME.prof, its top entries in NAME.cprofile.txt). `--src DIR` runs tet
 another source tree (e.g. an older commit unpacked with `git archive`), to compare.
 
     flock /tmp/tether-bench.lock .venv/bin/python bench/cli.py [--runs 7] [--target 1.5]
-        [--profile DIR] [--src DIR]
+        [--profile DIR] [--src DIR] [--no-server]
 """
 
 from __future__ import annotations
@@ -43,7 +53,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import BIN, KUBECTL, TETHER, Env, application, bench_env, configmap, dump_all, say
+import aiohttp
+
+from _common import (
+    BIN,
+    KUBECTL,
+    TETHER,
+    Env,
+    application,
+    bench_env,
+    configmap,
+    dump_all,
+    say,
+    wait_for,
+)
 
 OBJECTS = 10
 PYTHON = BIN / "python"
@@ -141,9 +164,17 @@ class Where:
     files: Path
     src: Path | None
 
+    api: tuple[str, str] | None = None
+    """The controller's HTTP API (URL, token): set, ``tether`` runs with ``--server``."""
+
     def tether(self, label: str, *args: str, flags: Sequence[str] = ()) -> Command:
         prefix, env = tether_argv(self.src, *flags)
-        return Command(label, [*prefix, "--kubeconfig", self.kubeconfig, *args], env=env)
+        if self.api is None:
+            return Command(label, [*prefix, "--kubeconfig", self.kubeconfig, *args], env=env)
+        url, token = self.api
+        # No kubeconfig at all: a command through the API must not need one.
+        env = {**env, "KUBECONFIG": "/nonexistent"}
+        return Command(label, [*prefix, "--server", url, "--token", token, *args], env=env)
 
     def commands(self) -> dict[str, list[str]]:
         """tether's arguments for list, get and diff."""
@@ -155,20 +186,23 @@ class Where:
 
 
 def pairs(w: Where, target: float) -> list[Pair]:
+    """Each tether command beside its kubectl yardstick; through the API (``w.api``), the
+    three app commands only, named ``... --server``."""
     k = [str(KUBECTL), "--kubeconfig", w.kubeconfig]
     apps = "applications.tether.dev"
     args = w.commands()
     help_prefix, help_env = tether_argv(w.src)
-    return [
+    at = "" if w.api is None else " --server"
+    found = [
         Pair(
-            "app list",
-            w.tether("tether app list", *args["list"]),
+            f"app list{at}",
+            w.tether(f"tether{at} app list", *args["list"]),
             Command("kubectl get applications", [*k, "get", apps, "-n", w.home]),
             target=target,
         ),
         Pair(
-            "app get",
-            w.tether("tether app get", *args["get"]),
+            f"app get{at}",
+            w.tether(f"tether{at} app get", *args["get"]),
             Command(
                 "kubectl get application -o yaml",
                 [*k, "get", apps, w.name, "-n", w.home, "-o", "yaml"],
@@ -176,8 +210,8 @@ def pairs(w: Where, target: float) -> list[Pair]:
             target=target,
         ),
         Pair(
-            "app diff",
-            w.tether("tether app diff", *args["diff"]),
+            f"app diff{at}",
+            w.tether(f"tether{at} app diff", *args["diff"]),
             Command("kubectl get -f DIR", [*k, "get", "-f", str(w.files), "-n", w.dest]),
             also=[
                 Command(
@@ -188,6 +222,11 @@ def pairs(w: Where, target: float) -> list[Pair]:
             ],
             target=target,
         ),
+    ]
+    if w.api is not None:
+        return found
+    return [
+        *found,
         Pair(
             "--help",
             Command("tether --help", [*help_prefix, "--help"], env=help_env),
@@ -242,9 +281,9 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
-def report(pairs_: list[Pair], runs: int) -> bool:
+def report(pairs_: list[Pair], runs: int, how: str) -> bool:
     ok = True
-    print(f"\nmedians of {runs} alternated runs (wall time, peak RSS):")
+    print(f"\n{how}: medians of {runs} alternated runs (wall time, peak RSS):")
     for p in pairs_:
         t, k = p.tether, p.kubectl
         ratio = t.median / k.median
@@ -274,11 +313,37 @@ async def run(args: argparse.Namespace) -> int:
         w.tether("tether app sync", "app", "sync", name, "-n", home).run(keep=False)
         if args.profile:
             profile(w, args.profile)
-        all_pairs = pairs(w, args.target)
+        direct = pairs(w, args.target)
         say(f"synced; timing each pair {args.runs} times")
-        measure(all_pairs, args.runs)
-        ok = report(all_pairs, args.runs)
+        measure(direct, args.runs)
+        ok = report(direct, args.runs, "with a kubeconfig, talking to the Kubernetes API")
+        if not args.no_server:
+            w.api = await serve_api(env, home, name)
+            through_api = pairs(w, args.target)
+            say(f"controller serving at {w.api[0]}; timing each pair {args.runs} times")
+            measure(through_api, args.runs)
+            ok = report(through_api, args.runs, "with --server, through the controller's API")
     return 0 if ok else 1
+
+
+async def serve_api(env: Env, home: str, name: str) -> tuple[str, str]:
+    """Starts a controller for ``home`` (its HTTP API on a free port) and waits until it
+    serves and has looked at the app; returns the API's URL and the kubeconfig's token
+    (the API checks it with a TokenReview, as for any user)."""
+    ctl = env.controller([home])
+    ctl.start()
+    async with aiohttp.ClientSession() as http:
+        await ctl.wait_ready(http)
+    token = await env.kube.bearer_token()
+    if not token:
+        raise SystemExit("the kubeconfig has no bearer token: --no-server to skip the API rows")
+    await wait_for(
+        lambda: env.app_synced(home, name),
+        timeout=60,
+        interval=0.2,
+        what=f"{home}/{name} Synced by the controller",
+    )
+    return f"http://127.0.0.1:{ctl.port}", token
 
 
 def main() -> int:
@@ -287,6 +352,9 @@ def main() -> int:
     ap.add_argument("--target", type=float, default=1.5, help="Ratio to kubectl to meet.")
     ap.add_argument("--profile", type=Path, default=None, help="Write profiles into DIR.")
     ap.add_argument("--src", type=Path, default=None, help="Run tether from this source tree.")
+    ap.add_argument(
+        "--no-server", action="store_true", help="Skip the commands through the API (--server)."
+    )
     args = ap.parse_args()
     return asyncio.run(run(args))
 

@@ -32,7 +32,6 @@ from _common import (
     bench_env,
     configmap,
     dump_all,
-    is_synced,
     kube_requests,
     ms,
     parse_rfc3339,
@@ -41,7 +40,6 @@ from _common import (
     stats_line,
     wait_for,
 )
-from tether.api.application import API_VERSION
 from tether.audit import SqliteAuditStore
 from tether.errors import KubeError
 from tether.kube.client import Gone
@@ -200,7 +198,7 @@ async def run(args: argparse.Namespace) -> int:
 
             async def synced() -> bool:
                 ctl.check_alive()
-                return is_synced(await env.kube.get(API_VERSION, "Application", app_name, home))
+                return await env.app_synced(home, app_name)
 
             t0 = time.monotonic()
             await wait_for(synced, timeout=120, interval=0.1, what="initial sync")

@@ -207,9 +207,13 @@ async def test_remote_commands_load_neither_aiohttp_nor_the_engine(
     await manual_app(kube, setup, "light")
     server = ("--server", setup.url, "--token", setup.token, "-n", setup.home)
     env = {"KUBECONFIG": "/nonexistent"}
+    # The reads do not even start an event loop.
+    reads = (("app", "list"), 0), (("app", "get", "light"), 0), (("app", "diff", "light"), 1)
+    for args, code in reads:
+        p, loaded = await tether_loading(*server, *args, modules=(*HEAVY, "asyncio"), env=env)
+        assert p.returncode == code, (args, p.stdout, p.stderr)
+        assert loaded == [], args
     for args, code in (
-        (("app", "list"), 0),
-        (("app", "diff", "light"), 1),
         (("app", "history", "light"), 0),
         (("app", "pin", "light", setup.first), 0),
         (("app", "unpin", "light"), 0),

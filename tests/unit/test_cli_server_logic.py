@@ -8,8 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from tether.cli.main import cli
-from tether.client.apps import app_path, sync_body
+from tether.client.apps import sync_body
 from tether.client.http import ApiClient, ApiRefused, ServerOptions, refusal
+from tether.client.reading import app_path
 from tether.diff import render_diffs
 from tether.errors import TetherError
 from tether.model import ResourceDiff, ResourceDiffStatus, ResourceKey

@@ -27,6 +27,7 @@ from tether.cli.common import (
     print_obj,
     run,
     run_now,
+    with_api_now,
     with_engine,
     with_oneshot,
 )
@@ -268,17 +269,11 @@ def app_list(ctx: Ctx) -> None:
         return EXIT_OK
 
     documented = ctx.server is not None  # tether's API answers with documents already
-    if not documented:  # a few reads: the one-shot client, no event loop
-        from tether.service.reading import list_apps_now
+    if documented:  # a read or a few, no event loop either way
+        run_now(lambda: show(with_api_now(ctx, lambda api: api.list(ctx.namespace))))
+    from tether.service.reading import list_apps_now
 
-        run_now(lambda: show(with_oneshot(ctx, lambda kube: list_apps_now(kube, ctx.namespace))))
-
-    async def go(apps: Applications) -> int:
-        return show(await apps.list(ctx.namespace))
-
-    from tether.cli.backend import with_backend
-
-    run(with_backend(ctx, go))
+    run_now(lambda: show(with_oneshot(ctx, lambda kube: list_apps_now(kube, ctx.namespace))))
 
 
 @app.command("get")
@@ -302,17 +297,11 @@ def app_get(ctx: Ctx, name: str) -> None:
             print_table(out, SOURCE_HEADERS, sources, whole=("#", "TYPE", "REVISION"))
         return EXIT_OK
 
-    if ctx.server is None:  # one read: the one-shot client, no event loop
-        from tether.cli.backend import get_now
+    if ctx.server is not None:  # one read, no event loop either way
+        run_now(lambda: show(with_api_now(ctx, lambda api: api.get(name, ctx.namespace))))
+    from tether.cli.backend import get_now
 
-        run_now(lambda: show(with_oneshot(ctx, lambda kube: get_now(kube, name, ctx.namespace))))
-
-    async def go(apps: Applications) -> int:
-        return show(await apps.get(name, ctx.namespace))
-
-    from tether.cli.backend import with_backend
-
-    run(with_backend(ctx, go))
+    run_now(lambda: show(with_oneshot(ctx, lambda kube: get_now(kube, name, ctx.namespace))))
 
 
 @app.command("diff")
@@ -324,12 +313,10 @@ def app_get(ctx: Ctx, name: str) -> None:
 def app_diff(ctx: Ctx, name: str, revision: str | None, color: bool | None) -> None:
     """Show how the cluster differs from Git. Exit 0 in sync, 1 with a diff, 2 on error."""
 
-    from tether.cli.backend import with_backend
     from tether.diff import render_diffs
     from tether.service.documents import diffs_of_document
 
-    async def go(apps: Applications) -> int:
-        doc = await apps.diff(name, ctx.namespace, revision)
+    def show(doc: Obj) -> int:
         diffs = diffs_of_document(doc)
         if ctx.output in ("json", "yaml"):
             print_obj(doc, ctx.output)
@@ -338,6 +325,16 @@ def app_diff(ctx: Ctx, name: str, revision: str | None, color: bool | None) -> N
             sys.stdout.write(render_diffs(diffs, color=use_color))
             sys.stdout.flush()
         return EXIT_DIFF if diffs else EXIT_OK
+
+    if ctx.server is not None:  # the server compares: one read, no event loop
+        run_now(
+            lambda: show(with_api_now(ctx, lambda api: api.diff(name, ctx.namespace, revision)))
+        )
+
+    async def go(apps: Applications) -> int:
+        return show(await apps.diff(name, ctx.namespace, revision))
+
+    from tether.cli.backend import with_backend
 
     run(with_backend(ctx, go))
 

@@ -38,7 +38,7 @@ from tether.audit import (
 )
 from tether.audit.open import is_postgres
 from tether.cli.audit_export import register_export, register_migrate
-from tether.cli.common import connect_kube
+from tether.cli.common import connect_kube, with_token
 from tether.cli.output import Cell, escape, print_table, styled
 from tether.client.http import ApiClient, ApiRefused, ServerOptions
 from tether.errors import KubeError, TetherError
@@ -109,9 +109,14 @@ async def fetch_records(ctx: Ctx, source: AuditSource, q: AuditQuery) -> list[Au
     if source.db is not None or source.url:
         return await read_store(source, q)
     if source.server:
-        given = ctx.server.token if ctx.server is not None else ""
-        token = given or await kubeconfig_token(ctx)
-        return await read_server(source.server, q, token, ctx.server)
+        tls = ctx.server  # the global --server's token and TLS options apply
+        options = ServerOptions(
+            source.server,
+            tls.token if tls else None,
+            insecure=bool(tls and tls.insecure),
+            ca_file=tls.ca_file if tls else None,
+        )
+        return await read_server(with_token(ctx, options), q)
     namespace = source.controller_namespace or CONTROLLER_NAMESPACE
     try:
         return await read_through_kube(ctx, namespace, q)
@@ -172,27 +177,8 @@ def check_db(path: Path) -> None:
         )
 
 
-async def kubeconfig_token(ctx: Ctx) -> str | None:
-    """The bearer token of the kubeconfig's user: the controller's audit API checks it with
-    the Kubernetes API server. None without one (the API then answers 401 and says so)."""
-    try:
-        kube = await connect_kube(ctx)
-    except KubeError:
-        return None
-    try:
-        return await kube.bearer_token()
-    finally:
-        await kube.close()
-
-
-async def read_server(
-    url: str, q: AuditQuery, token: str | None = None, tls: ServerOptions | None = None
-) -> list[AuditRecord]:
-    """``GET {url}/api/v1/audit`` through the client every ``--server`` command uses (the
-    global ``--server``'s TLS options apply to it)."""
-    options = ServerOptions(
-        url, token, insecure=bool(tls and tls.insecure), ca_file=tls.ca_file if tls else None
-    )
+async def read_server(options: ServerOptions, q: AuditQuery) -> list[AuditRecord]:
+    """``GET {url}/api/v1/audit`` through the client every ``--server`` command uses."""
     try:
         async with ApiClient(options, timeout=SERVER_TIMEOUT) as api:
             body = await api.call("GET", AUDIT_PATH, query=q.params())

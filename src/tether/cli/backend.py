@@ -9,13 +9,12 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tether.cli.common import Ctx, connect_kube, with_kube
-from tether.errors import KubeError
+from tether.cli.common import Ctx, with_kube, with_token
 from tether.service.documents import app_document, diff_document
 from tether.service.reading import list_apps, read_app, read_app_now
 
 if TYPE_CHECKING:
-    from tether.client import RemoteApplications, ServerOptions
+    from tether.client import RemoteApplications
     from tether.engine import Engine
     from tether.kube import KubeClient
     from tether.kube.oneshot import OneShot
@@ -142,23 +141,5 @@ async def with_api(ctx: Ctx, fn: Callable[[RemoteApplications], Awaitable[int]])
     from tether.client import ApiClient, RemoteApplications
 
     assert ctx.server is not None
-    async with ApiClient(await with_token(ctx, ctx.server)) as api:
+    async with ApiClient(with_token(ctx, ctx.server)) as api:
         return await fn(RemoteApplications(api))
-
-
-async def with_token(ctx: Ctx, options: ServerOptions) -> ServerOptions:
-    """``options`` with a token: ``--token``/``$TETHER_TOKEN``, else the kubeconfig user's
-    bearer token. Without any, none is sent and the server's 401 says what to do."""
-    from tether.client import ServerOptions
-
-    if options.token:
-        return options
-    try:
-        kube = await connect_kube(ctx)
-    except KubeError:
-        return options
-    try:
-        token = await kube.bearer_token()
-    finally:
-        await kube.close()
-    return ServerOptions(options.url, token, options.insecure, options.ca_file)

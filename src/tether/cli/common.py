@@ -24,6 +24,7 @@ from tether.errors import TetherError
 
 if TYPE_CHECKING:
     from tether.client.http import ServerOptions
+    from tether.client.reading import ApiReader
     from tether.engine import Engine
     from tether.kube import KubeClient
     from tether.kube.oneshot import OneShot
@@ -300,6 +301,34 @@ def with_oneshot(ctx: Ctx, fn: Callable[[OneShot], T]) -> T:
 
     with OneShot.connect(ctx.kubeconfig, ctx.context) as kube:
         return fn(kube)
+
+
+def with_api_now(ctx: Ctx, fn: Callable[[ApiReader], T]) -> T:
+    """Runs ``fn`` with a reader of tether's API (``--server`` must be given), closed after:
+    for a command of a read or two, with no event loop."""
+    from tether.client.http import ApiClient
+    from tether.client.reading import ApiReader
+
+    assert ctx.server is not None
+    with ApiClient(with_token(ctx, ctx.server)) as api:
+        return fn(ApiReader(api))
+
+
+def with_token(ctx: Ctx, options: ServerOptions) -> ServerOptions:
+    """``options`` with a token: ``--token``/``$TETHER_TOKEN``, else the bearer token of the
+    kubeconfig's user (a token, or an exec plugin's). Without any, none is sent and the
+    server's 401 says what to do."""
+    if options.token:
+        return options
+    from tether.client.http import ServerOptions
+    from tether.errors import KubeError
+    from tether.kube.config import load_config
+
+    try:
+        token = load_config(ctx.kubeconfig, ctx.context).auth.current().token
+    except KubeError:
+        return options
+    return ServerOptions(options.url, token or None, options.insecure, options.ca_file)
 
 
 async def connect_kube(ctx: Ctx) -> KubeClient:

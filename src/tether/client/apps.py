@@ -5,12 +5,14 @@ service's own waiting code (``tether.service.follow``)."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import math
 import time
-import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from tether.client.http import ApiClient, ApiRefused
+from tether.client.reading import ApiReader, app_path
 from tether.errors import TetherError
 from tether.model import Obj
 from tether.service.documents import outcome_of_document
@@ -28,9 +30,6 @@ from tether.sync.state import DEFAULT_TIMEOUT, ENDED, OperationRequest, Operatio
 if TYPE_CHECKING:  # a rollback loads Git and the engine: only a rollback imports them
     from tether.service.rollback import RollbackRequest, RollbackResult
 
-PAGE = 500
-"""Applications asked for per page of the list."""
-NOT_FOUND_HINT = "list them with 'tether app list' or check -n/--namespace"
 ROLLBACK_DEFAULT_TIMEOUT = 300.0
 """Seconds the server gives a rollback's sync when the request names none."""
 GIT_TIME = 120.0
@@ -40,56 +39,29 @@ GIT_TIME = 120.0
 class RemoteApplications:
     def __init__(self, api: ApiClient) -> None:
         self.api = api
+        self.reader = ApiReader(api)
 
     @property
     def where(self) -> str:
-        return f"the tether server at {self.api.options.shown}"
+        return self.reader.where
 
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: dict[str, str] | None = None,
-        body: Any = None,
-        timeout: float | None = None,
-    ) -> dict[str, Any]:
-        try:
-            answer = await self.api.call(method, path, query=query, body=body, timeout=timeout)
-        except ApiRefused as e:
-            if e.status == 404 and e.reason == "NotFound" and "not found" in e.message:
-                # An app the caller may not read is "not found" too: the same words and
-                # the same advice as the direct path gives.
-                raise TetherError(e.message, hint=NOT_FOUND_HINT) from None
-            raise
-        if not isinstance(answer, dict):
-            raise TetherError(f"{self.where} answered {method} {path} with no JSON object")
-        return answer
+    async def _call(self, method: str, path: str, **options: Any) -> dict[str, Any]:
+        """``ApiReader.call`` (its keyword ``options``) from a worker thread."""
+        return await asyncio.to_thread(functools.partial(self.reader.call, method, path, **options))
 
-    # ---- reading ---------------------------------------------------------------------
+    # ---- reading (ApiReader's, from a worker thread) -----------------------------------
     async def list(self, namespace: str) -> list[Obj]:
         """Every Application in ``namespace`` the caller may list, page by page."""
-        items: list[Obj] = []
-        token = ""
-        while True:
-            query = {"namespace": namespace, "limit": str(PAGE)}
-            if token:
-                query["continue"] = token
-            answer = await self._call("GET", "/api/v1/applications", query=query)
-            items.extend(i for i in answer.get("items") or [] if isinstance(i, dict))
-            token = str(answer.get("continue") or "")
-            if not token:
-                return items
+        return await asyncio.to_thread(self.reader.list, namespace)
 
     async def get(self, name: str, namespace: str) -> Obj:
-        return await self._call("GET", app_path(namespace, name))
+        return await asyncio.to_thread(self.reader.get, name, namespace)
 
     async def diff(self, name: str, namespace: str, revision: str | None) -> dict[str, Any]:
-        query = {"revision": revision} if revision else None
-        return await self._call("GET", app_path(namespace, name, "/diff"), query=query)
+        return await asyncio.to_thread(self.reader.diff, name, namespace, revision)
 
     async def history(self, name: str, namespace: str) -> dict[str, Any]:
-        return await self._call("GET", app_path(namespace, name, "/history"))
+        return await asyncio.to_thread(self.reader.history, name, namespace)
 
     # ---- acting ----------------------------------------------------------------------
     async def refresh(self, name: str, namespace: str) -> str:
@@ -215,11 +187,6 @@ class RemoteApplications:
             return view_of_status(await self.get(name, namespace))
 
         return await wait_for(view, name, namespace, health=health, sync=sync, timeout=timeout)
-
-
-def app_path(namespace: str, name: str, tail: str = "") -> str:
-    quote = urllib.parse.quote
-    return f"/api/v1/applications/{quote(namespace, safe='')}/{quote(name, safe='')}{tail}"
 
 
 def sync_body(req: SyncRequest, dry_run: bool) -> dict[str, Any]:

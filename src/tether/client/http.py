@@ -4,12 +4,13 @@ server's own message and hint; 409 ``OperationInProgress`` is ``OperationInProgr
 direct path raises it; the token and the URL's credentials never appear in a message.
 
 A command sends a handful of requests, one after another: they go over one kept-alive
-connection of the standard library's ``http.client``, from a worker thread, rather than
-through an HTTP library whose import alone costs more than they do."""
+connection of the standard library's ``http.client`` rather than through an HTTP library whose
+import alone costs more than they do. ``call_now`` sends one without an event loop (a read:
+``tether --server app list|get|diff`` never imports asyncio); ``call`` sends it from a worker
+thread, for a command that waits on an event loop."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import http.client
 import json
@@ -17,12 +18,10 @@ import ssl
 import threading
 import urllib.parse
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from tether.errors import TetherError
 from tether.keepalive import KeptAlive
-from tether.service.results import OperationInProgress
 from tether.source import redact
 
 TIMEOUT = 60.0
@@ -62,7 +61,8 @@ class ApiRefused(TetherError):
 
 
 class ApiClient:
-    """One connection to the server; ``async with ApiClient(...) as api``."""
+    """One connection to the server; ``with ApiClient(...) as api`` (``call_now``), or
+    ``async with`` (``call``)."""
 
     def __init__(self, options: ServerOptions, *, timeout: float = TIMEOUT) -> None:
         self.options = options
@@ -72,21 +72,22 @@ class ApiClient:
         self._conn: _Connection | None = None
         self._lock = threading.Lock()
 
-    async def __aenter__(self) -> ApiClient:
+    def __enter__(self) -> ApiClient:
         host, port = self._target.hostname or "", self._target.port
         tls = self._ssl() if self._target.scheme == "https" else None
         self._conn = _Connection(host, port, tls)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+    async def __aenter__(self) -> ApiClient:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.__exit__()
 
     def _ssl(self) -> ssl.SSLContext:
         if self.options.insecure:
@@ -126,7 +127,15 @@ class ApiClient:
             status, raw, _ = conn.exchange(method, url, body, self._headers(body), seconds)
         return status, raw
 
-    async def call(
+    async def call(self, method: str, path: str, **options: Any) -> Any:
+        """``call_now`` (its keyword ``options``) from a worker thread: the event loop goes
+        on meanwhile."""
+        import asyncio
+        import functools
+
+        return await asyncio.to_thread(functools.partial(self.call_now, method, path, **options))
+
+    def call_now(
         self,
         method: str,
         path: str,
@@ -141,7 +150,7 @@ class ApiClient:
         sync)."""
         conn = self._conn
         if conn is None:
-            raise RuntimeError("ApiClient used outside 'async with'")
+            raise RuntimeError("ApiClient used outside 'with'")
         shown = self.options.shown
         seconds = timeout or self._timeout
         url = self._target.path + path
@@ -149,7 +158,7 @@ class ApiClient:
             url += "?" + urllib.parse.urlencode(query)
         data = json.dumps(body).encode() if body is not None else None
         try:
-            status, raw = await asyncio.to_thread(self._exchange, conn, method, url, data, seconds)
+            status, raw = self._exchange(conn, method, url, data, seconds)
         except TimeoutError:
             raise TetherError(
                 f"the tether server at {shown} did not answer within {seconds:.0f}s",
@@ -211,6 +220,8 @@ def refusal(status: int, answer: Any, raw: bytes, shown: str) -> TetherError:
             reason=reason or "Forbidden",
             hint=hint or "ask for the permission on applications.tether.dev (docs/auth.md)",
         )
+    from tether.service.results import OperationInProgress  # sync.state comes with it
+
     if reason == OperationInProgress.reason:
         return OperationInProgress(message, hint=hint)
     if status >= 500:
