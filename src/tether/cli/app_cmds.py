@@ -9,7 +9,6 @@ tether's HTTP API (``tether.cli.backend``)."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -187,6 +186,8 @@ def app_create(
 @common
 def app_apply(ctx: Ctx, filename: str, force_conflicts: bool) -> None:
     """Create or update Applications from a YAML file."""
+    from pathlib import Path
+
     from tether.cli.application_file import read_application_file
 
     try:
