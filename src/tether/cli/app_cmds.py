@@ -314,14 +314,17 @@ def app_get(ctx: Ctx, name: str) -> None:
 def app_diff(ctx: Ctx, name: str, revision: str | None, color: bool | None) -> None:
     """Show how the cluster differs from Git. Exit 0 in sync, 1 with a diff, 2 on error."""
 
-    from tether.diff import render_diffs
-    from tether.service.documents import diffs_of_document
-
     def show(doc: Obj) -> int:
-        diffs = diffs_of_document(doc)
+        """Prints the ``diff_document``; its ``resources`` are the objects that differ."""
         if ctx.output in ("json", "yaml"):
             print_obj(doc, ctx.output)
-        elif diffs:
+        if not doc.get("resources"):
+            return EXIT_OK  # in sync: nothing to print, nothing of the differ to load
+        from tether.diff import render_diffs
+        from tether.service.documents import diffs_of_document
+
+        diffs = diffs_of_document(doc)
+        if diffs and ctx.output not in ("json", "yaml"):
             use_color = sys.stdout.isatty() if color is None else color
             sys.stdout.write(render_diffs(diffs, color=use_color))
             sys.stdout.flush()

@@ -187,7 +187,7 @@ async def read_server(options: ServerOptions, q: AuditQuery) -> list[AuditRecord
     except TetherError as e:  # not an http(s) URL, unreachable, no answer
         hint = f"{e.hint}; or {_OTHER_SOURCES}" if e.hint else _OTHER_SOURCES
         raise TetherError(e.message, hint=hint) from e
-    return decode_records(body, f"the tether server at {options.shown}")
+    return decode_records(body, options.where)
 
 
 async def read_through_kube(ctx: Ctx, namespace: str, q: AuditQuery) -> list[AuditRecord]:

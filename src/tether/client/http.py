@@ -22,7 +22,6 @@ from typing import Any
 
 from tether.errors import TetherError
 from tether.keepalive import KeptAlive
-from tether.source import redact
 
 TIMEOUT = 60.0
 """Seconds one request may take: every route but rollback answers at once (a sync is only
@@ -48,7 +47,14 @@ class ServerOptions:
     @property
     def shown(self) -> str:
         """The URL as messages print it: without credentials."""
+        from tether.source.credentials import redact  # for a message only
+
         return redact(self.url.rstrip("/"))
+
+    @property
+    def where(self) -> str:
+        """``the tether server at URL``, for a message."""
+        return f"the tether server at {self.shown}"
 
 
 class ApiRefused(TetherError):
@@ -151,7 +157,6 @@ class ApiClient:
         conn = self._conn
         if conn is None:
             raise RuntimeError("ApiClient used outside 'with'")
-        shown = self.options.shown
         seconds = timeout or self._timeout
         url = self._target.path + path
         if query:
@@ -161,12 +166,12 @@ class ApiClient:
             status, raw = self._exchange(conn, method, url, data, seconds)
         except TimeoutError:
             raise TetherError(
-                f"the tether server at {shown} did not answer within {seconds:.0f}s",
+                f"{self.options.where} did not answer within {seconds:.0f}s",
                 hint="check --server (or $TETHER_SERVER) and that the controller is running",
             ) from None
         except (OSError, http.client.HTTPException, ValueError) as e:
             raise TetherError(
-                f"cannot reach the tether server at {shown}: {_quiet(e, self.options)}",
+                f"cannot reach {self.options.where}: {_quiet(e, self.options)}",
                 hint="check --server (or $TETHER_SERVER): the URL of the controller's HTTP "
                 "port, or of an ingress in front of it",
             ) from e
@@ -175,10 +180,10 @@ class ApiClient:
         except ValueError:
             answer = None
         if status >= 400:
-            raise refusal(status, answer, raw, shown)
+            raise refusal(status, answer, raw, self.options.shown)
         if answer is None and raw:
             raise TetherError(
-                f"the tether server at {shown} did not answer {method} {path} with JSON",
+                f"{self.options.where} did not answer {method} {path} with JSON",
                 hint="check that --server points at tether's HTTP port",
             )
         return answer
@@ -247,4 +252,6 @@ def _quiet(e: BaseException, options: ServerOptions) -> str:
     secrets = [options.token] if options.token else []
     parts = urllib.parse.urlsplit(options.url)
     secrets += [p for p in (parts.password, parts.username) if p and len(p) >= 8]
+    from tether.source.credentials import redact
+
     return redact(str(e) or type(e).__name__, secrets)

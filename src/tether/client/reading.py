@@ -26,7 +26,7 @@ class ApiReader:
 
     @property
     def where(self) -> str:
-        return f"the tether server at {self.api.options.shown}"
+        return self.api.options.where
 
     def call(self, method: str, path: str, **options: Any) -> dict[str, Any]:
         """The JSON object ``method path`` answers (``options``: ``ApiClient.call_now``'s);
