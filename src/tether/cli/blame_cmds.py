@@ -19,14 +19,8 @@ from tether.audit import MAX_LIMIT
 from tether.blame import DEFAULT_DEPTH
 from tether.blame.drift import TIMELINE_KINDS, DriftEntry, timeline
 from tether.blame.target import parse_target
-from tether.cli.audit_cmds import (
-    CLI_LIMIT,
-    AuditQuery,
-    AuditSource,
-    fetch_records,
-    qualified_app,
-    source_options,
-)
+from tether.cli.audit_cmds import CLI_LIMIT, qualified_app
+from tether.cli.audit_sources import AuditQuery, AuditSource, fetch_records, source_options
 from tether.cli.output import escape, print_table
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from tether.cli.audit_cmds import LOCAL_AUDIT_DB
+from tether.cli.audit_sources import LOCAL_AUDIT_DB
 from tether.cli.common import EXIT_ERROR, EXIT_OK, Ctx, err, run
 from tether.cli.output import escape
 from tether.errors import TetherError

@@ -152,7 +152,7 @@ async def audit_entry(ctx: Ctx, name: str, ident: int) -> dict[str, Any] | None:
     shows its IDs when the trail can be read; None when it cannot (the ID is then one of
     ``status.history``, as ``app history`` then shows) or holds no such record."""
     from tether.audit import MAX_LIMIT
-    from tether.cli.audit_cmds import AuditQuery, AuditSource, fetch_records
+    from tether.cli.audit_sources import AuditQuery, AuditSource, fetch_records
     from tether.service.history import HISTORY_KINDS
 
     try:
