@@ -49,7 +49,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from _common import KUBECTL, Env, application, bench_env  # noqa: E402
+from _common import KUBECTL, Env, application, bench_env, control_plane_cpu  # noqa: E402
 from floor import Floor, ratio_line  # noqa: E402
 from tether.api.application import API_VERSION, Application, new_application  # noqa: E402
 from tether.engine import Engine  # noqa: E402
@@ -181,9 +181,14 @@ async def initial_and_noop(env: Env, args: argparse.Namespace) -> int:
     floor_objs = [
         o for i in range(args.apps) for o in with_namespace(app_objects(i, args.objects), ns_f[i])
     ]
+    cp0 = control_plane_cpu()
     async with Floor.open(env.kubeconfig) as f:
         t_floor = await f.apply(floor_objs)
-    print(f"floor: {total} raw server-side applies: {t_floor:.2f} s")
+    cp_floor = control_plane_cpu() - cp0
+    print(
+        f"floor: {total} raw server-side applies: {t_floor:.2f} s "
+        f"(API server + etcd CPU {cp_floor:.2f} s)"
+    )
 
     # 2. kubectl
     t_kubectl = 0.0
@@ -226,12 +231,17 @@ async def initial_and_noop(env: Env, args: argparse.Namespace) -> int:
 
     before = Counter(kube.requests)
     with profiled(args.profile):
-        t0 = time.perf_counter()
+        t0, c0, cp0 = time.perf_counter(), time.process_time(), control_plane_cpu()
         oks = await asyncio.gather(*(sync_one(n) for n in names))
         t_tether = time.perf_counter() - t0
+        c_tether, cp_tether = time.process_time() - c0, control_plane_cpu() - cp0
     if not all(oks):
         return 1
     print(f"initial sync requests: {requests_since(before, kube.requests)}")
+    print(
+        f"initial sync CPU: tether {c_tether:.2f} s, API server + etcd {cp_tether:.2f} s "
+        f"(the floor's: {cp_floor:.2f} s)"
+    )
     if t_kubectl:
         print(
             f"kubectl apply --server-side: {t_kubectl:.2f} s; "
