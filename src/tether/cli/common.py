@@ -20,7 +20,7 @@ import click
 
 from tether.api.names import DEFAULT_NAMESPACE
 from tether.cli.output import LazyConsole, Styled, escape, styled
-from tether.errors import TetherError
+from tether.errors import KubeError, TetherError
 
 if TYPE_CHECKING:
     from tether.client.http import ServerOptions
@@ -321,7 +321,6 @@ def with_token(ctx: Ctx, options: ServerOptions) -> ServerOptions:
     if options.token:
         return options
     from tether.client.http import ServerOptions
-    from tether.errors import KubeError
     from tether.kube.config import load_config
 
     try:
