@@ -44,6 +44,9 @@ def print_unpinned(name: str, revisions: Sequence[str], targets: Sequence[str]) 
 def pin_line(obj: Obj) -> str | None:
     """``tether app get``'s line for a pinned app: what is held, who, when, why, and how
     far behind as the controller last counted (None when the app is not pinned)."""
+    raw = (obj.get("spec") or {}).get("pin")
+    if not isinstance(raw, dict) or not raw.get("revisions"):
+        return None  # not pinned: the spec's parsers need not load
     from tether.api.application import Application
 
     try:
