@@ -15,6 +15,7 @@ one of four sources, the first one given:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -92,13 +93,9 @@ async def fetch_records(ctx: Ctx, source: AuditSource, q: AuditQuery) -> list[Au
     if source.db is not None or source.url:
         return await read_store(source, q)
     if source.server:
-        tls = ctx.server  # the global --server's token and TLS options apply
-        options = ServerOptions(
-            source.server,
-            tls.token if tls else None,
-            insecure=bool(tls and tls.insecure),
-            ca_file=tls.ca_file if tls else None,
-        )
+        # The global --server's token and TLS options apply to the audit's own --server.
+        given = ctx.server or ServerOptions(source.server)
+        options = dataclasses.replace(given, url=source.server)
         return await read_server(with_token(ctx, options), q)
     namespace = source.controller_namespace or CONTROLLER_NAMESPACE
     try:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tether.cli.common import Ctx, with_kube, with_token
 from tether.service.documents import app_document, diff_document
-from tether.service.reading import list_apps, read_app, read_app_now
+from tether.service.reading import read_app_now
 
 if TYPE_CHECKING:
     from tether.client import RemoteApplications
@@ -25,13 +25,9 @@ if TYPE_CHECKING:
 
 
 class Applications(Protocol):
-    """What the ``tether app`` commands ask, whichever way they ask it."""
-
-    async def list(self, namespace: str) -> list[Obj]:
-        """The Applications of ``namespace`` (``app_document``s), by name."""
-
-    async def get(self, name: str, namespace: str) -> Obj:
-        """One Application (``app_document``)."""
+    """What the ``tether app`` commands ask, whichever way they ask it. (``app list`` and
+    ``app get`` read without an event loop: ``get_now`` and ``list_apps_now`` with a
+    kubeconfig, ``tether.client.reading`` with ``--server``.)"""
 
     async def diff(self, name: str, namespace: str, revision: str | None) -> dict[str, Any]:
         """The ``diff_document`` of the app with Git."""
@@ -65,8 +61,7 @@ class Applications(Protocol):
 
 class DirectApplications:
     """The application service over the Kubernetes API, answering in documents. The engine
-    (and the service over it) is made when a question needs it: a list or a get reads the
-    Applications with the client alone."""
+    (and the service over it) is made when a question needs it."""
 
     def __init__(self, kube: KubeClient) -> None:
         self.kube = kube
@@ -82,12 +77,6 @@ class DirectApplications:
         from tether.service.applications import ApplicationService
 
         return ApplicationService(self.engine)
-
-    async def list(self, namespace: str) -> list[Obj]:
-        return [app_document(a) for a in await list_apps(self.kube, namespace)]
-
-    async def get(self, name: str, namespace: str) -> Obj:
-        return app_document((await read_app(self.kube, name, namespace)).obj)
 
     async def diff(self, name: str, namespace: str, revision: str | None) -> dict[str, Any]:
         return diff_document(await self.service.diff(name, namespace, revision))
@@ -125,7 +114,7 @@ class DirectApplications:
 
 
 def get_now(kube: OneShot, name: str, namespace: str) -> Obj:
-    """``DirectApplications.get`` through the one-shot client (``tether app get``)."""
+    """One Application (``app_document``) through the one-shot client (``tether app get``)."""
     return app_document(read_app_now(kube, name, namespace).obj)
 
 

@@ -50,10 +50,6 @@ class RemoteApplications:
         return await asyncio.to_thread(functools.partial(self.reader.call, method, path, **options))
 
     # ---- reading (ApiReader's, from a worker thread) -----------------------------------
-    async def list(self, namespace: str) -> list[Obj]:
-        """Every Application in ``namespace`` the caller may list, page by page."""
-        return await asyncio.to_thread(self.reader.list, namespace)
-
     async def get(self, name: str, namespace: str) -> Obj:
         return await asyncio.to_thread(self.reader.get, name, namespace)
 
