@@ -212,6 +212,32 @@ def control_plane_cpu() -> float:
     return total
 
 
+QUIET_CORES = 0.1
+"""Below this many cores busy, the control plane counts as quiet (it idles at 0.03-0.06)."""
+
+
+async def idle_rate(seconds: float = 3.0) -> float:
+    """The control plane's CPU per second (cores busy) over the next ``seconds``."""
+    cpu = control_plane_cpu()
+    await asyncio.sleep(seconds)
+    return (control_plane_cpu() - cpu) / seconds
+
+
+async def quiet(limit: float = QUIET_CORES, timeout: float = 300.0) -> float:
+    """Waits until the control plane idles below ``limit`` cores and returns its idle rate.
+
+    What a benchmark sends keeps the control plane busy after the last answer: namespaces
+    being deleted, the ServiceAccounts and token Secrets kube-controller-manager writes into
+    new namespaces, the Endpoints of new Services. Timed next, that work would be charged to
+    whatever is measured after it, so each timed phase starts on a quiet control plane."""
+    deadline = time.monotonic() + timeout
+    rate = await idle_rate()
+    while rate > limit and time.monotonic() < deadline:
+        print(f"  waiting for a quiet control plane ({rate:.2f} cores busy)", flush=True)
+        rate = await idle_rate(5.0)
+    return rate
+
+
 class ApiMonitor:
     """Asks the API server for /version every 0.25 s and remembers when it did not answer.
 

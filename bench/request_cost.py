@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO))
 
 from devcluster.cluster import Cluster  # noqa: E402
 
-from _common import control_plane_cpu  # noqa: E402
+from _common import control_plane_cpu, quiet  # noqa: E402
 from floor import CONCURRENCY  # noqa: E402
 from tether.api.application import API_VERSION, crd_manifests  # noqa: E402
 from tether.kube import KubeClient  # noqa: E402
@@ -132,24 +132,6 @@ def synced_status(ns: str, app: str, objects: int = 10) -> dict[str, Any]:
 
 def claim(phase: str) -> dict[str, Any]:
     return {"status": {"operationState": {"phase": phase, "message": "", "syncResult": None}}}
-
-
-async def idle_rate(seconds: float = 3.0) -> float:
-    """The control plane's CPU per second while this benchmark sends nothing."""
-    cpu = control_plane_cpu()
-    await asyncio.sleep(seconds)
-    return (control_plane_cpu() - cpu) / seconds
-
-
-async def quiet(limit: float = 0.1, timeout: float = 300.0) -> float:
-    """Waits until the control plane idles below ``limit`` cores (a namespace being deleted,
-    say, keeps it busy); returns the idle rate, subtracted from every phase."""
-    deadline = time.monotonic() + timeout
-    rate = await idle_rate()
-    while rate > limit and time.monotonic() < deadline:
-        print(f"  waiting for a quiet control plane ({rate:.2f} cores busy)", flush=True)
-        rate = await idle_rate(10.0)
-    return rate
 
 
 class Run:

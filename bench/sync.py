@@ -1,20 +1,22 @@
 """Benchmark: initial sync of 100 Applications x 10 objects against the floor and kubectl.
 
-Same control plane, same run, same manifests (each in fresh namespaces of its own):
+Same control plane, same run, same manifests (each in fresh namespaces of its own), in
+``--initial-rounds`` rounds (default 3) of steps 1-3, each step started on a quiet control
+plane (``_common.quiet``: the work an earlier step left behind is not charged to the next):
   1. the floor (``bench/floor.py``): the same objects as raw concurrent server-side applies
      through one pooled HTTP client, no dry-run, no reads: what the API server allows;
   2. kubectl apply --server-side -f <dir of all rendered manifests>;
-  3. tether: sync of all the Applications from one git repository (``Engine.sync``), printed
-     as a ratio of the floor (target <= 1.5x);
+  3. tether: sync of all the Applications from one git repository (``Engine.sync``); the
+     median of the rounds is printed as a ratio of the floor's median (target <= 1.5x);
   4. tether: a no-op sync of every app (nothing changed; Git asked again for the branch),
      ``--noop-rounds`` times, each after a raw list of the same objects (``Floor.list``): API
      writes (want 0) and the median time against the median raw list (target <= 1.5x). The
      Applications are in hand when the clock starts, as a controller's watch holds them: they
      are read with one list just before, whose time is printed beside (and the ratio with it
      counted in, no target).
-Exits non-zero when a target is missed. ``--profile FILE`` runs step 3 under cProfile (the
-stats go to FILE, the top entries and the requests by verb and status are printed), and the
-extra no-op round after the timed ones (into FILE.noop; not counted).
+Exits non-zero when a target is missed. ``--profile FILE`` runs step 3 of the first round
+under cProfile (the stats go to FILE, the top entries and the requests by verb and status are
+printed), and the extra no-op round after the timed ones (into FILE.noop; not counted).
 
 With ``--timeline``, instead: the timeline of one sync with hooks and waves (the sync-waves
 example of tests/fixtures/examples: a PreSync hook, waves -1 to 3, a Sync hook in wave 3),
@@ -23,7 +25,7 @@ last); the sync runs in this process (``Engine.sync``), or with ``--controller``
 ``tether controller`` (an automated sync of a new Application). docs/sync.md quotes both.
 
     .venv/bin/python bench/sync.py [--apps 100] [--objects 10] [--no-kubectl] [--profile F]
-                                   [--noop-rounds 3]
+                                   [--initial-rounds 3] [--noop-rounds 7]
     .venv/bin/python bench/sync.py --timeline [--runs 3] [--controller]
 """
 
@@ -39,6 +41,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -49,7 +52,14 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from _common import KUBECTL, Env, application, bench_env, control_plane_cpu  # noqa: E402
+from _common import (  # noqa: E402
+    KUBECTL,
+    Env,
+    application,
+    bench_env,
+    control_plane_cpu,
+    quiet,
+)
 from floor import Floor, ratio_line  # noqa: E402
 from tether.api.application import API_VERSION, Application, new_application  # noqa: E402
 from tether.engine import Engine  # noqa: E402
@@ -142,6 +152,7 @@ async def main() -> int:
     ap.add_argument("--objects", type=int, default=10)
     ap.add_argument("--concurrency", type=int, default=32, help="apps synced at once")
     ap.add_argument("--no-kubectl", action="store_true", help="skip the kubectl comparison")
+    ap.add_argument("--initial-rounds", type=int, default=3, help="initial syncs timed (median)")
     ap.add_argument("--noop-rounds", type=int, default=7, help="no-op syncs timed (median)")
     ap.add_argument("--profile", default="", help="cProfile the initial sync into this file")
     ap.add_argument(
@@ -160,6 +171,19 @@ async def main() -> int:
         return await initial_and_noop(env, args)
 
 
+@dataclass
+class Round:
+    """One timed round of the initial sync: the floor, kubectl and tether, each on fresh
+    namespaces of its own and a quiet control plane."""
+
+    floor: float
+    floor_cpu: float
+    tether: float
+    tether_cpu: float
+    tether_cp_cpu: float
+    kubectl: float = 0.0
+
+
 async def initial_and_noop(env: Env, args: argparse.Namespace) -> int:
     kube, run_id = env.kube, env.run_id
     await kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": APPS_NS}})
@@ -171,90 +195,131 @@ async def initial_and_noop(env: Env, args: argparse.Namespace) -> int:
     }
     repo = env.git.create_repo(f"bench-{run_id}")
     repo.commit(files, message="bench apps")
-    ns_f = [f"bf-{run_id}-{i:03d}" for i in range(args.apps)]
-    ns_k = [f"bk-{run_id}-{i:03d}" for i in range(args.apps)]
-    ns_t = [f"bt-{run_id}-{i:03d}" for i in range(args.apps)]
-    await asyncio.gather(*(env.namespace(n) for n in ns_f + ([] if args.no_kubectl else ns_k)))
-    await asyncio.gather(*(env.namespace(n) for n in ns_t))
+    home = await env.home(f"bh-{run_id}")  # credentials for the git server live here
+    engine = Engine(kube, GitCache(env.tmp / "cache", refs_ttl=5.0), credentials_ttl=5.0)
+    rounds: list[Round] = []
+    names: list[str] = []
+    ns_t: list[str] = []
+    for r in range(args.initial_rounds):
+        ns_t = [f"bt{r}-{run_id}-{i:03d}" for i in range(args.apps)]
+        names = [f"bench-{run_id}-{r}-{i:03d}" for i in range(args.apps)]
+        got = await initial_round(env, args, engine, repo.http_url, home, r, ns_t, names)
+        if got is None:
+            return 1
+        rounds.append(got)
+    initial_met = initial_verdict(rounds, total)
+    # No-op syncs of the last round's apps, nothing changed (not recorded in the apps'
+    # history: as before, the writes counted are those to the apps' objects).
+    return await noops(env, args, engine, names, home, ns_t, initial_met)
+
+
+async def initial_round(
+    env: Env,
+    args: argparse.Namespace,
+    engine: Engine,
+    repo_url: str,
+    home: str,
+    r: int,
+    ns_t: list[str],
+    names: list[str],
+) -> Round | None:
+    """The floor, kubectl (unless ``--no-kubectl``) and tether's initial sync of every app,
+    each into namespaces of its own, each started on a quiet control plane (the namespaces
+    and Applications are created before, not timed). Round ``r`` counts from 0; the
+    profile, if asked, is of the first round's sync."""
+    kube, run_id = env.kube, env.run_id
+    ns_f = [f"bf{r}-{run_id}-{i:03d}" for i in range(args.apps)]
+    ns_k = [] if args.no_kubectl else [f"bk{r}-{run_id}-{i:03d}" for i in range(args.apps)]
+    await asyncio.gather(*(env.namespace(n) for n in ns_f + ns_k + ns_t))
 
     # 1. the floor
     floor_objs = [
         o for i in range(args.apps) for o in with_namespace(app_objects(i, args.objects), ns_f[i])
     ]
+    await quiet()
     cp0 = control_plane_cpu()
     async with Floor.open(env.kubeconfig) as f:
         t_floor = await f.apply(floor_objs)
     cp_floor = control_plane_cpu() - cp0
-    print(
-        f"floor: {total} raw server-side applies: {t_floor:.2f} s "
-        f"(API server + etcd CPU {cp_floor:.2f} s)"
-    )
 
     # 2. kubectl
     t_kubectl = 0.0
-    if not args.no_kubectl:
-        kdir = env.tmp / "kubectl"
+    if ns_k:
+        kdir = env.tmp / f"kubectl-{r}"
         kdir.mkdir()
         for i in range(args.apps):
             (kdir / f"app-{i:03d}.yaml").write_text(
                 yaml.safe_dump_all(with_namespace(app_objects(i, args.objects), ns_k[i]))
             )
-        t_kubectl = kubectl_apply(env.kubeconfig, kdir)
-        print(f"kubectl apply --server-side: {t_kubectl:.2f} s")
+        await quiet()
+        t_kubectl = await asyncio.to_thread(kubectl_apply, env.kubeconfig, kdir)
 
     # 3. tether: Applications created (not timed), then all synced.
-    names = [f"bench-{run_id}-{i:03d}" for i in range(args.apps)]
-    await env.home(f"bh-{run_id}")  # credentials for the git server live in the apps' home
-    home = f"bh-{run_id}"
     await env.create_apps(
         [
             new_application(
                 names[i],
                 home,
-                repo_url=repo.http_url,
+                repo_url=repo_url,
                 path=f"apps/app-{i:03d}",
                 dest_namespace=ns_t[i],
             )
             for i in range(args.apps)
         ]
     )
-    engine = Engine(kube, GitCache(env.tmp / "cache", refs_ttl=5.0), credentials_ttl=5.0)
     sem = asyncio.Semaphore(args.concurrency)
 
-    async def sync_one(name: str, write_status: bool = True) -> bool:
+    async def sync_one(name: str) -> bool:
         async with sem:
             a = await engine.get_app(name, home)
-            res = await engine.sync(a, write_status=write_status)
+            res = await engine.sync(a)
             if not res.ok:
                 print(f"{name}: {res.message}", file=sys.stderr)
             return res.ok
 
+    await quiet()
     before = Counter(kube.requests)
-    with profiled(args.profile):
+    with profiled(args.profile if r == 0 else ""):
         t0, c0, cp0 = time.perf_counter(), time.process_time(), control_plane_cpu()
         oks = await asyncio.gather(*(sync_one(n) for n in names))
         t_tether = time.perf_counter() - t0
         c_tether, cp_tether = time.process_time() - c0, control_plane_cpu() - cp0
     if not all(oks):
-        return 1
-    print(f"initial sync requests: {requests_since(before, kube.requests)}")
+        return None
+    kubectl = f", kubectl apply --server-side {t_kubectl:.2f} s" if t_kubectl else ""
     print(
-        f"initial sync CPU: tether {c_tether:.2f} s, API server + etcd {cp_tether:.2f} s "
-        f"(the floor's: {cp_floor:.2f} s)"
+        f"initial round {r + 1}: floor {t_floor:.2f} s (API server + etcd CPU {cp_floor:.2f} s)"
+        f"{kubectl}, tether {t_tether:.2f} s ({t_tether / t_floor:.2f}x; CPU: tether "
+        f"{c_tether:.2f} s, API server + etcd {cp_tether:.2f} s); requests: "
+        f"{requests_since(before, kube.requests)}",
+        flush=True,
     )
-    if t_kubectl:
+    return Round(t_floor, cp_floor, t_tether, c_tether, cp_tether, t_kubectl)
+
+
+def initial_verdict(rounds: list[Round], total: int) -> bool:
+    """Prints the medians of the rounds and the ratio judged (median against median)."""
+    n = len(rounds)
+    t_floor, t_tether = median(x.floor for x in rounds), median(x.tether for x in rounds)
+    print(
+        f"floor: {total} raw server-side applies, median of {n}: {t_floor:.2f} s "
+        f"(API server + etcd CPU {median(x.floor_cpu for x in rounds):.2f} s)"
+    )
+    print(
+        f"initial sync CPU, median of {n}: tether {median(x.tether_cpu for x in rounds):.2f} s, "
+        f"API server + etcd {median(x.tether_cp_cpu for x in rounds):.2f} s"
+    )
+    if all(x.kubectl for x in rounds):
+        t_kubectl = median(x.kubectl for x in rounds)
         print(
-            f"kubectl apply --server-side: {t_kubectl:.2f} s; "
+            f"kubectl apply --server-side, median of {n}: {t_kubectl:.2f} s; "
             f"tether/kubectl: {t_tether / t_kubectl:.2f}x"
         )
-    line, initial_met = ratio_line(
-        f"tether initial sync of {total} objects", t_tether, t_floor, INITIAL_TARGET
+    line, met = ratio_line(
+        f"tether initial sync of {total} objects, median of {n}", t_tether, t_floor, INITIAL_TARGET
     )
     print(line)
-
-    # 4. No-op syncs, nothing changed (not recorded in the apps' history: as before, the
-    # writes counted are those to the apps' objects).
-    return await noops(env, args, engine, names, home, ns_t, initial_met)
+    return met
 
 
 async def noops(
@@ -301,6 +366,7 @@ async def noops(
     writes = 0
     oks: list[bool] = []
     for n in range(args.noop_rounds):
+        await quiet()
         async with Floor.open(env.kubeconfig) as f:
             t_lists.append(await raw_list(f, ns_t))
         before = Counter(kube.requests)
