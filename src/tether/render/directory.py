@@ -1,23 +1,38 @@
-"""The directory renderer: YAML, JSON and Jsonnet files under an app path, read into manifests."""
+"""The directory renderer: YAML, JSON and Jsonnet files under an app path, read into manifests.
+
+Which files make the app is ``dir_select``'s answer, and reading them (from a tree, a commit's
+git objects or a checkout, links followed inside the repository) ``dir_files``'; here they are
+parsed (``parse``), Jsonnet programs evaluated, and the objects assembled in path order with
+no object defined twice and no more than ``max_objects``.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import posixpath
-import re
-import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import chain
-from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from tether.api.source import TYPE_DIRECTORY, TYPE_JSONNET, Source
 from tether.errors import RenderError
 from tether.model import Manifest, ResourceKey
 from tether.render import jsonnet
 from tether.render.base import LinkedRepoView, ReadFiles, RenderRequest, RepoView
+from tether.render.dir_files import (
+    DiskFiles,
+    Files,
+    TreeFiles,
+    ViewFiles,
+    read_content,
+    resolve_links,
+)
+from tether.render.dir_select import (
+    app_directory,
+    check_is_directory,
+    compile_glob,
+    manifest_paths,
+)
 from tether.render.parse import (
     duplicate_error,
     manifests_of,
@@ -26,7 +41,6 @@ from tether.render.parse import (
     unique_key,
 )
 from tether.sandbox import Runner
-from tether.symlinks import resolve
 
 if TYPE_CHECKING:
     from tether.render import DirectoryOptions, Tree
@@ -68,7 +82,7 @@ class DirectoryRenderer:
         d = request.source.directory
         found = await asyncio.to_thread(
             _read_app,
-            _DiskFiles(request.root),
+            DiskFiles(request.root),
             request.path,
             _Options(d.recurse, d.include, d.exclude, jsonnet=True),
             self.max_file_bytes,
@@ -88,7 +102,7 @@ class DirectoryRenderer:
         options = _Options(d.recurse, d.include, d.exclude, jsonnet=True)
 
         def read_app(view: LinkedRepoView) -> list[_Entry]:
-            return _read_app(_ViewFiles(view), path, options, self.max_file_bytes)
+            return _read_app(ViewFiles(view), path, options, self.max_file_bytes)
 
         found = await read(read_app)
         if any(entry.manifests is None for entry in found):
@@ -112,21 +126,21 @@ def render_directory(
     empty (see :class:`DirectoryRenderer`).
     """
     opts = _Options(options.recurse, options.include, options.exclude, jsonnet=False)
-    found = _read_app(_TreeFiles(tree), path, opts, max_file_bytes)
+    found = _read_app(TreeFiles(tree), path, opts, max_file_bytes)
     return _assemble(found, {}, path, max_objects)
 
 
 def has_jsonnet(view: RepoView, path: str, recurse: bool) -> bool:
     """Whether the app directory holds a ``*.jsonnet`` program (in subdirectories too when
     ``recurse``), read from git objects without a checkout."""
-    return bool(_jsonnet_programs(view, _app_path(path), recurse))
+    return bool(_jsonnet_programs(view, app_directory(path), recurse))
 
 
 def directory_inputs(view: RepoView, source: Source, path: str) -> list[str] | None:
     """The app directory and the files its links lead to elsewhere, plus, for Jsonnet, the
     library directories and every file its programs import from outside them; None when a
     link or an import cannot be followed (the caller then keys on the whole tree)."""
-    app_path = _app_path(path)
+    app_path = app_directory(path)
     recurse = source.directory.recurse
     links = _LinkView.of(view)
     real_app: str | None = app_path
@@ -224,179 +238,16 @@ class _Entry:
     """The file's objects; None for a Jsonnet program still to evaluate."""
 
 
-class _TooLarge(Exception):
-    def __init__(self, size: int) -> None:
-        super().__init__(size)
-        self.size = size
-
-
-class _Files(Protocol):
-    """The repository as the renderer reads it: in memory (a Tree) or a checkout on disk."""
-
-    def read(self, name: str, limit: int) -> bytes | None:
-        """A regular file's bytes, None when ``name`` is a link, a directory or missing;
-        raises _TooLarge when it holds more than ``limit`` bytes."""
-        ...
-
-    def link(self, name: str) -> str | None: ...
-
-    def is_dir(self, name: str) -> bool: ...
-
-    def is_file(self, name: str) -> bool: ...
-
-    def names(self, directory: str, recurse: bool) -> Iterator[str]:
-        """Files and links under ``directory``, relative to it (links are not followed)."""
-        ...
-
-
-class _TreeFiles:
-    def __init__(self, tree: Tree) -> None:
-        self.tree = tree
-
-    def read(self, name: str, limit: int) -> bytes | None:
-        data = self.tree.files.get(name)
-        if data is not None and len(data) > limit:
-            raise _TooLarge(len(data))
-        return data
-
-    def link(self, name: str) -> str | None:
-        return self.tree.symlinks.get(name)
-
-    def is_dir(self, name: str) -> bool:
-        prefix = name + "/"
-        return any(n.startswith(prefix) for n in chain(self.tree.files, self.tree.symlinks))
-
-    def is_file(self, name: str) -> bool:
-        return name in self.tree.files
-
-    def names(self, directory: str, recurse: bool) -> Iterator[str]:
-        prefix = directory + "/" if directory else ""
-        for name in chain(self.tree.files, self.tree.symlinks):
-            if name.startswith(prefix):
-                rel = name[len(prefix) :]
-                if recurse or "/" not in rel:
-                    yield rel
-
-
-class _ViewFiles:
-    """A commit read from git objects: what a checkout of it would show, without one."""
-
-    def __init__(self, view: LinkedRepoView) -> None:
-        self.view = view
-
-    def read(self, name: str, limit: int) -> bytes | None:
-        data = self.view.read(name)
-        if data is not None and len(data) > limit:
-            raise _TooLarge(len(data))
-        return data
-
-    def link(self, name: str) -> str | None:
-        return self.view.readlink(name)
-
-    def is_dir(self, name: str) -> bool:
-        return self.view.is_dir(name)
-
-    def is_file(self, name: str) -> bool:
-        return self.view.read(name) is not None
-
-    def names(self, directory: str, recurse: bool) -> Iterator[str]:
-        pending = [""]
-        while pending:
-            rel_dir = pending.pop()
-            here = posixpath.join(directory, rel_dir) if rel_dir else directory
-            for name in self.view.listdir(here):
-                if name == ".git":
-                    continue
-                rel = posixpath.join(rel_dir, name) if rel_dir else name
-                if self.view.is_dir(posixpath.join(here, name) if here else name):
-                    if recurse:
-                        pending.append(rel)
-                    continue
-                yield rel
-
-
-class _DiskFiles:
-    """A checkout; links are read with readlink and resolved by us, never by the kernel, so a
-    link cannot lead the read outside the repository."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def _lstat(self, name: str) -> os.stat_result | None:
-        try:
-            return os.lstat(self.root / name) if name else os.stat(self.root)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-
-    def read(self, name: str, limit: int) -> bytes | None:
-        st = self._lstat(name)
-        if st is None or not stat.S_ISREG(st.st_mode):
-            return None
-        if st.st_size > limit:
-            raise _TooLarge(st.st_size)
-        try:
-            fd = os.open(self.root / name, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError as e:
-            raise _unreadable(name, e) from e
-        with os.fdopen(fd, "rb") as f:
-            data = f.read(limit + 1)
-        if len(data) > limit:
-            raise _TooLarge(len(data))
-        return data
-
-    def link(self, name: str) -> str | None:
-        st = self._lstat(name)
-        if st is None or not stat.S_ISLNK(st.st_mode):
-            return None
-        return os.readlink(self.root / name)
-
-    def is_dir(self, name: str) -> bool:
-        st = self._lstat(name)
-        return st is not None and stat.S_ISDIR(st.st_mode)
-
-    def is_file(self, name: str) -> bool:
-        st = self._lstat(name)
-        return st is not None and stat.S_ISREG(st.st_mode)
-
-    def names(self, directory: str, recurse: bool) -> Iterator[str]:
-        base = self.root / directory if directory else self.root
-        pending = [""]
-        while pending:
-            rel_dir = pending.pop()
-            try:
-                entries = list(os.scandir(base / rel_dir if rel_dir else base))
-            except OSError as e:
-                raise _unreadable(posixpath.join(directory, rel_dir), e) from e
-            for entry in entries:
-                if entry.name == ".git":
-                    continue
-                rel = posixpath.join(rel_dir, entry.name) if rel_dir else entry.name
-                if entry.is_dir(follow_symlinks=False):
-                    if recurse:
-                        pending.append(rel)
-                    continue
-                yield rel
-
-
-def _unreadable(name: str, error: OSError) -> RenderError:
-    # An unreadable part of the tree must not read as "those objects were deleted".
-    return RenderError(
-        f"cannot read: {error.strerror}",
-        file=name,
-        hint="check the file's permissions in the checkout",
-    )
-
-
-def _read_app(files: _Files, path: str, options: _Options, max_file_bytes: int) -> list[_Entry]:
+def _read_app(files: Files, path: str, options: _Options, max_file_bytes: int) -> list[_Entry]:
     """The app's manifest files in path order, parsed; Jsonnet programs listed for evaluation."""
-    app_path = _app_path(path)
-    app_dir = _resolve(files, app_path, app_path or ".")
-    _check_is_directory(files, app_dir, path)
-    include = _glob("include", options.include)
-    exclude = _glob("exclude", options.exclude)
+    app_path = app_directory(path)
+    app_dir = resolve_links(files, app_path, app_path or ".")
+    check_is_directory(files, app_dir, path)
+    include = compile_glob("include", options.include)
+    exclude = compile_glob("exclude", options.exclude)
     suffixes = (*MANIFEST_SUFFIXES, JSONNET_SUFFIX)
     entries: list[_Entry] = []
-    for rel in _manifest_paths(files, app_dir, options.recurse, include, exclude, suffixes):
+    for rel in manifest_paths(files, app_dir, options.recurse, include, exclude, suffixes):
         shown = posixpath.join(app_path, rel)
         if rel.endswith(JSONNET_SUFFIX):
             if not options.jsonnet:
@@ -404,7 +255,7 @@ def _read_app(files: _Files, path: str, options: _Options, max_file_bytes: int) 
             if _is_program(files, posixpath.join(app_dir, rel), shown, max_file_bytes):
                 entries.append(_Entry(shown, None))
             continue
-        data = _content(files, posixpath.join(app_dir, rel), shown, max_file_bytes)
+        data = read_content(files, posixpath.join(app_dir, rel), shown, max_file_bytes)
         if data is not None:
             documents = parse_documents(data, shown)
             entries.append(_Entry(shown, [_directory_manifest(v, shown, n) for v, n in documents]))
@@ -420,10 +271,10 @@ def _jsonnet_needs_checkout(shown: str) -> RenderError:
     )
 
 
-def _is_program(files: _Files, name: str, shown: str, limit: int) -> bool:
+def _is_program(files: Files, name: str, shown: str, limit: int) -> bool:
     """Whether ``name`` is a file inside the repository (through links too) of a sane size,
     which gojsonnet then reads from the checkout; False for a link to a directory."""
-    return _content(files, name, shown, limit) is not None
+    return read_content(files, name, shown, limit) is not None
 
 
 def _assemble(
@@ -443,7 +294,7 @@ def _assemble(
             if len(manifests) == max_objects:
                 raise RenderError(
                     f"more than {max_objects} objects under "
-                    f"{_app_path(path) or 'the repository root'}",
+                    f"{app_directory(path) or 'the repository root'}",
                     file=manifest.source_file,
                     line=manifest.line,
                     hint="split the application into smaller ones",
@@ -458,160 +309,6 @@ def _directory_manifest(value: object, file: str, line: int) -> Manifest:
     if isinstance(value, dict):
         _refuse_kustomization(value, file, line)
     return to_manifest(value, file, line)
-
-
-# --- finding the files ---------------------------------------------------------------------------
-
-
-def _app_path(path: str) -> str:
-    cleaned = posixpath.normpath(path) if path else "."
-    if cleaned.startswith("/") or cleaned == ".." or cleaned.startswith("../"):
-        raise RenderError(
-            f"path {path!r} is not inside the repository",
-            hint="check spec.source.path: it must be relative to the repository root",
-        )
-    return "" if cleaned == "." else cleaned
-
-
-def _check_is_directory(files: _Files, app_dir: str, path: str) -> None:
-    if not app_dir:
-        return
-    if files.is_file(app_dir):
-        raise RenderError(
-            f"path {path!r} is a file, not a directory",
-            hint="check spec.source.path: it must name the directory holding the manifests",
-        )
-    if not files.is_dir(app_dir):
-        raise RenderError(
-            f"path {path!r} does not exist in the repository",
-            hint="check spec.source.path and that the revision contains it",
-        )
-
-
-def _manifest_paths(
-    files: _Files,
-    app_dir: str,
-    recurse: bool,
-    include: re.Pattern[str] | None,
-    exclude: re.Pattern[str] | None,
-    suffixes: tuple[str, ...],
-) -> list[str]:
-    found: set[str] = set()
-    for rel in files.names(app_dir, recurse):
-        if not rel.endswith(suffixes):
-            continue
-        if include is not None and not include.fullmatch(rel):
-            continue
-        if exclude is not None and exclude.fullmatch(rel):
-            continue
-        found.add(rel)
-    return sorted(found)
-
-
-def _glob(option: str, pattern: str) -> re.Pattern[str] | None:
-    """Compile an Argo CD style glob: ``*``, ``?``, ``[abc]``, ``**`` and ``{a,b}`` lists."""
-    if not pattern:
-        return None
-    out: list[str] = []
-    depth = 0
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if pattern.startswith("**/", i):
-            # "**/x.yaml" also matches x.yaml at the top, as in gitignore and most glob tools.
-            out.append("(?:.*/)?")
-            i += 3
-            continue
-        if pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-            continue
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "[":
-            end = pattern.find("]", i + 2)
-            if end == -1:
-                raise _bad_glob(option, pattern, "'[' is never closed")
-            body = pattern[i + 1 : end].replace("\\", "\\\\").replace("[", "\\[")
-            out.append("[^" + body[1:] + "]" if body.startswith("!") else "[" + body + "]")
-            i = end + 1
-            continue
-        elif c == "{":
-            depth += 1
-            out.append("(?:")
-        elif c == "}" and depth:
-            depth -= 1
-            out.append(")")
-        elif c == "," and depth:
-            out.append("|")
-        else:
-            out.append(re.escape(c))
-        i += 1
-    if depth:
-        raise _bad_glob(option, pattern, "'{' is never closed")
-    try:
-        return re.compile("".join(out))
-    except re.error as e:
-        raise _bad_glob(option, pattern, str(e)) from e
-
-
-def _bad_glob(option: str, pattern: str, problem: str) -> RenderError:
-    return RenderError(
-        f"directory.{option} pattern {pattern!r} is invalid: {problem}",
-        hint=f"fix spec.source.directory.{option}",
-    )
-
-
-# --- symlinks ------------------------------------------------------------------------------------
-
-
-def _content(files: _Files, name: str, shown: str, limit: int) -> bytes | None:
-    """The bytes behind ``name``, following symlinks; None for a link to a directory."""
-    try:
-        data = files.read(name, limit)
-        if data is not None:
-            return data
-        target = _resolve(files, name, shown)
-        data = files.read(target, limit)
-    except _TooLarge as e:
-        raise RenderError(
-            f"file is {e.size} bytes, over the limit of {limit} bytes",
-            file=shown,
-            hint="split it into smaller files",
-        ) from None
-    if data is not None:
-        return data
-    if not target or files.is_dir(target):
-        return None
-    raise RenderError(
-        f"symlink points to {target}, which does not exist in the repository",
-        file=shown,
-        hint="fix the link or delete it",
-    )
-
-
-def _resolve(files: _Files, path: str, shown: str) -> str:
-    """``path`` with every symlink along it replaced by its target, as the kernel would do it."""
-    resolved = resolve(path, files.link)
-    if resolved.problem == "escapes":
-        raise _escapes(shown, resolved.link, resolved.target)
-    if resolved.problem == "loop":
-        raise RenderError(
-            "symlink loop: " + " -> ".join(resolved.hops),
-            file=shown,
-            hint="change one of these links so the chain ends at a file",
-        )
-    return resolved.path
-
-
-def _escapes(shown: str, link: str, target: str) -> RenderError:
-    return RenderError(
-        f"symlink {link} points to {target!r}, which is outside the repository",
-        file=shown,
-        hint="links may only point inside the repository, with a relative target; copy the file in",
-    )
 
 
 # --- objects -------------------------------------------------------------------------------------

@@ -24,10 +24,10 @@ from tether.api.source import TYPE_KUSTOMIZE, KustomizeSource, Source
 from tether.errors import InvalidSpec, RenderError
 from tether.model import Manifest
 from tether.render.base import RenderRequest, RepoView
+from tether.render.dir_select import app_directory
 from tether.render.kustomize_files import (
     DiskView,
     Walk,
-    app_directory,
     find_kustomization,
     walk,
 )

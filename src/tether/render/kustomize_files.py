@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tether.errors import RenderError
+from tether.render.dir_select import app_directory
 from tether.render.parse import load_mapping
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -110,17 +111,6 @@ def find_kustomization(view: FileView, directory: str) -> str | None:
             hint="keep one of them",
         )
     return found[0] if found else None
-
-
-def app_directory(path: str) -> str:
-    """The app's path made repository-relative (``""`` for the root); refused if it leaves."""
-    cleaned = posixpath.normpath(path) if path else "."
-    if cleaned.startswith("/") or cleaned == ".." or cleaned.startswith("../"):
-        raise RenderError(
-            f"path {path!r} is not inside the repository",
-            hint="spec.source.path must be relative to the repository root",
-        )
-    return "" if cleaned == "." else cleaned
 
 
 def load_kustomization(view: FileView, file: str) -> dict[str, Any]:
