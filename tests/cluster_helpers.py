@@ -43,6 +43,11 @@ T = TypeVar("T")
 # ---- the tether command and controller as processes ----------------------------------------
 
 
+REMOTE_NEVER_LOADS = ("aiohttp", "pygit2", "tether.engine", "tether.kube.client", "tether.render")
+"""What a command through the API (``tether --server``) never needs: an HTTP library whose
+import costs more than its requests, Git, the engine, the Kubernetes client, the renderers."""
+
+
 async def tether_loading(
     *args: str, modules: tuple[str, ...] = ("aiohttp",), env: dict[str, str] | None = None
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:

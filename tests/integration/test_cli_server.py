@@ -31,6 +31,7 @@ from api_fixtures import (
 )
 from api_fixtures import run_cli_without_kubeconfig as tether
 from cluster_helpers import (
+    REMOTE_NEVER_LOADS,
     WAIT,
     WEB_DEPLOYMENT,
     app_status,
@@ -196,11 +197,6 @@ async def test_diff_prints_the_same_document_and_text_with_the_same_exit_code(
     assert (direct.code, remote.code, remote.out) == (0, 0, direct.out)
 
 
-HEAVY = ("aiohttp", "pygit2", "tether.engine", "tether.kube.client", "tether.render")
-"""What a command through the API never needs: an HTTP library whose import costs more than
-its requests, Git, the engine, the Kubernetes client, the renderers."""
-
-
 async def test_remote_commands_load_neither_aiohttp_nor_the_engine(
     kube: KubeClient, setup: Setup
 ) -> None:
@@ -210,7 +206,9 @@ async def test_remote_commands_load_neither_aiohttp_nor_the_engine(
     # The reads do not even start an event loop.
     reads = (("app", "list"), 0), (("app", "get", "light"), 0), (("app", "diff", "light"), 1)
     for args, code in reads:
-        p, loaded = await tether_loading(*server, *args, modules=(*HEAVY, "asyncio"), env=env)
+        p, loaded = await tether_loading(
+            *server, *args, modules=(*REMOTE_NEVER_LOADS, "asyncio"), env=env
+        )
         assert p.returncode == code, (args, p.stdout, p.stderr)
         assert loaded == [], args
     for args, code in (
@@ -220,7 +218,7 @@ async def test_remote_commands_load_neither_aiohttp_nor_the_engine(
         (("audit", "--app", "light"), 0),
         (("app", "drift", "light"), 0),
     ):
-        p, loaded = await tether_loading(*server, *args, modules=HEAVY, env=env)
+        p, loaded = await tether_loading(*server, *args, modules=REMOTE_NEVER_LOADS, env=env)
         assert p.returncode == code, (args, p.stdout, p.stderr)
         assert loaded == [], args
     p, _ = await tether_loading(*server, "app", "get", "light", "-o", "json", env=env)

@@ -23,6 +23,7 @@ import pytest
 from devcluster.gitserver import GitServer, RepoHandle
 
 from cluster_helpers import (
+    REMOTE_NEVER_LOADS,
     TETHER,
     WAIT,
     app_status,
@@ -31,6 +32,7 @@ from cluster_helpers import (
     new_app,
     release_applications,
     runtime_options,
+    tether_loading,
 )
 from identities import grant, service_account_token
 from tether.api.application import API_VERSION, crd_manifests
@@ -67,6 +69,15 @@ class Setup:
     async def remote(self, *args: str) -> Result:
         """``tether --server`` with the operator's token (no kubeconfig at all)."""
         return await tether("--server", self.url, "--token", self.token, "-n", self.home, *args)
+
+    async def remote_loading(
+        self, *args: str
+    ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+        """``remote(args)``, and which of ``REMOTE_NEVER_LOADS`` it loaded."""
+        server = ("--server", self.url, "--token", self.token, "-n", self.home)
+        return await tether_loading(
+            *server, *args, modules=REMOTE_NEVER_LOADS, env={"KUBECONFIG": "/nonexistent"}
+        )
 
     async def rollback_both(self, name: str, *args: str) -> tuple[Result, Result]:
         """``app rollback NAME ARGS`` directly (as the same author), then over the API."""
@@ -252,6 +263,11 @@ async def test_without_write_access_both_print_the_same_commands_and_exit_3(
     assert repo.head() == bad, "nothing was pushed"
     assert (await app_status(kube, setup.home, "manual"))["sync"]["revision"] == bad
 
+    # The server does the work: the command loads neither Git nor the engine to ask for it.
+    p, loaded = await setup.remote_loading("app", "rollback", "manual", "--to", good)
+    assert p.returncode == 3 and f"git checkout {good} -- app" in p.stdout, p
+    assert loaded == []
+
 
 # ---- the branch moved: exit 4 ----------------------------------------------------------------
 
@@ -274,6 +290,8 @@ async def test_when_the_branch_moved_both_refuse_with_exit_4(
     assert f"--expect {other[:12]}" in remote.err
     assert repo.head() == other
     assert (await app_status(kube, setup.home, "moved"))["sync"]["revision"] == bad
+    p, loaded = await setup.remote_loading("app", "rollback", "moved", "--to", good)
+    assert (p.returncode, p.stderr) == (4, remote.err) and loaded == []
 
 
 # ---- with write access: the same result, exit 0, authored by the token's user ----------------

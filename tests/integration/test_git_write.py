@@ -11,8 +11,8 @@ from devcluster.gitserver import GitServer, RepoHandle
 
 from tether.errors import SourceError
 from tether.source import GitCache, RepoCredentials
+from tether.source.commits import Person
 from tether.source.git_write import (
-    Person,
     PushRejected,
     open_repo,
     push,

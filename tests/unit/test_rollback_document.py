@@ -11,8 +11,8 @@ import pytest
 
 from tether.service.identity import Identity
 from tether.service.results import SyncOutcome
-from tether.service.rollback import MANUAL, SYNCED, RepoPlan, RollbackResult
-from tether.source.git_write import CommitSummary, Person
+from tether.service.rollback_plan import MANUAL, SYNCED, RepoPlan, RollbackResult
+from tether.source.commits import CommitSummary, Person
 
 pytestmark = pytest.mark.unit
 

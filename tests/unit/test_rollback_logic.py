@@ -16,8 +16,8 @@ import yaml
 from tether.api.application import Application
 from tether.errors import TetherError
 from tether.service.identity import kube_user, requester, subject_cn
+from tether.service.rollback_plan import Refused
 from tether.service.rollback_target import (
-    Refused,
     app_paths,
     refuse_pinned,
     steps_back,
@@ -30,9 +30,8 @@ from tether.service.rollback_text import (
     rollback_message,
     web_url,
 )
+from tether.source.commits import CommitSummary, Person
 from tether.source.git_write import (
-    CommitSummary,
-    Person,
     commits_between,
     restore_tree,
     tree_of,

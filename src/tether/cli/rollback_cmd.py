@@ -24,11 +24,10 @@ from tether.cli.common import (
 )
 from tether.cli.operation_cmds import print_outcome
 from tether.cli.output import escape
-from tether.engine import Engine
 from tether.errors import TetherError
 from tether.service.identity import kube_user, requester
 from tether.service.results import WaitTimedOut
-from tether.service.rollback import (
+from tether.service.rollback_plan import (
     BRANCH,
     HISTORY_ID_DIGITS,
     MANUAL,
@@ -38,10 +37,9 @@ from tether.service.rollback import (
     RepoPlan,
     RollbackRequest,
     RollbackResult,
-    RollbackService,
 )
+from tether.source.commits import PushRejected
 from tether.source.credentials import redact
-from tether.source.git_write import PushRejected
 
 RollBack = Callable[[RollbackRequest, Progress], Awaitable[RollbackResult]]
 """``RollbackService.rollback``, or ``RemoteApplications.rollback`` with ``--server``."""
@@ -136,6 +134,10 @@ def app_rollback(
     )
 
     async def go() -> int:
+        # Git and the engine, loaded only here: through the API the server does the work.
+        from tether.engine import Engine
+        from tether.service.rollback import RollbackService
+
         if to.isdigit() and len(to) <= HISTORY_ID_DIGITS:
             request.entry = await audit_entry(ctx, name, int(to))
         kube = await connect_kube(ctx)

@@ -28,7 +28,7 @@ from tether.service.view import AppView, view_of_status
 from tether.sync.state import DEFAULT_TIMEOUT, ENDED, OperationRequest, OperationState
 
 if TYPE_CHECKING:  # a rollback loads Git and the engine: only a rollback imports them
-    from tether.service.rollback import RollbackRequest, RollbackResult
+    from tether.service.rollback_plan import RollbackRequest, RollbackResult
 
 ROLLBACK_DEFAULT_TIMEOUT = 300.0
 """Seconds the server gives a rollback's sync when the request names none."""
@@ -119,8 +119,8 @@ class RemoteApplications:
         token's user is its author; ``req.author`` is not sent) and syncs it, answering once
         the sync ended. Its refusals are the direct path's errors: BranchMoved and
         PushRejected (the branch moved), WaitTimedOut."""
-        from tether.service.rollback import BranchMoved, RollbackResult
-        from tether.source.git_write import PushRejected
+        from tether.service.rollback_plan import BranchMoved, RollbackResult
+        from tether.source.commits import PushRejected
 
         seconds = math.ceil(req.timeout) if req.timeout > 0 else 0
         body: dict[str, Any] = {

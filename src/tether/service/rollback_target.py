@@ -11,25 +11,12 @@ import pygit2
 
 from tether.api.application import Application
 from tether.api.source import Source
-from tether.errors import TetherError
 from tether.render.helm import ref_inputs
 from tether.render.registry import detect, renderer_for, repo_path
+from tether.service.rollback_plan import Refused
 from tether.source.credentials import redact
-from tether.source.git_write import CommitSummary
 from tether.source.view import GitTreeView
 from tether.status import has_several_sources
-
-
-class Refused(TetherError):
-    """The rollback was not done, for a reason a person must act on (pin, branch, source)."""
-
-
-class BranchMoved(Refused):
-    """The branch head is not the one the user saw: nothing was pushed."""
-
-    def __init__(self, message: str, moved: list[CommitSummary], *, hint: str = "") -> None:
-        super().__init__(message, hint=hint)
-        self.moved = moved
 
 
 def app_paths(app: Application, members: list[tuple[int, Source]], view: GitTreeView) -> list[str]:

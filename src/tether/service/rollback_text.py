@@ -8,8 +8,8 @@ import shlex
 from collections.abc import Sequence
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from tether.source.commits import CommitSummary
 from tether.source.credentials import normalize_url, redact
-from tether.source.git_write import CommitSummary
 
 
 def revert_form(between: Sequence[CommitSummary]) -> bool:

@@ -19,42 +19,10 @@ from typing import Any
 
 import pygit2
 
-from tether.errors import SourceError, TetherError
+from tether.errors import SourceError
+from tether.source.commits import CommitSummary, Person, PushRejected
 from tether.source.credentials import RepoCredentials, redact
 from tether.source.git import GitCache
-
-
-class PushRejected(TetherError):
-    """The remote refused the push because the branch moved (not a fast-forward)."""
-
-
-@dataclass(frozen=True)
-class Person:
-    name: str
-    email: str
-
-    def __str__(self) -> str:
-        return f"{self.name} <{self.email}>" if self.email else self.name
-
-
-@dataclass(frozen=True)
-class CommitSummary:
-    """One commit between two shas, as a message or a refusal names it."""
-
-    sha: str
-    subject: str
-    author: Person
-    time: datetime
-    paths: tuple[str, ...] = ()
-    """The files it changed (against its first parent)."""
-    only_ours: bool = True
-    """Every file it changed is under the paths asked about."""
-    touches: bool = True
-    """It changed something under the paths asked about."""
-
-    @property
-    def short(self) -> str:
-        return self.sha[:10]
 
 
 @dataclass

@@ -22,7 +22,8 @@ from tether.service.history import HISTORY_KINDS
 from tether.service.identity import requester
 from tether.service.pinning import pin, unpin
 from tether.service.refresh import request_refresh
-from tether.service.rollback import HISTORY_ID_DIGITS, RollbackRequest, RollbackService
+from tether.service.rollback import RollbackService
+from tether.service.rollback_plan import HISTORY_ID_DIGITS, RollbackRequest
 from tether.sync.state import ResourceSelector
 
 log = logging.getLogger(__name__)
