@@ -20,6 +20,7 @@ from tether.errors import KubeError
 from tether.kube import KubeClient
 from tether.model import Obj
 from tether.schema import SchemaCheck, Verdict, schema_check_of
+from tether.schema.admission import LOOKUPS_BEFORE_REREAD, Admission
 from tether.schema.openapi import OpenAPI
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "openapi"
@@ -456,6 +457,35 @@ async def test_a_namespace_created_after_the_first_check_is_read_on_its_own(
         assert sum(client.requests.values()) == before
     finally:
         await kube.delete("v1", "Namespace", later, propagation="Background")
+
+
+async def test_many_namespaces_created_since_the_last_reading_are_read_in_one_go(
+    client: KubeClient, kube: KubeClient, namespace: str
+) -> None:
+    """A sync of many apps into new namespaces: after a few namespaces read one by one
+    (a GET and a quota list each), the next one not known makes everything be read again,
+    so 20 new namespaces cost far fewer than 40 requests."""
+    check = SchemaCheck(client)
+    check.admission = Admission(reread_age=0.0)
+    assert (await check.check(with_meta(cm(), namespace=namespace))).vouched
+    names = [f"t-{uuid.uuid4().hex[:10]}" for _ in range(20)]
+    await asyncio.gather(*(kube.create(ns_obj(n)) for n in names))
+    try:
+        before = sum(client.requests.values())
+        verdicts = await asyncio.gather(*(check.check(with_meta(cm(), namespace=n)) for n in names))
+        assert [v.why_not for v in verdicts if not v.vouched] == []
+        sent = sum(client.requests.values()) - before
+        # One by one: 2 per namespace. Here: LOOKUPS_BEFORE_REREAD of them, then one reading
+        # of the webhooks, policies, quotas and namespaces (7 lists on this server).
+        assert sent <= 2 * LOOKUPS_BEFORE_REREAD + 7 < 2 * len(names), sent
+        again = sum(client.requests.values())
+        assert all(v.vouched for v in await asyncio.gather(
+            *(check.check(with_meta(cm(), name="again", namespace=n)) for n in names)
+        ))  # fmt: skip
+        assert sum(client.requests.values()) == again
+    finally:
+        for n in names:
+            await kube.delete("v1", "Namespace", n, propagation="Background")
 
 
 async def test_a_changed_crd_schema_is_read_again(

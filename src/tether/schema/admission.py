@@ -30,6 +30,12 @@ _KIND_OF = {
 _WEBHOOKS = tuple(_KIND_OF)
 MISSING_RECHECK = 1.0
 """Seconds before a namespace found missing is asked for again."""
+LOOKUPS_BEFORE_REREAD = 8
+"""Namespaces read one by one since the last reading before the next one not held makes
+everything be read again (at most every :data:`REREAD_AGE` seconds): many new namespaces at
+once (a sync of many apps, each into a namespace of its own) cost one round of lists, not two
+requests each."""
+REREAD_AGE = 1.0
 _POLICY_VERSIONS = ("v1", "v1beta1", "v1alpha1")
 _WRITES = frozenset({"*", "CREATE", "UPDATE"})
 
@@ -131,26 +137,41 @@ class Judges:
 class Admission:
     """The other judges of one cluster, read at most every :data:`ADMISSION_TTL` seconds."""
 
-    def __init__(self, ttl: float = ADMISSION_TTL) -> None:
+    def __init__(self, ttl: float = ADMISSION_TTL, reread_age: float = REREAD_AGE) -> None:
         self._ttl = ttl
+        self._reread_age = reread_age
         self._judges: Judges | None = None
         self._lock = asyncio.Lock()
         self._missing: dict[str, float] = {}
         self._namespace_locks: dict[str, asyncio.Lock] = {}
+        self._misses = 0
+        """Namespaces not held by the current reading that were asked about since it."""
 
     async def judges(self, kube: KubeClient, namespace: str = "") -> Judges:
         """The judges, read again when older than the TTL. A ``namespace`` the last reading
-        did not hold (one created since, often by the sync itself) is read on its own."""
-        judges = self._judges
-        if judges is None or time.monotonic() - judges.read_at >= self._ttl:
-            async with self._lock:
-                judges = self._judges
-                if judges is None or time.monotonic() - judges.read_at >= self._ttl:
-                    judges = self._judges = await self._read(kube)
-                    self._missing.clear()
+        did not hold (one created since, often by the sync itself) is read on its own; after
+        :data:`LOOKUPS_BEFORE_REREAD` of them, everything is read again instead."""
+        judges = await self._current(kube, self._ttl)
         if namespace and judges.namespaces is not None and namespace not in judges.namespaces:
-            await self._look_up(kube, namespace, judges)
+            self._misses += 1
+            if self._misses > LOOKUPS_BEFORE_REREAD:
+                judges = await self._current(kube, self._reread_age)
+            if judges.namespaces is not None and namespace not in judges.namespaces:
+                await self._look_up(kube, namespace, judges)
         return judges
+
+    async def _current(self, kube: KubeClient, max_age: float) -> Judges:
+        """The judges, read again when older than ``max_age`` (once for all who ask at once)."""
+        seen = self._judges
+        if seen is not None and time.monotonic() - seen.read_at < max_age:
+            return seen
+        async with self._lock:
+            if self._judges is seen:  # not read again while this waited for the lock
+                self._judges = await self._read(kube)
+                self._missing.clear()
+                self._misses = 0
+            assert self._judges is not None
+            return self._judges
 
     def forget(self) -> None:
         self._judges = None
