@@ -195,12 +195,15 @@ async def initial_and_noop(env: Env, args: argparse.Namespace) -> int:
     }
     repo = env.git.create_repo(f"bench-{run_id}")
     repo.commit(files, message="bench apps")
-    home = await env.home(f"bh-{run_id}")  # credentials for the git server live here
     engine = Engine(kube, GitCache(env.tmp / "cache", refs_ttl=5.0), credentials_ttl=5.0)
     rounds: list[Round] = []
     names: list[str] = []
     ns_t: list[str] = []
+    home = ""
     for r in range(args.initial_rounds):
+        # Each round's Applications in a home of their own (with the git server's
+        # credentials), so the no-op rounds' list of them holds only the last round's.
+        home = await env.home(f"bh{r}-{run_id}")
         ns_t = [f"bt{r}-{run_id}-{i:03d}" for i in range(args.apps)]
         names = [f"bench-{run_id}-{r}-{i:03d}" for i in range(args.apps)]
         got = await initial_round(env, args, engine, repo.http_url, home, r, ns_t, names)
