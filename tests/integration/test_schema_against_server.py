@@ -488,6 +488,26 @@ async def test_many_namespaces_created_since_the_last_reading_are_read_in_one_go
             await kube.delete("v1", "Namespace", n, propagation="Background")
 
 
+async def test_many_objects_into_one_new_namespace_cost_one_look_up(
+    client: KubeClient, kube: KubeClient, namespace: str
+) -> None:
+    """Objects checked at once into one namespace created since the last reading: the
+    namespace is read once (its Namespace and its quotas), not everything again."""
+    check = SchemaCheck(client)
+    check.admission = Admission(reread_age=0.0)
+    assert (await check.check(with_meta(cm(), namespace=namespace))).vouched
+    later = f"t-{uuid.uuid4().hex[:10]}"
+    await kube.create(ns_obj(later))
+    try:
+        before = sum(client.requests.values())
+        objs = [with_meta(cm(), name=f"cm-{i}", namespace=later) for i in range(20)]
+        verdicts = await asyncio.gather(*(check.check(o) for o in objs))
+        assert [v.why_not for v in verdicts if not v.vouched] == []
+        assert sum(client.requests.values()) - before == 2
+    finally:
+        await kube.delete("v1", "Namespace", later, propagation="Background")
+
+
 async def test_a_changed_crd_schema_is_read_again(
     client: KubeClient, kube: KubeClient, namespace: str, widget_group: str
 ) -> None:

@@ -31,10 +31,10 @@ _WEBHOOKS = tuple(_KIND_OF)
 MISSING_RECHECK = 1.0
 """Seconds before a namespace found missing is asked for again."""
 LOOKUPS_BEFORE_REREAD = 8
-"""Namespaces read one by one since the last reading before the next one not held makes
-everything be read again (at most every :data:`REREAD_AGE` seconds): many new namespaces at
-once (a sync of many apps, each into a namespace of its own) cost one round of lists, not two
-requests each."""
+"""Namespaces read one by one since the last reading before the next other one it does not
+hold makes everything be read again (at most every :data:`REREAD_AGE` seconds): many new
+namespaces at once (a sync of many apps, each into a namespace of its own) cost one round of
+lists, not two requests each; many objects into one new namespace still cost one look-up."""
 REREAD_AGE = 1.0
 _POLICY_VERSIONS = ("v1", "v1beta1", "v1alpha1")
 _WRITES = frozenset({"*", "CREATE", "UPDATE"})
@@ -144,8 +144,8 @@ class Admission:
         self._lock = asyncio.Lock()
         self._missing: dict[str, float] = {}
         self._namespace_locks: dict[str, asyncio.Lock] = {}
-        self._misses = 0
-        """Namespaces not held by the current reading that were asked about since it."""
+        self._unknown: set[str] = set()
+        """Namespaces the current reading does not hold that were asked about since it."""
 
     async def judges(self, kube: KubeClient, namespace: str = "") -> Judges:
         """The judges, read again when older than the TTL. A ``namespace`` the last reading
@@ -153,8 +153,8 @@ class Admission:
         :data:`LOOKUPS_BEFORE_REREAD` of them, everything is read again instead."""
         judges = await self._current(kube, self._ttl)
         if namespace and judges.namespaces is not None and namespace not in judges.namespaces:
-            self._misses += 1
-            if self._misses > LOOKUPS_BEFORE_REREAD:
+            self._unknown.add(namespace)
+            if len(self._unknown) > LOOKUPS_BEFORE_REREAD:
                 judges = await self._current(kube, self._reread_age)
             if judges.namespaces is not None and namespace not in judges.namespaces:
                 await self._look_up(kube, namespace, judges)
@@ -166,12 +166,12 @@ class Admission:
         if seen is not None and time.monotonic() - seen.read_at < max_age:
             return seen
         async with self._lock:
-            if self._judges is seen:  # not read again while this waited for the lock
-                self._judges = await self._read(kube)
+            judges = self._judges
+            if judges is None or judges is seen:  # not read again while this waited
+                judges = self._judges = await self._read(kube)
                 self._missing.clear()
-                self._misses = 0
-            assert self._judges is not None
-            return self._judges
+                self._unknown.clear()
+            return judges
 
     def forget(self) -> None:
         self._judges = None
