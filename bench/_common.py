@@ -204,12 +204,27 @@ def cpu_seconds(pid: int) -> float:
 def control_plane_cpu() -> float:
     """CPU seconds used so far by the local control plane's processes (kube-apiserver,
     etcd): a delta of two readings is what a phase cost the API server."""
+    return processes_cpu("kube-apiserver", "etcd")
+
+
+def processes_cpu(*names: str) -> float:
+    """CPU seconds used so far by every process whose name (``comm``) is one of ``names``."""
     total = 0.0
     for stat in Path("/proc").glob("[0-9]*/comm"):
         with contextlib.suppress(OSError):
-            if stat.read_text().strip() in ("kube-apiserver", "etcd"):
+            if stat.read_text().strip() in names:
                 total += cpu_seconds(int(stat.parent.name))
     return total
+
+
+def machine_busy() -> tuple[float, float]:
+    """(CPU seconds all of this machine's cores spent busy, seconds of the machine's cores
+    in all) so far, from /proc/stat: a delta of two readings says how busy the cores were."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    ticks = [int(f) for f in fields[:8]]  # user nice system idle iowait irq softirq steal
+    idle = ticks[3] + ticks[4]
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks) - idle) / hz, sum(ticks) / hz
 
 
 QUIET_CORES = 0.1
