@@ -27,7 +27,7 @@ from tether.service.results import SyncOutcome, SyncRequest, WaitResult, WaitTim
 from tether.service.view import AppView, view_of_status
 from tether.sync.state import DEFAULT_TIMEOUT, ENDED, OperationRequest, OperationState
 
-if TYPE_CHECKING:  # a rollback loads Git and the engine: only a rollback imports them
+if TYPE_CHECKING:  # only a rollback needs them (and the identity module they bring)
     from tether.service.rollback_plan import RollbackRequest, RollbackResult
 
 ROLLBACK_DEFAULT_TIMEOUT = 300.0
