@@ -316,19 +316,17 @@ def app_diff(ctx: Ctx, name: str, revision: str | None, color: bool | None) -> N
 
     def show(doc: Obj) -> int:
         """Prints the ``diff_document``; its ``resources`` are the objects that differ."""
+        differs = any(isinstance(r, dict) for r in doc.get("resources") or [])
         if ctx.output in ("json", "yaml"):
             print_obj(doc, ctx.output)
-        if not doc.get("resources"):
-            return EXIT_OK  # in sync: nothing to print, nothing of the differ to load
-        from tether.diff import render_diffs
-        from tether.service.documents import diffs_of_document
+        elif differs:  # only text needs the differ's modules
+            from tether.diff import render_diffs
+            from tether.service.documents import diffs_of_document
 
-        diffs = diffs_of_document(doc)
-        if diffs and ctx.output not in ("json", "yaml"):
             use_color = sys.stdout.isatty() if color is None else color
-            sys.stdout.write(render_diffs(diffs, color=use_color))
+            sys.stdout.write(render_diffs(diffs_of_document(doc), color=use_color))
             sys.stdout.flush()
-        return EXIT_DIFF if diffs else EXIT_OK
+        return EXIT_DIFF if differs else EXIT_OK
 
     if ctx.server is not None:  # the server compares: one read, no event loop
         run_now(
