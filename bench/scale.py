@@ -16,6 +16,8 @@ Steps 1 and 2 each start on a quiet control plane (``_common.quiet``), so neithe
 for work the other, or the setup, left to the control plane. It prints a table per size,
 writes every figure as JSON (--out) and draws the curves (time and floor, RSS, requests
 against the number of apps) into a PNG (--plot). Exits 1 when a target is missed.
+``--cp-profile DIR`` writes kube-apiserver's CPU profile of the first ``--cp-profile-seconds``
+of step 2 at each size into DIR and prints where its samples went (bench/apiserver_profile.py).
 
     flock /tmp/tether-bench.lock .venv/bin/python bench/scale.py --apps 100,1000,5000 \\
         --out /tmp/scale.json --plot docs/performance/scale.png
@@ -36,6 +38,7 @@ from typing import Any
 import aiohttp
 
 from _common import (
+    KUBECTL,
     WRITE_VERBS,
     ControllerProcess,
     Env,
@@ -56,6 +59,7 @@ from _common import (
     say,
     wait_namespaces_gone,
 )
+from apiserver_profile import ApiServerProfile
 from floor import Floor, ratio_line
 from tether.api.application import API_VERSION
 from tether.controller.presence import RENEW_PERIOD
@@ -230,7 +234,10 @@ class Size:
         self.r["converge_idle_cores"] = await quiet()
         cp, busy, kcm = control_plane_cpu(), machine_busy(), kcm_cpu()
         me = cpu_seconds(os.getpid())
+        profile = self.cp_profile()
         ctl.start()
+        if profile is not None:
+            profile.start()
         ready = await ctl.wait_ready(http, timeout=300)
         last = 0.0
         while (synced := watch.synced()) < n:
@@ -270,7 +277,17 @@ class Size:
             f"{self.r['converge_bench_cpu_s']:.1f}s; the machine's cores "
             f"{self.r['converge_busy']:.0%} busy"
         )
+        if profile is not None:
+            for line in await profile.finish():
+                say(line)
         return True
+
+    def cp_profile(self) -> ApiServerProfile | None:
+        """kube-apiserver's CPU profile of the start, when ``--cp-profile`` asks for it."""
+        if not self.args.cp_profile:
+            return None
+        path = Path(self.args.cp_profile) / f"apiserver-start-{self.n}.pprof"
+        return ApiServerProfile(KUBECTL, self.env.kubeconfig, path, self.args.cp_profile_seconds)
 
     async def settle(self, http: aiohttp.ClientSession) -> None:
         """Until reconciles stop for 5 s: the work queue is drained."""
@@ -612,6 +629,12 @@ def main() -> int:
         "--controller-args", default="", help="extra flags of `tether controller` (experiments)"
     )
     ap.add_argument("--converge-only", action="store_true", help="stop after start → all Synced")
+    ap.add_argument(
+        "--cp-profile", default="", help="kube-apiserver's CPU profile of the start into DIR"
+    )
+    ap.add_argument(
+        "--cp-profile-seconds", type=int, default=20, help="seconds of the start profiled"
+    )
     return asyncio.run(run(ap.parse_args()))
 
 

@@ -17,6 +17,9 @@ plane (``_common.quiet``: the work an earlier step left behind is not charged to
 Exits non-zero when a target is missed. ``--profile FILE`` runs step 3 of the first round
 under cProfile (the stats go to FILE, the top entries and the requests by verb and status are
 printed), and the extra no-op round after the timed ones (into FILE.noop; not counted).
+``--cp-profile FILE`` writes kube-apiserver's CPU profile of the first round's step 3 (its
+first ``--cp-profile-seconds``) and prints where its samples went
+(bench/apiserver_profile.py).
 
 With ``--timeline``, instead: the timeline of one sync with hooks and waves (the sync-waves
 example of tests/fixtures/examples: a PreSync hook, waves -1 to 3, a Sync hook in wave 3),
@@ -60,6 +63,7 @@ from _common import (  # noqa: E402
     control_plane_cpu,
     quiet,
 )
+from apiserver_profile import ApiServerProfile  # noqa: E402
 from floor import Floor, ratio_line  # noqa: E402
 from tether.api.application import API_VERSION, Application, new_application  # noqa: E402
 from tether.engine import Engine  # noqa: E402
@@ -155,6 +159,12 @@ async def main() -> int:
     ap.add_argument("--initial-rounds", type=int, default=3, help="initial syncs timed (median)")
     ap.add_argument("--noop-rounds", type=int, default=7, help="no-op syncs timed (median)")
     ap.add_argument("--profile", default="", help="cProfile the initial sync into this file")
+    ap.add_argument(
+        "--cp-profile", default="", help="kube-apiserver's CPU profile of the initial sync"
+    )
+    ap.add_argument(
+        "--cp-profile-seconds", type=int, default=6, help="seconds of the sync profiled"
+    )
     ap.add_argument(
         "--timeline", action="store_true", help="time the steps of a sync with hooks and waves"
     )
@@ -282,6 +292,12 @@ async def initial_round(
 
     await quiet()
     before = Counter(kube.requests)
+    cp_profile = None
+    if args.cp_profile and r == 0:
+        cp_profile = ApiServerProfile(
+            KUBECTL, env.kubeconfig, Path(args.cp_profile), args.cp_profile_seconds
+        )
+        cp_profile.start()
     with profiled(args.profile if r == 0 else ""):
         t0, c0, cp0 = time.perf_counter(), time.process_time(), control_plane_cpu()
         oks = await asyncio.gather(*(sync_one(n) for n in names))
@@ -297,6 +313,8 @@ async def initial_round(
         f"{requests_since(before, kube.requests)}",
         flush=True,
     )
+    if cp_profile is not None:
+        print("\n".join(await cp_profile.finish()), flush=True)
     return Round(t_floor, cp_floor, t_tether, c_tether, cp_tether, t_kubectl)
 
 
