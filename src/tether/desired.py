@@ -19,7 +19,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -43,6 +43,7 @@ from tether.render.pipeline import (
     RenderContext,
     chart_source_key,
     plan_git_render,
+    reads_cluster_facts,
     render_chart,
 )
 from tether.sandbox import Runner
@@ -115,6 +116,10 @@ class Desired:
     options_checked: bool = False
     """Every manifest's sync and compare options are known ones (``check_object_options``
     passed): a comparison need not check them again."""
+
+
+NO_FACTS: tuple[str, tuple[str, ...]] = ("", ())
+"""The cluster facts a render that reads none is given (and remembered under)."""
 
 
 @dataclass
@@ -223,14 +228,25 @@ class DesiredSource:
             await self.resolve_source(app, s, revision_of(app, i, revision))
             for i, s in enumerate(app.sources)
         ]
-        ctx = await self.render_context(app)
-        basis: Basis | None = None
-        if all(r.checkout is not None for r in resolved):  # no chart from a Helm repository
-            facts = (ctx.kube_version, ctx.api_versions)
-            basis = basis_of(app, revision, [r.revision for r in resolved], facts)
-            remembered = self.memo.get(app, basis, project, self.render_cache)
+        commits = [r.revision for r in resolved]
+        keyed = all(r.checkout is not None for r in resolved)  # no chart from a Helm repository
+        if keyed:
+            # A render that reads no cluster facts is remembered under none: found so, it
+            # needs neither the facts nor the work of telling whether it would read them.
+            remembered = self.memo.get(
+                app, basis_of(app, revision, commits, NO_FACTS), project, self.render_cache
+            )
             if remembered is not None:
                 return remembered
+        ctx = await self.render_context(app, resolved)
+        basis: Basis | None = None
+        if keyed:
+            facts = (ctx.kube_version, ctx.api_versions)
+            basis = basis_of(app, revision, commits, facts)
+            if facts != NO_FACTS:
+                remembered = self.memo.get(app, basis, project, self.render_cache)
+                if remembered is not None:
+                    return remembered
         refs = {r.source.ref: r.checkout for r in resolved if r.source.ref and r.checkout}
         rendered: list[Manifest] = []
         keys: list[tuple[str, str]] = []
@@ -297,9 +313,19 @@ class DesiredSource:
         checkout = Checkout(view, export, commit, export_only, read)
         return Resolved(s, commit, checkout, creds)
 
-    async def render_context(self, app: Application) -> RenderContext:
-        """The cluster facts and credentials every source of ``app`` renders with."""
-        kube_version, api_versions = await cluster_facts(self.kube)
+    async def render_context(
+        self, app: Application, resolved: Sequence[Resolved] | None = None
+    ) -> RenderContext:
+        """The cluster facts and credentials every source of ``app`` renders with.
+
+        The facts (the server's version and every API it serves: a discovery of each group)
+        are read only when one of the ``resolved`` sources renders with them (a chart, a
+        kustomization inflating charts), or when ``resolved`` is not given (what renders may
+        be of other commits). Otherwise they are left empty, as no such render reads them."""
+        facts = NO_FACTS
+        if resolved is None or any(_reads_facts(r) for r in resolved):
+            facts = await cluster_facts(self.kube)
+        kube_version, api_versions = facts
         entries: list[tuple[str, RepoCredentials]] = []
         if self.allow_remote:
             entries = await self._repo_entries(self.credentials_namespace or app.namespace)
@@ -460,6 +486,14 @@ def revision_of(app: Application, index: int, revision: str | None) -> str | Non
     if app.pin is not None:
         return app.pin.revisions[index]
     return None
+
+
+def _reads_facts(r: Resolved) -> bool:
+    """Whether rendering ``r`` reads the cluster's facts: a chart from a Helm repository,
+    or a Git source that renders with them (``reads_cluster_facts``)."""
+    if not r.source.renders:
+        return False
+    return r.checkout is None or reads_cluster_facts(r.source, r.checkout)
 
 
 def default_cache_dir() -> Path:

@@ -1,7 +1,8 @@
 """The requests a sync sends, counted on the real control plane: no read per new object (one
 metadata list per type and namespace finds which exist), no server dry-run for a new object the
-schema check vouches for (unless ``DryRunNewObjects=true``), and an object that exists without
-the app's label still found, diffed and adopted, with or without the live cache."""
+schema check vouches for (unless ``DryRunNewObjects=true``), an object that exists without the
+app's label still found, diffed and adopted, with or without the live cache, and every API
+group discovered only for a render that reads the cluster's facts."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -18,7 +20,7 @@ from cluster_helpers import eventually
 from source_apps import APPS_NS, apply_app, unique_name
 from tether.api.application import API_VERSION, APP_LABEL, Application, crd_manifests
 from tether.engine import Engine
-from tether.kube import KubeClient, LiveCache
+from tether.kube import KubeClient, LiveCache, server_info
 from tether.kube.config import load_config
 from tether.model import ResourceDiffStatus, ResourceKey
 from tether.source import GitCache
@@ -134,35 +136,41 @@ class Recording(KubeClient):
         return await super()._exchange(method, url, path, data, headers, timeout)
 
 
+@pytest.fixture
+async def recording(kubeconfig: str, tmp_path: Path) -> AsyncIterator[tuple[Recording, Engine]]:
+    """A client of this test's own that records what it sends, and an engine on it."""
+    client = Recording(load_config(kubeconfig))
+    try:
+        yield client, Engine(client, GitCache(tmp_path / "git"))
+    finally:
+        await client.close()
+
+
 async def test_a_first_sync_lists_each_type_once_and_a_later_one_only_the_apps_objects(
-    git_repo: RepoHandle, namespace: str, kubeconfig: str, tmp_path: Path
+    recording: tuple[Recording, Engine], git_repo: RepoHandle, namespace: str
 ) -> None:
     """Before anything is deployed a type is listed once (which objects exist, labelled or
     not); once the inventory holds it, the app's labelled objects are listed instead."""
-    client = Recording(load_config(kubeconfig))
-    try:
-        engine = Engine(client, GitCache(tmp_path / "git"))
-        git_repo.commit(files([cm(f"cm-{i}", v=str(i)) for i in range(3)]))
-        app = await new_app(engine, git_repo, namespace)
-        await engine.compare(app)  # discovery, the git fetch
-        lists = f"/api/v1/namespaces/{namespace}/configmaps"
+    client, engine = recording
+    git_repo.commit(files([cm(f"cm-{i}", v=str(i)) for i in range(3)]))
+    app = await new_app(engine, git_repo, namespace)
+    await engine.compare(app)  # discovery, the git fetch
+    lists = f"/api/v1/namespaces/{namespace}/configmaps"
 
-        def listed(since: int) -> list[str]:
-            return [u for m, u in client.sent[since:] if m == "GET" and lists in u]
+    def listed(since: int) -> list[str]:
+        return [u for m, u in client.sent[since:] if m == "GET" and lists in u]
 
-        mark = len(client.sent)
-        assert (await engine.sync(app)).ok
-        first = listed(mark)
-        assert len(first) == 1 and "labelSelector" not in first[0], first
+    mark = len(client.sent)
+    assert (await engine.sync(app)).ok
+    first = listed(mark)
+    assert len(first) == 1 and "labelSelector" not in first[0], first
 
-        app = await engine.get_app(app.name, app.namespace)
-        mark = len(client.sent)
-        assert (await engine.sync(app)).ok
-        again = listed(mark)
-        assert len(again) == 1 and "labelSelector" in again[0], again
-        await delete_app(engine, app)
-    finally:
-        await client.close()
+    app = await engine.get_app(app.name, app.namespace)
+    mark = len(client.sent)
+    assert (await engine.sync(app)).ok
+    again = listed(mark)
+    assert len(again) == 1 and "labelSelector" in again[0], again
+    await delete_app(engine, app)
 
 
 async def test_dry_run_new_objects_option_dry_runs_every_new_object(
@@ -379,3 +387,64 @@ async def test_with_the_cache_a_namespace_it_has_seen_is_not_read_again(
     finally:
         await cache.close()
         await kube.delete("v1", "Namespace", later, propagation="Background")
+
+
+GROUPS = "/apis"
+"""The list of every API group: the first read of a discovery of everything served."""
+
+
+def read_paths(client: Recording) -> list[str]:
+    return [urlsplit(u).path for m, u in client.sent if m == "GET"]
+
+
+async def test_a_plain_directory_is_compared_without_discovering_every_api(
+    recording: tuple[Recording, Engine], git_repo: RepoHandle, namespace: str
+) -> None:
+    """A plain directory's render reads none of the cluster's facts (its version and every
+    API it serves, for Helm's Capabilities), so a compare with none cached, as in a one-off
+    ``tether app diff``, discovers only the group-versions of the kinds it meets."""
+    client, engine = recording
+    server_info.forget()
+    git_repo.commit(files([cm("cm-0", v="0")]))
+    app = await new_app(engine, git_repo, namespace)
+    cmp = await engine.compare(app)
+    assert cmp.error is None, cmp.error
+    assert cmp.resources, "the ConfigMap was compared"
+    assert GROUPS not in read_paths(client), read_paths(client)
+    await delete_app(engine, app)
+
+
+async def test_a_kustomization_inflating_a_chart_renders_with_the_clusters_facts(
+    recording: tuple[Recording, Engine], git_repo: RepoHandle, namespace: str
+) -> None:
+    """The same compare of a kustomization that inflates a Helm chart reads the facts: the
+    chart sees the real server's version (.Capabilities.KubeVersion), not Helm's default."""
+    client, engine = recording
+    server_info.forget()
+    git_repo.commit(
+        {
+            "app/charts/web/Chart.yaml": "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+            "app/charts/web/values.yaml": "{}\n",
+            "app/charts/web/templates/cm.yaml": (
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+                "data:\n  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n"
+            ),
+            "app/kustomization.yaml": "helmCharts:\n- name: web\n  releaseName: rel\n",
+        }
+    )
+    spec: dict[str, Any] = {
+        "source": {
+            "repoURL": f"file://{git_repo.path}",
+            "targetRevision": "main",
+            "path": "app",
+            "kustomize": {"enableHelm": True},
+        }
+    }
+    app = await apply_app(engine, unique_name("req"), namespace, spec)
+    cmp = await engine.compare(app)
+    assert cmp.error is None, cmp.error
+    settings = ResourceKey("", "ConfigMap", namespace, "settings")
+    served = (await client.request("GET", "/version"))["gitVersion"]
+    assert cmp.desired_objects[settings]["data"] == {"kube": served}
+    assert GROUPS in read_paths(client)
+    await delete_app(engine, app)

@@ -128,12 +128,25 @@ def plan_git_render(
     if ctx.cache is None:
         return RenderPlan(render_type, None, run)
     content = content_ids(inputs, checkout.view.object_id)
-    facts = render_type == TYPE_HELM or (
-        render_type == TYPE_KUSTOMIZE and uses_helm_charts(checkout.view, source, path)
-    )
+    facts = _reads_facts(render_type, checkout.view, source, path)
     content += ref_content(source, used)
     key = _key(ctx, renderer, render_type, source, path, content, cluster_facts=facts)
     return RenderPlan(render_type, key, run)
+
+
+def reads_cluster_facts(source: Source, checkout: Checkout) -> bool:
+    """Whether the render of ``source`` (a Git source whose files are ``checkout``) reads
+    the cluster's facts (``RenderContext.kube_version``, ``api_versions``): a Helm chart, or a
+    kustomization that inflates Helm charts. Other renders neither read them nor key on
+    them, so they need no discovery of every API the server serves."""
+    path = repo_path(source.path)
+    return _reads_facts(detect(checkout.view, source, path), checkout.view, source, path)
+
+
+def _reads_facts(render_type: str, view: RepoView, source: Source, path: str) -> bool:
+    return render_type == TYPE_HELM or (
+        render_type == TYPE_KUSTOMIZE and uses_helm_charts(view, source, path)
+    )
 
 
 async def render_chart(
