@@ -186,6 +186,11 @@ def test_only_apps_inflating_helm_charts_depend_on_the_clusters_facts() -> None:
     assert uses_helm_charts(view, Source(repo_url="x", path="charted"), "charted")
 
 
+def test_a_remote_base_may_inflate_charts_so_the_facts_are_read() -> None:
+    files = {"app/kustomization.yaml": "resources:\n- https://github.com/example/base?ref=v1\n"}
+    assert uses_helm_charts(DictView(files), Source(repo_url="x", path="app"), "app")
+
+
 def test_a_chart_home_outside_the_repository_is_refused() -> None:
     files = {
         "app/kustomization.yaml": (

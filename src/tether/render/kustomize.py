@@ -118,10 +118,11 @@ class KustomizeRenderer:
 
 
 def uses_helm_charts(view: RepoView, source: Source, path: str) -> bool:
-    """Whether the app's kustomization (or a base) inflates Helm charts: only then does its
-    output depend on the cluster's version and API versions."""
+    """Whether the app's kustomization (or a base) inflates Helm charts, or may: only then
+    does its output depend on the cluster's version and API versions. A remote base may (it
+    is not seen before kustomize fetches it), and so may a tree that will not walk."""
     found = _walk_view(view, source, path)
-    return found is None or bool(found.helm)
+    return found is None or bool(found.helm) or bool(found.remote)
 
 
 def _walk_view(view: RepoView, source: Source, path: str) -> Walk | None:
