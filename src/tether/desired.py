@@ -320,8 +320,9 @@ class DesiredSource:
 
         The facts (the server's version and every API it serves: a discovery of each group)
         are read only when one of the ``resolved`` sources renders with them (a chart, a
-        kustomization inflating charts), or when ``resolved`` is not given (what renders may
-        be of other commits). Otherwise they are left empty, as no such render reads them."""
+        kustomization that inflates charts or may: ``reads_cluster_facts``), or when
+        ``resolved`` is not given (what renders may be of other commits). Otherwise they are
+        left empty (``NO_FACTS``), as no such render reads them."""
         facts = NO_FACTS
         if resolved is None or any(_reads_facts(r) for r in resolved):
             facts = await cluster_facts(self.kube)

@@ -137,8 +137,8 @@ def plan_git_render(
 def reads_cluster_facts(source: Source, checkout: Checkout) -> bool:
     """Whether the render of ``source`` (a Git source whose files are ``checkout``) reads
     the cluster's facts (``RenderContext.kube_version``, ``api_versions``): a Helm chart, or a
-    kustomization that inflates Helm charts. Other renders neither read them nor key on
-    them, so they need no discovery of every API the server serves."""
+    kustomization that inflates Helm charts or may (``uses_helm_charts``). Other renders
+    neither read them nor key on them, so they need no discovery of every API served."""
     path = repo_path(source.path)
     return _reads_facts(detect(checkout.view, source, path), checkout.view, source, path)
 
