@@ -35,6 +35,7 @@ from cluster_helpers import (
     app_status,
     cm_yaml,
     eventually,
+    first_polls_done,
     github_push,
     new_app,
     release_applications,
@@ -593,6 +594,9 @@ async def test_a_rollback_writes_git_as_the_caller_and_syncs(
     try:
         await kube.apply(new_app("rb", api.ns_a, git_repo.http_url, dest))
         await eventually(lambda: synced_to(kube, api.ns_a, "rb", good), WAIT, "good deployed")
+        # The first poll of a new repository takes its refs as news: it is let pass before
+        # the commit, so that only the refresh below brings "red" in.
+        await first_polls_done(api.rt, (api.ns_a, "rb"), git_repo.http_url)
         bad = git_repo.commit({"app/cm.yaml": cm_yaml("colour", {"colour": "red"})}, message="red")
         status, _ = await api.call("POST", api.app(api.ns_a, "rb", "/refresh"), api.operator_a)
         assert status == 202
