@@ -269,7 +269,7 @@ class Controller:
                     continue
                 hit = True
                 if repo_key(src.repo_url) not in forgotten:
-                    self.engine.git.forget_refs(src.repo_url)
+                    self.engine.git.forget_refs(src.repo_url, in_flight=True)
                     forgotten.add(repo_key(src.repo_url))
             if hit:
                 self.queue.add(key, "webhook")
@@ -363,7 +363,7 @@ class Controller:
             # A hard refresh: branch tips, and chart repository indexes, are asked anew. A
             # new manual request is one too: it deploys Git as it is now.
             for url in git_urls(obj):
-                self.engine.git.forget_refs(url)
+                self.engine.git.forget_refs(url, in_flight=True)
             if has_chart_source(obj):
                 clear_index_cache()
         # A running operation is judged at the revision it pinned, not at a newer one.

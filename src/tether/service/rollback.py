@@ -138,7 +138,7 @@ class RollbackService:
                     e.hint = f"{e.hint}; already pushed: {', '.join(done)}".lstrip("; ")
                 raise
             r.pushed_to = target_branch
-        self.git.forget_refs()
+        self.git.forget_refs(in_flight=True)  # what was asked before the push predates it
 
     async def _sync(
         self, app: Application, repos: list[RepoPlan], req: RollbackRequest, say: Progress

@@ -100,6 +100,9 @@ class GitCache:
         self._locks: dict[str, asyncio.Lock] = {}
         self._refs: dict[tuple[str, str], tuple[float, dict[str, str] | SourceError]] = {}
         self._refs_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._refs_forgotten: dict[str, int] = {}
+        """How many times each URL's answers were forgotten with ``in_flight`` (``""``: all
+        URLs'): an answer is kept only if no such forget came while it was being asked for."""
         self._paths: dict[str, Path] = {}
         self._handles: dict[tuple[Path, int], Any] = {}
         """One open repository per (cache path, thread): opening one costs more than most
@@ -224,22 +227,39 @@ class GitCache:
                 if isinstance(hit[1], SourceError):
                     raise source_error(hit[1].reason, hit[1].message, hit[1].hint)
                 return dict(hit[1])
+            # An answer asked for before a forget_refs(in_flight=True) (a webhook announcing
+            # a push, a hard refresh) may predate what was announced: it goes to its own caller
+            # only, and whoever waited on the lock asks Git again.
+            asked = self._forgotten(key[0])
             try:
                 refs = await self._ls_remote(url, creds)
             except SourceError as e:
                 # A failure is an answer too, kept as long: callers that waited on the lock,
                 # and the reconciles a failed poll triggers, report it rather than wait on
                 # the same unreachable server again. forget_refs() asks Git anew.
-                self._refs[key] = (time.monotonic(), e)
+                if self._forgotten(key[0]) == asked:
+                    self._refs[key] = (time.monotonic(), e)
                 raise
-            self._refs[key] = (time.monotonic(), refs)
+            if self._forgotten(key[0]) == asked:
+                self._refs[key] = (time.monotonic(), refs)
             return dict(refs)
 
-    def forget_refs(self, url: str = "") -> None:
-        """Drops cached ls-remote answers (all, or one URL's): the next resolve asks Git."""
+    def forget_refs(self, url: str = "", *, in_flight: bool = False) -> None:
+        """Drops cached ls-remote answers (all, or one URL's): the next resolve asks Git.
+
+        With ``in_flight`` (something newer than any answer so far was announced: a push, a
+        refresh asked for) an answer being asked for now is not kept nor shared either: it
+        goes to its own caller alone. Without it (a poll), callers already waiting for such
+        an answer share it, as one attempt."""
+        normalized = normalize_url(url) if url else ""
+        if in_flight:
+            self._refs_forgotten[normalized] = self._refs_forgotten.get(normalized, 0) + 1
         for key in list(self._refs):
-            if not url or key[0] == normalize_url(url):
+            if not url or key[0] == normalized:
                 del self._refs[key]
+
+    def _forgotten(self, normalized_url: str) -> tuple[int, int]:
+        return self._refs_forgotten.get("", 0), self._refs_forgotten.get(normalized_url, 0)
 
     async def _ls_remote(self, url: str, creds: RepoCredentials | None) -> dict[str, str]:
         self.ls_remote_count += 1
