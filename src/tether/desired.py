@@ -228,25 +228,21 @@ class DesiredSource:
             await self.resolve_source(app, s, revision_of(app, i, revision))
             for i, s in enumerate(app.sources)
         ]
-        commits = [r.revision for r in resolved]
-        keyed = all(r.checkout is not None for r in resolved)  # no chart from a Helm repository
-        if keyed:
+        basis: Basis | None = None
+        if all(r.checkout is not None for r in resolved):  # no chart from a Helm repository
             # A render that reads no cluster facts is remembered under none: found so, it
             # needs neither the facts nor the work of telling whether it would read them.
-            remembered = self.memo.get(
-                app, basis_of(app, revision, commits, NO_FACTS), project, self.render_cache
-            )
+            basis = basis_of(app, revision, [r.revision for r in resolved], NO_FACTS)
+            remembered = self.memo.get(app, basis, project, self.render_cache)
             if remembered is not None:
                 return remembered
         ctx = await self.render_context(app, resolved)
-        basis: Basis | None = None
-        if keyed:
-            facts = (ctx.kube_version, ctx.api_versions)
-            basis = basis_of(app, revision, commits, facts)
-            if facts != NO_FACTS:
-                remembered = self.memo.get(app, basis, project, self.render_cache)
-                if remembered is not None:
-                    return remembered
+        facts = (ctx.kube_version, ctx.api_versions)
+        if basis is not None and facts != NO_FACTS:
+            basis = (basis[0], basis[1], basis[2], facts)
+            remembered = self.memo.get(app, basis, project, self.render_cache)
+            if remembered is not None:
+                return remembered
         refs = {r.source.ref: r.checkout for r in resolved if r.source.ref and r.checkout}
         rendered: list[Manifest] = []
         keys: list[tuple[str, str]] = []
@@ -324,7 +320,7 @@ class DesiredSource:
         ``resolved`` is not given (what renders may be of other commits). Otherwise they are
         left empty (``NO_FACTS``), as no such render reads them."""
         facts = NO_FACTS
-        if resolved is None or any(_reads_facts(r) for r in resolved):
+        if resolved is None or any(_renders_with_facts(r) for r in resolved):
             facts = await cluster_facts(self.kube)
         kube_version, api_versions = facts
         entries: list[tuple[str, RepoCredentials]] = []
@@ -489,7 +485,7 @@ def revision_of(app: Application, index: int, revision: str | None) -> str | Non
     return None
 
 
-def _reads_facts(r: Resolved) -> bool:
+def _renders_with_facts(r: Resolved) -> bool:
     """Whether rendering ``r`` reads the cluster's facts: a chart from a Helm repository,
     or a Git source that renders with them (``reads_cluster_facts``)."""
     if not r.source.renders:

@@ -55,6 +55,7 @@ from tether.source.failures import (
 )
 from tether.source.git_command import GitCommand
 from tether.source.git_tree import TreeContent, tree_content
+from tether.source.refs_cache import RefsCache
 from tether.source.view import GitTreeView, export_tree
 
 _FULL_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
@@ -91,18 +92,11 @@ class GitCache:
     ) -> None:
         self.root = Path(root)
         self.timeout = timeout
-        self.refs_ttl = refs_ttl
-        """Seconds an ls-remote answer is reused for the same URL and credentials (0: never).
-        Many apps on one repository then cost one ls-remote per interval, not one each."""
+        self._refs = RefsCache(refs_ttl)
         self.fetch_count = 0
         """How many times the network was used to fetch; tests and metrics read it."""
         self.ls_remote_count = 0
         self._locks: dict[str, asyncio.Lock] = {}
-        self._refs: dict[tuple[str, str], tuple[float, dict[str, str] | SourceError]] = {}
-        self._refs_locks: dict[tuple[str, str], asyncio.Lock] = {}
-        self._refs_forgotten: dict[str, int] = {}
-        """How many times each URL's answers were forgotten with ``in_flight`` (``""``: all
-        URLs'): an answer is kept only if no such forget came while it was being asked for."""
         self._paths: dict[str, Path] = {}
         self._handles: dict[tuple[Path, int], Any] = {}
         """One open repository per (cache path, thread): opening one costs more than most
@@ -218,31 +212,16 @@ class GitCache:
         """
         if self.refs_ttl <= 0:
             return await self._ls_remote(url, creds)
-        key = (normalize_url(url), repr(creds) + str(hash(tuple(creds.secrets) if creds else ())))
-        lock = self._refs_locks.setdefault(key, asyncio.Lock())
-        async with lock:  # concurrent callers share one ls-remote
-            hit = self._refs.get(key)
-            now = time.monotonic()
-            if hit is not None and now - hit[0] < self.refs_ttl:
-                if isinstance(hit[1], SourceError):
-                    raise source_error(hit[1].reason, hit[1].message, hit[1].hint)
-                return dict(hit[1])
-            # An answer asked for before a forget_refs(in_flight=True) (a webhook announcing
-            # a push, a hard refresh) may predate what was announced: it goes to its own caller
-            # only, and whoever waited on the lock asks Git again.
-            asked = self._forgotten(key[0])
-            try:
-                refs = await self._ls_remote(url, creds)
-            except SourceError as e:
-                # A failure is an answer too, kept as long: callers that waited on the lock,
-                # and the reconciles a failed poll triggers, report it rather than wait on
-                # the same unreachable server again. forget_refs() asks Git anew.
-                if self._forgotten(key[0]) == asked:
-                    self._refs[key] = (time.monotonic(), e)
-                raise
-            if self._forgotten(key[0]) == asked:
-                self._refs[key] = (time.monotonic(), refs)
-            return dict(refs)
+        creds_key = repr(creds) + str(hash(tuple(creds.secrets) if creds else ()))
+        return await self._refs.get(
+            normalize_url(url), creds_key, lambda: self._ls_remote(url, creds)
+        )
+
+    @property
+    def refs_ttl(self) -> float:
+        """Seconds an ls-remote answer is reused for the same URL and credentials (0: never).
+        Many apps on one repository then cost one ls-remote per interval, not one each."""
+        return self._refs.ttl
 
     def forget_refs(self, url: str = "", *, in_flight: bool = False) -> None:
         """Drops cached ls-remote answers (all, or one URL's): the next resolve asks Git.
@@ -250,16 +229,8 @@ class GitCache:
         With ``in_flight`` (something newer than any answer so far was announced: a push, a
         refresh asked for) an answer being asked for now is not kept nor shared either: it
         goes to its own caller alone. Without it (a poll), callers already waiting for such
-        an answer share it, as one attempt."""
-        normalized = normalize_url(url) if url else ""
-        if in_flight:
-            self._refs_forgotten[normalized] = self._refs_forgotten.get(normalized, 0) + 1
-        for key in list(self._refs):
-            if not url or key[0] == normalized:
-                del self._refs[key]
-
-    def _forgotten(self, normalized_url: str) -> tuple[int, int]:
-        return self._refs_forgotten.get("", 0), self._refs_forgotten.get(normalized_url, 0)
+        an answer share it, as one attempt (``tether.source.refs_cache``)."""
+        self._refs.forget(normalize_url(url) if url else "", in_flight=in_flight)
 
     async def _ls_remote(self, url: str, creds: RepoCredentials | None) -> dict[str, str]:
         self.ls_remote_count += 1
